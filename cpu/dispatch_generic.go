@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package cpu
+
+import "github.com/actprof/actprof/profiler"
+
+const haveFast = false
+
+func kernelsFor(dt profiler.DType, generic bool) kernels { return genericKernels[dt] }

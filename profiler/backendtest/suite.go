@@ -1,0 +1,275 @@
+package backendtest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/actprof/actprof/profiler"
+)
+
+// DTypes are the element types every backend must count.
+var DTypes = []profiler.DType{profiler.Float32, profiler.Float16, profiler.BFloat16, profiler.Float64}
+
+// Thresholds are the T values the suite tries: 0 (the default), values
+// between representable numbers, subnormal, negative, and +-Inf.
+var Thresholds = []float64{0, 0.5, 0.1, -1.5, 1e-40, -1e-300, 3.4e38, math.Inf(1), math.Inf(-1), 65504}
+
+// Gen makes n elements of dt: random bit patterns (every NaN, Inf, subnormal
+// and sign), activation-like values (zeros and positives), and values equal
+// to, just below and just above t.
+func Gen(rng *rand.Rand, dt profiler.DType, n int, t float64) []byte {
+	sz := dt.Size()
+	out := make([]byte, n*sz)
+	near := []float64{t, math.Nextafter(t, math.Inf(-1)), math.Nextafter(t, math.Inf(1)), 0, math.Copysign(0, -1),
+		math.Inf(1), math.Inf(-1), math.NaN(), -math.NaN(), 5e-324, -5e-324, 1e-45, 1.4e-45, 65504, 6e-8, 1e-38,
+		math.MaxFloat32, 3.4e38, -65504}
+	for i := 0; i < n; i++ {
+		var v float64
+		raw := false
+		switch k := rng.IntN(10); {
+		case k < 3:
+			raw = true
+		case k < 5:
+			v = 0
+		case k < 8:
+			v = rng.NormFloat64()
+		default:
+			v = near[rng.IntN(len(near))]
+		}
+		p := out[i*sz:]
+		switch dt {
+		case profiler.Float32:
+			if raw {
+				binary.LittleEndian.PutUint32(p, rng.Uint32())
+			} else {
+				binary.LittleEndian.PutUint32(p, math.Float32bits(float32(v)))
+			}
+		case profiler.Float64:
+			if raw {
+				binary.LittleEndian.PutUint64(p, rng.Uint64())
+			} else {
+				binary.LittleEndian.PutUint64(p, math.Float64bits(v))
+			}
+		case profiler.BFloat16:
+			b := uint16(math.Float32bits(float32(v)) >> 16)
+			if raw {
+				b = uint16(rng.Uint32())
+			}
+			binary.LittleEndian.PutUint16(p, b)
+		case profiler.Float16:
+			b := profiler.F32ToF16Nearest(float32(v))
+			if raw {
+				b = uint16(rng.Uint32())
+			}
+			binary.LittleEndian.PutUint16(p, b)
+		}
+	}
+	return out
+}
+
+// count runs b over data split at the given element boundaries.
+func count(b profiler.Backend, dt profiler.DType, thr profiler.Threshold, g profiler.Geometry, data []byte, cuts []int, bits bool) (Result, error) {
+	sz := dt.Size()
+	r := Result{Counts: make([]uint64, g.Units), NaNs: make([]uint64, g.Units)}
+	w := int64(profiler.Words(int(g.Units)))
+	prev := 0
+	for _, c := range append(slices.Clone(cuts), len(data)/sz) {
+		blk := &profiler.Block{DType: dt, Thr: thr, Geom: g, Data: data[prev*sz : c*sz], Start: int64(prev)}
+		t := profiler.NewTally(int(g.Units))
+		if bits {
+			t.Bits = make([]uint64, int64(c-prev)/(g.Units*g.Inner)*g.Inner*w)
+		}
+		if err := b.Count(blk, t); err != nil {
+			return r, err
+		}
+		for i := range t.Counts {
+			r.Counts[i] += t.Counts[i]
+			r.NaNs[i] += t.NaNs[i]
+		}
+		r.Bits = append(r.Bits, t.Bits...)
+		prev = c
+	}
+	return r, nil
+}
+
+func diff(name string, got, want []uint64) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%s: %d entries, want %d", name, len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return fmt.Sprintf("%s[%d] = %d, want %d", name, i, got[i], want[i])
+		}
+	}
+	return ""
+}
+
+// Options adjust the suite for one backend.
+type Options struct {
+	// SkipPast2to32, if set, is the reason to skip the 2^32 overflow case
+	// (8.6 GB of counting).
+	SkipPast2to32 string
+}
+
+// Run is the conformance suite. newBackend is called once; a backend that
+// cannot be made skips the suite with the reason.
+func Run(t *testing.T, newBackend func() (profiler.Backend, error), opt Options) {
+	b, err := newBackend()
+	if err != nil {
+		t.Skipf("backend unavailable: %v", err)
+	}
+	t.Run("Shapes", func(t *testing.T) { testShapes(t, b) })
+	t.Run("Chunks", func(t *testing.T) { testChunks(t, b) })
+	t.Run("Patterns", func(t *testing.T) { testPatterns(t, b) })
+	t.Run("Large", func(t *testing.T) { testLarge(t, b) })
+	t.Run("Past2to32", func(t *testing.T) {
+		if opt.SkipPast2to32 != "" {
+			t.Skip(opt.SkipPast2to32)
+		}
+		testPast2to32(t, b)
+	})
+}
+
+// testShapes: every dtype and threshold over unit counts around the vector
+// widths (8, 32, 64) and row counts around warp and block sizes, whole.
+func testShapes(t *testing.T, b profiler.Backend) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	units := []int{1, 3, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 513}
+	rows := []int{1, 31, 32, 33, 1023, 1024, 1025}
+	inner := []int{1, 2, 49}
+	for _, dt := range DTypes {
+		for ti, tv := range Thresholds {
+			thr, _ := profiler.NewThreshold(tv)
+			for _, u := range units {
+				for _, in := range inner {
+					for _, r := range rows {
+						if (ti+u+r+in)%3 != 0 && !(ti == 0 && in == 1) {
+							continue // a third of the cross product, all of it at T=0, Inner=1
+						}
+						if u*r*in > 1<<20 {
+							continue
+						}
+						g := profiler.Geometry{Outer: int64(r), Units: int64(u), Inner: int64(in)}
+						data := Gen(rng, dt, u*r*in, tv)
+						want := Oracle(dt, data, 0, g, tv)
+						got, err := count(b, dt, thr, g, data, nil, false)
+						if err != nil {
+							t.Fatalf("%v T=%g [%d,%d,%d]: %v", dt, tv, r, u, in, err)
+						}
+						if d := diff("counts", got.Counts, want.Counts) + diff("nans", got.NaNs, want.NaNs); d != "" {
+							t.Fatalf("%v T=%g [%d,%d,%d]: %s", dt, tv, r, u, in, d)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// testChunks: the same array cut into blocks at arbitrary element
+// boundaries (mid-row, mid-run) gives the counts of the whole.
+func testChunks(t *testing.T, b profiler.Backend) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, dt := range DTypes {
+		for _, geo := range [][3]int{{500, 37, 1}, {300, 64, 1}, {40, 5, 33}, {7, 16, 200}, {1, 3, 5000}, {2000, 1, 1}} {
+			g := profiler.Geometry{Outer: int64(geo[0]), Units: int64(geo[1]), Inner: int64(geo[2])}
+			n := int(g.Elements())
+			data := Gen(rng, dt, n, 0)
+			want := Oracle(dt, data, 0, g, 0)
+			for trial := 0; trial < 5; trial++ {
+				var cuts []int
+				for k := rng.IntN(8); k >= 0; k-- {
+					cuts = append(cuts, rng.IntN(n+1))
+				}
+				slices.Sort(cuts)
+				thr, _ := profiler.NewThreshold(0)
+				got, err := count(b, dt, thr, g, data, cuts, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := diff("counts", got.Counts, want.Counts) + diff("nans", got.NaNs, want.NaNs); d != "" {
+					t.Fatalf("%v %v cuts %v: %s", dt, geo, cuts, d)
+				}
+			}
+		}
+	}
+}
+
+// testPatterns: per-observation bits equal the oracle's, blocks of whole
+// observation groups.
+func testPatterns(t *testing.T, b profiler.Backend) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, dt := range DTypes {
+		for _, geo := range [][3]int{{33, 1, 1}, {65, 63, 1}, {40, 64, 1}, {9, 65, 1}, {10, 130, 1}, {6, 5, 7}, {3, 70, 33}} {
+			g := profiler.Geometry{Outer: int64(geo[0]), Units: int64(geo[1]), Inner: int64(geo[2])}
+			data := Gen(rng, dt, int(g.Elements()), 0.25)
+			want := Oracle(dt, data, 0, g, 0.25)
+			group := int(g.Units * g.Inner)
+			cuts := []int{group * (geo[0] / 3), group * (geo[0] / 2)}
+			thr, _ := profiler.NewThreshold(0.25)
+			got, err := count(b, dt, thr, g, data, cuts, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := diff("counts", got.Counts, want.Counts) + diff("bits", got.Bits, want.Bits); d != "" {
+				t.Fatalf("%v %v: %s", dt, geo, d)
+			}
+		}
+	}
+}
+
+// testLarge: a few hundred thousand rows in one block.
+func testLarge(t *testing.T, b profiler.Backend) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, dt := range DTypes {
+		g := profiler.Geometry{Outer: 300001, Units: 19, Inner: 1}
+		data := Gen(rng, dt, int(g.Elements()), 0)
+		want := Oracle(dt, data, 0, g, 0)
+		thr, _ := profiler.NewThreshold(0)
+		got, err := count(b, dt, thr, g, data, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := diff("counts", got.Counts, want.Counts) + diff("nans", got.NaNs, want.NaNs); d != "" {
+			t.Fatalf("%v: %s", dt, d)
+		}
+	}
+}
+
+// testPast2to32: counts beyond 2^32 accumulated over repeated blocks stay
+// exact (no 32-bit wrap anywhere).
+func testPast2to32(t *testing.T, b profiler.Backend) {
+	if testing.Short() {
+		t.Skip("processes 8.6 GB; skipped with -short")
+	}
+	const n = 1 << 20
+	data := make([]byte, 2*n)
+	for i := 0; i < n; i++ {
+		v := uint16(0x3f80) // bfloat16 1.0
+		if i%1000 == 999 {
+			v = 0x8000 // -0: never fires
+		}
+		binary.LittleEndian.PutUint16(data[2*i:], v)
+	}
+	g := profiler.Geometry{Outer: 1 << 40, Units: 1, Inner: 1}
+	thr, _ := profiler.NewThreshold(0)
+	tl := profiler.NewTally(1)
+	perBlock := uint64(n - n/1000)
+	reps := int((1<<32)/perBlock + 2)
+	for r := 0; r < reps; r++ {
+		blk := &profiler.Block{DType: profiler.BFloat16, Thr: thr, Geom: g, Data: data, Start: int64(r) * n}
+		if err := b.Count(blk, tl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := perBlock * uint64(reps); tl.Counts[0] != want {
+		t.Fatalf("count after %d blocks = %d, want %d", reps, tl.Counts[0], want)
+	}
+	if tl.Counts[0] <= 1<<32 {
+		t.Fatalf("test did not pass 2^32")
+	}
+}
