@@ -19,6 +19,17 @@ func rowsF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int
 //go:noescape
 func rowsBF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 
+//go:noescape
+func runF32AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
+
+//go:noescape
+func runF16AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
+
+//go:noescape
+func runBF16AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
+
+type runFunc = func(x unsafe.Pointer, n int, t float32) (int, bool)
+
 type avxFunc = func(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 
 var (
@@ -33,13 +44,14 @@ func kernelsFor(dt profiler.DType, generic bool) kernels {
 		return k
 	}
 	var f avxFunc
+	var fr runFunc
 	switch {
 	case dt == profiler.Float32 && haveAVX2:
-		f = rowsF32AVX2
+		f, fr = rowsF32AVX2, runF32AVX2
 	case dt == profiler.BFloat16 && haveAVX2:
-		f = rowsBF16AVX2
+		f, fr = rowsBF16AVX2, runBF16AVX2
 	case dt == profiler.Float16 && haveF16C:
-		f = rowsF16AVX2
+		f, fr = rowsF16AVX2, runF16AVX2
 	default:
 		return k
 	}
@@ -48,7 +60,7 @@ func kernelsFor(dt profiler.DType, generic bool) kernels {
 		rowsAVX(f, ref, data, rows, units, stride, thr, counts, nans)
 	}
 	k.run = func(data []byte, thr *profiler.Threshold) (uint64, uint64) {
-		return runAVX(f, ref, data, thr)
+		return runAVX(fr, ref, data, thr)
 	}
 	return k
 }
@@ -115,24 +127,19 @@ func nanOnly(ref kernels, data []byte, rows, units, stride int, thr *profiler.Th
 	ref.rows(data, rows, units, stride, thr, make([]uint64, units), nans)
 }
 
-// runAVX counts a contiguous run of one unit's elements.
-func runAVX(f avxFunc, ref kernels, data []byte, thr *profiler.Threshold) (fired, nan uint64) {
-	n := len(data) / ref.size
-	vec := n &^ 63
-	if vec > 0 {
-		var acc [64]int32
-		rows := vec / 64
-		for done := 0; done < rows; {
-			b := min(rows-done, maxBatch)
-			if f(unsafe.Pointer(&data[done*64*ref.size]), b, 64, 64*ref.size, thr.F32, &acc[0]) {
-				_, nn := ref.run(data[done*64*ref.size:(done+b)*64*ref.size], thr)
-				nan += nn
-			}
-			done += b
+// runAVX counts a contiguous run of one unit's elements: the vector kernel
+// takes whole vectors, the plain-Go kernel the last n%8 elements.
+func runAVX(f runFunc, ref kernels, data []byte, thr *profiler.Threshold) (fired, nan uint64) {
+	vec := len(data) / ref.size &^ 7
+	for done := 0; done < vec; {
+		m := min(vec-done, maxBatch)
+		c, anyNaN := f(unsafe.Pointer(&data[done*ref.size]), m, thr.F32)
+		fired += uint64(c)
+		if anyNaN {
+			_, nn := ref.run(data[done*ref.size:(done+m)*ref.size], thr)
+			nan += nn
 		}
-		for _, a := range acc {
-			fired += uint64(-int64(a))
-		}
+		done += m
 	}
 	f2, n2 := ref.run(data[vec*ref.size:], thr)
 	return fired + f2, nan + n2

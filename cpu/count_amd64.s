@@ -156,3 +156,157 @@ next:
 
 done:
 	EPILOGUE
+
+// Run kernels: count = #{i < n : x[i] > t}, nan = any(isnan(x[i])), over one
+// contiguous run of n elements (n a multiple of 8, below 2^31), counting in
+// registers.
+
+#define RSTEP(V, C, A) \
+	VCMPPS $0x1e, Y15, V, C; \
+	VCMPPS $3, V, V, V; \
+	VORPS  V, Y14, Y14; \
+	VPADDD C, A, A
+
+// func runF32AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
+TEXT ·runF32AVX2(SB), NOSPLIT, $0-33
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), DX
+	VBROADCASTSS t+16(FP), Y15
+	VPXOR        Y14, Y14, Y14
+	VPXOR        Y10, Y10, Y10
+	VPXOR        Y11, Y11, Y11
+	XORQ         AX, AX
+	MOVQ         DX, R9
+	ANDQ         $~15, R9
+
+loop2:
+	CMPQ AX, R9
+	JGE  tail
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS 32(SI)(AX*4), Y1
+	RSTEP(Y0, Y4, Y10)
+	RSTEP(Y1, Y5, Y11)
+	ADDQ $16, AX
+	JMP  loop2
+
+tail:
+	CMPQ AX, DX
+	JGE  done
+	VMOVUPS (SI)(AX*4), Y0
+	RSTEP(Y0, Y4, Y10)
+	ADDQ $8, AX
+	JMP  tail
+
+done:
+	VPADDD       Y10, Y11, Y10
+	VEXTRACTI128 $1, Y10, X1
+	VPADDD       X1, X10, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPADDD       X1, X0, X0
+	VMOVD        X0, BX
+	MOVLQSX      BX, BX
+	NEGQ         BX
+	MOVQ         BX, count+24(FP)
+	VPTEST       Y14, Y14
+	SETNE        nan+32(FP)
+	VZEROUPPER
+	RET
+
+// func runF16AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
+TEXT ·runF16AVX2(SB), NOSPLIT, $0-33
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), DX
+	VBROADCASTSS t+16(FP), Y15
+	VPXOR        Y14, Y14, Y14
+	VPXOR        Y10, Y10, Y10
+	VPXOR        Y11, Y11, Y11
+	XORQ         AX, AX
+	MOVQ         DX, R9
+	ANDQ         $~15, R9
+
+loop2:
+	CMPQ AX, R9
+	JGE  tail
+	VCVTPH2PS (SI)(AX*2), Y0
+	VCVTPH2PS 16(SI)(AX*2), Y1
+	RSTEP(Y0, Y4, Y10)
+	RSTEP(Y1, Y5, Y11)
+	ADDQ $16, AX
+	JMP  loop2
+
+tail:
+	CMPQ AX, DX
+	JGE  done
+	VCVTPH2PS (SI)(AX*2), Y0
+	RSTEP(Y0, Y4, Y10)
+	ADDQ $8, AX
+	JMP  tail
+
+done:
+	VPADDD       Y10, Y11, Y10
+	VEXTRACTI128 $1, Y10, X1
+	VPADDD       X1, X10, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPADDD       X1, X0, X0
+	VMOVD        X0, BX
+	MOVLQSX      BX, BX
+	NEGQ         BX
+	MOVQ         BX, count+24(FP)
+	VPTEST       Y14, Y14
+	SETNE        nan+32(FP)
+	VZEROUPPER
+	RET
+
+// func runBF16AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
+TEXT ·runBF16AVX2(SB), NOSPLIT, $0-33
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), DX
+	VBROADCASTSS t+16(FP), Y15
+	VPXOR        Y14, Y14, Y14
+	VPXOR        Y10, Y10, Y10
+	VPXOR        Y11, Y11, Y11
+	XORQ         AX, AX
+	MOVQ         DX, R9
+	ANDQ         $~15, R9
+
+loop2:
+	CMPQ AX, R9
+	JGE  tail
+	VPMOVZXWD (SI)(AX*2), Y0
+	VPSLLD    $16, Y0, Y0
+	VPMOVZXWD 16(SI)(AX*2), Y1
+	VPSLLD    $16, Y1, Y1
+	RSTEP(Y0, Y4, Y10)
+	RSTEP(Y1, Y5, Y11)
+	ADDQ $16, AX
+	JMP  loop2
+
+tail:
+	CMPQ AX, DX
+	JGE  done
+	VPMOVZXWD (SI)(AX*2), Y0
+	VPSLLD    $16, Y0, Y0
+	RSTEP(Y0, Y4, Y10)
+	ADDQ $8, AX
+	JMP  tail
+
+done:
+	VPADDD       Y10, Y11, Y10
+	VEXTRACTI128 $1, Y10, X1
+	VPADDD       X1, X10, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPADDD       X1, X0, X0
+	VMOVD        X0, BX
+	MOVLQSX      BX, BX
+	NEGQ         BX
+	MOVQ         BX, count+24(FP)
+	VPTEST       Y14, Y14
+	SETNE        nan+32(FP)
+	VZEROUPPER
+	RET

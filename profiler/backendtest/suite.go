@@ -71,6 +71,26 @@ func Gen(rng *rand.Rand, dt profiler.DType, n int, t float64) []byte {
 	return out
 }
 
+// Encode writes values as little-endian elements of dt (rounded to nearest).
+func Encode(dt profiler.DType, vals []float64) []byte {
+	sz := dt.Size()
+	out := make([]byte, len(vals)*sz)
+	for i, v := range vals {
+		p := out[i*sz:]
+		switch dt {
+		case profiler.Float32:
+			binary.LittleEndian.PutUint32(p, math.Float32bits(float32(v)))
+		case profiler.Float64:
+			binary.LittleEndian.PutUint64(p, math.Float64bits(v))
+		case profiler.BFloat16:
+			binary.LittleEndian.PutUint16(p, uint16(math.Float32bits(float32(v))>>16))
+		case profiler.Float16:
+			binary.LittleEndian.PutUint16(p, profiler.F32ToF16Nearest(float32(v)))
+		}
+	}
+	return out
+}
+
 // count runs b over data split at the given element boundaries.
 func count(b profiler.Backend, dt profiler.DType, thr profiler.Threshold, g profiler.Geometry, data []byte, cuts []int, bits bool) (Result, error) {
 	sz := dt.Size()

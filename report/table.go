@@ -1,0 +1,101 @@
+// Package report renders a profile for people: a table with one row per
+// layer, the unit lists that matter, and warnings.
+package report
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/actprof/actprof/profiler"
+)
+
+// MaxListed bounds how many unit indices a list shows before "…".
+const MaxListed = 24
+
+// WriteTable writes the human-readable report of p.
+func WriteTable(w io.Writer, p *profiler.Profile) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "threshold T = %g (a unit fires when x > T); rare = fires on < %g of observations\n\n", p.Threshold, p.RareBelow)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "layer\tdtype\tshape\tunits\tobservations\tPr[y>0]\tdead\trare\talways-on\tNaN\t")
+	var units, deadN int
+	for _, l := range p.Layers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.4f\t%s\t%s\t%s\t%d\t\n", l.Name, l.DType, shapeString(l.Shape, l.UnitAxis),
+			l.Units, l.Observations, l.MeanActivationProbability,
+			withPct(len(l.Dead), l.Units), withPct(len(l.Rare), l.Units), withPct(len(l.AlwaysOn), l.Units), l.NaNTotal)
+		units += l.Units
+		deadN += len(l.Dead)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(&b, "\n%d layers, %d units, %s dead\n", len(p.Layers), units, withPct(deadN, units))
+	for _, l := range p.Layers {
+		for _, list := range []struct {
+			what  string
+			units []int
+		}{{"dead", l.Dead}, {"rare", l.Rare}, {"always-on", l.AlwaysOn}} {
+			if len(list.units) > 0 {
+				fmt.Fprintf(&b, "  %s: %s units: %s\n", l.Name, list.what, Ranges(list.units, MaxListed))
+			}
+		}
+	}
+	for _, l := range p.Layers {
+		if l.NaNTotal > 0 {
+			nanUnits := 0
+			for _, c := range l.NaNCounts {
+				if c > 0 {
+					nanUnits++
+				}
+			}
+			fmt.Fprintf(&b, "WARNING: %s: %d NaN activations in %d units: the model that produced them is broken (NaN never counts as firing)\n",
+				l.Name, l.NaNTotal, nanUnits)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// shapeString shows the shape with the unit axis marked, e.g. [64 (512) 7 7].
+func shapeString(shape []int, axis int) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = strconv.Itoa(d)
+		if i == axis {
+			parts[i] = "(" + parts[i] + ")"
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func withPct(n, of int) string {
+	if n == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d (%.1f%%)", n, 100*float64(n)/float64(of))
+}
+
+// Ranges writes ascending indices compactly, "3, 7-9, 12", showing at most
+// max items and then "… (N in all)".
+func Ranges(idx []int, max int) string {
+	var parts []string
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && idx[j+1] == idx[j]+1 {
+			j++
+		}
+		if j == i {
+			parts = append(parts, strconv.Itoa(idx[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", idx[i], idx[j]))
+		}
+		i = j + 1
+	}
+	if len(parts) > max {
+		return strings.Join(parts[:max], ", ") + fmt.Sprintf(", … (%d in all)", len(idx))
+	}
+	return strings.Join(parts, ", ")
+}
