@@ -20,10 +20,10 @@ func WriteTable(w io.Writer, p *profiler.Profile) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "threshold T = %g (a unit fires when x > T); rare = fires on < %g of observations\n\n", p.Threshold, p.RareBelow)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "layer\tdtype\tshape\tunits\tobservations\tPr[y>0]\tdead\trare\talways-on\tNaN\t")
+	fmt.Fprintln(tw, "layer\tdtype\tshape\tunits\tobservations\tPr[y>0]\tdead\trare\talways-on\tNaN")
 	var units, deadN int
 	for _, l := range p.Layers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.4f\t%s\t%s\t%s\t%d\t\n", l.Name, l.DType, shapeString(l.Shape, l.UnitAxis),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.4f\t%s\t%s\t%s\t%d\n", l.Name, l.DType, shapeString(l.Shape, l.UnitAxis),
 			l.Units, l.Observations, l.MeanActivationProbability,
 			withPct(len(l.Dead), l.Units), withPct(len(l.Rare), l.Units), withPct(len(l.AlwaysOn), l.Units), l.NaNTotal)
 		units += l.Units

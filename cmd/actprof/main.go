@@ -1,0 +1,136 @@
+// Command actprof profiles recorded neural-network activations: per layer
+// and unit, how often x > T, which units are dead, rare or always on.
+//
+//	actprof profile [flags] PATH...   count and report
+//	actprof synth [flags]             write a synthetic dataset
+//	actprof merge -o OUT A.json B.json...
+//	actprof version
+//
+// Exit status: 0 success, 1 bad input or failure (one line "actprof: FILE:
+// problem" on stderr), 2 bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+)
+
+// usageError is a command-line mistake: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// env is what a command sees of the process, so tests can run it in-process.
+type env struct {
+	stdout, stderr io.Writer
+	stderrTTY      bool
+}
+
+var commands = []struct {
+	name, summary string
+	run           func(ctx context.Context, e *env, args []string) error
+}{
+	{"profile", "count firing units in activation files and report dead, rare and always-on units", cmdProfile},
+	{"synth", "write a synthetic activation dataset with planted dead, rare and always-on units", cmdSynth},
+	{"merge", "merge profiles of parts of a dataset into the profile of the whole", cmdMerge},
+	{"version", "print the version", cmdVersion},
+}
+
+func mainUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: actprof COMMAND [flags] [args]\n\nactprof measures how often each unit of a neural network fires (x > T) over\nrecorded activations (.npy, .npz, safetensors, folders of .npy shards).\n\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'actprof COMMAND --help' for a command's flags.")
+}
+
+// run is main without the exit: it returns the exit status.
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		mainUsage(e.stderr)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		mainUsage(e.stdout)
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, e, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, new(usageError)):
+			fmt.Fprintf(e.stderr, "actprof %s: %s\nRun 'actprof %s --help' for usage.\n", c.name, oneLine(err), c.name)
+			return 2
+		default:
+			fmt.Fprintf(e.stderr, "actprof: %s\n", oneLine(err))
+			return 1
+		}
+	}
+	fmt.Fprintf(e.stderr, "actprof: unknown command %q\n", args[0])
+	mainUsage(e.stderr)
+	return 2
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
+	code := run(ctx, e, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// newFlags makes a subcommand's flag set; its usage goes to stdout on
+// --help and errors become usageErrors.
+func newFlags(e *env, name, args, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet("actprof "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stdout, "usage: actprof %s %s\n\n%s\n\nflags:\n", name, args, about)
+		fs.SetOutput(e.stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parse parses flags that may come before, between or after positional
+// arguments, and returns the positionals.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.Usage()
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/actprof/actprof/internal/synth"
+	"github.com/actprof/actprof/profiler"
+)
+
+// bin is the actprof binary built for the tests that check exit status and
+// stderr of the real process.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "actprof-test")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "actprof")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// actprof runs the binary and returns stdout, stderr and the exit status.
+func actprof(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return so.String(), se.String(), code
+}
+
+// runIn runs the command in-process.
+func runIn(args ...string) (string, string, int) {
+	var so, se bytes.Buffer
+	code := run(context.Background(), &env{stdout: &so, stderr: &se}, args)
+	return so.String(), se.String(), code
+}
+
+// numpyCounts asks NumPy (the independent reference) for each layer's
+// per-unit counts of x > 0 over the unit axis.
+func numpyCounts(t *testing.T, files map[string]int) map[string][]uint64 {
+	t.Helper()
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
+		t.Skipf("NumPy reference unavailable (%s with numpy; CI installs python3-numpy): %v", py, err)
+	}
+	script := `
+import json, sys, numpy as np
+out = {}
+for path, axis in json.loads(sys.argv[1]).items():
+    x = np.load(path, mmap_mode="r")
+    axes = tuple(i for i in range(x.ndim) if i != axis)
+    out[path] = [int(c) for c in (x > 0).sum(axis=axes)]
+print(json.dumps(out))
+`
+	arg, _ := json.Marshal(files)
+	out, err := exec.Command(py, "-c", script, string(arg)).Output()
+	if err != nil {
+		t.Fatalf("numpy: %v", err)
+	}
+	var res map[string][]uint64
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestProfileSynthMatchesNumPyAndPlantedUnits(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "acts")
+	if _, se, code := actprof(t, "synth", "-o", data, "--rows", "3000", "--rare-rate", "0.0005",
+		"--layer", "fc1:100", "--layer", "tok:7x33", "--layer", "conv:12x5x5", "--dtype", "float32"); code != 0 {
+		t.Fatalf("synth: %d %s", code, se)
+	}
+	var man synth.Manifest
+	mb, _ := os.ReadFile(filepath.Join(data, "synth.json"))
+	if err := json.Unmarshal(mb, &man); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "p.json")
+	so, se, code := actprof(t, "profile", "-o", out, data)
+	if code != 0 {
+		t.Fatalf("profile: %d %s", code, se)
+	}
+	if !strings.Contains(so, "Pr[y>0]") || !strings.Contains(so, "fc1") {
+		t.Fatalf("table missing:\n%s", so)
+	}
+	f, _ := os.Open(out)
+	p, err := profiler.DecodeProfile(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]int{}
+	for _, l := range man.Layers {
+		files[filepath.Join(data, l.File)] = l.UnitAxis
+	}
+	ref := numpyCounts(t, files)
+	if len(p.Layers) != len(man.Layers) {
+		t.Fatalf("%d layers, want %d", len(p.Layers), len(man.Layers))
+	}
+	for _, ml := range man.Layers {
+		var lp *profiler.LayerProfile
+		for i := range p.Layers {
+			if p.Layers[i].Name == ml.Name {
+				lp = &p.Layers[i]
+			}
+		}
+		if lp == nil {
+			t.Fatalf("layer %s missing", ml.Name)
+		}
+		if want := ref[filepath.Join(data, ml.File)]; !slices.Equal(lp.Counts, want) {
+			t.Errorf("%s: counts differ from NumPy:\n%v\n%v", ml.Name, lp.Counts, want)
+		}
+		if !slices.Equal(lp.Dead, ml.Dead) || !slices.Equal(lp.Rare, ml.Rare) || !slices.Equal(lp.AlwaysOn, ml.AlwaysOn) {
+			t.Errorf("%s: dead %v rare %v always %v; planted %v %v %v", ml.Name, lp.Dead, lp.Rare, lp.AlwaysOn, ml.Dead, ml.Rare, ml.AlwaysOn)
+		}
+		if lp.UnitAxis != ml.UnitAxis || !slices.Equal(lp.Shape, ml.Shape) {
+			t.Errorf("%s: axis %d shape %v, want %d %v", ml.Name, lp.UnitAxis, lp.Shape, ml.UnitAxis, ml.Shape)
+		}
+	}
+
+	// --json prints the same profile; worker and chunk settings change nothing.
+	so2, _, code := actprof(t, "profile", "--json", "--quiet", "--workers", "1", "--chunk-size", "4KiB", data)
+	if code != 0 {
+		t.Fatal("profile --json failed")
+	}
+	p2, err := profiler.DecodeProfile(strings.NewReader(so2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range p.Layers {
+		if !slices.Equal(p.Layers[i].Counts, p2.Layers[i].Counts) {
+			t.Fatalf("--workers 1 --chunk-size 4KiB changed %s", p.Layers[i].Name)
+		}
+	}
+}
+
+// writeNpy writes a little-endian float32 .npy of shape with values.
+func writeNpy(t *testing.T, path string, shape []int, vals []float32) {
+	t.Helper()
+	b := synth.NpyHeader(profiler.Float32, shape)
+	for _, v := range vals {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShardsAndMerge(t *testing.T) {
+	dir := t.TempDir()
+	ds := filepath.Join(dir, "ds")
+	os.MkdirAll(filepath.Join(ds, "fc"), 0o755)
+	vals := make([]float32, 60*5)
+	for i := range vals {
+		vals[i] = float32(math.Sin(float64(i)))
+	}
+	writeNpy(t, filepath.Join(ds, "fc", "000.npy"), []int{20, 5}, vals[:100])
+	writeNpy(t, filepath.Join(ds, "fc", "001.npy"), []int{40, 5}, vals[100:])
+	// The same two halves as separate datasets, profiled apart and merged.
+	os.MkdirAll(filepath.Join(dir, "partA"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "partB"), 0o755)
+	writeNpy(t, filepath.Join(dir, "partA", "fc.npy"), []int{20, 5}, vals[:100])
+	writeNpy(t, filepath.Join(dir, "partB", "fc.npy"), []int{40, 5}, vals[100:])
+	a, b, w, m := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json"), filepath.Join(dir, "w.json"), filepath.Join(dir, "m.json")
+	for _, c := range [][]string{
+		{"profile", "--quiet", "-o", a, filepath.Join(dir, "partA")},
+		{"profile", "--quiet", "-o", b, filepath.Join(dir, "partB", "fc.npy")},
+		{"profile", "--quiet", "-o", w, ds},
+		{"merge", "-o", m, a, b},
+	} {
+		if _, se, code := runIn(c...); code != 0 {
+			t.Fatalf("%v: %d %s", c, code, se)
+		}
+	}
+	load := func(p string) *profiler.Profile {
+		f, _ := os.Open(p)
+		defer f.Close()
+		pr, err := profiler.DecodeProfile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pr
+	}
+	pw, pm := load(w), load(m)
+	want := make([]uint64, 5)
+	for i, v := range vals {
+		if v > 0 {
+			want[i%5]++
+		}
+	}
+	if pw.Layers[0].Name != "fc" || !slices.Equal(pw.Layers[0].Counts, want) || pw.Layers[0].Observations != 60 {
+		t.Fatalf("sharded layer: %+v", pw.Layers[0])
+	}
+	if len(pm.Layers) != 1 || pm.Layers[0].Name != "fc" || !slices.Equal(pm.Layers[0].Counts, want) ||
+		pm.Layers[0].Observations != 60 || !slices.Equal(pm.Layers[0].Shape, []int{60, 5}) {
+		t.Fatalf("merged: %+v", pm.Layers)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.npy")
+	writeNpy(t, good, []int{4, 3}, make([]float32, 12))
+	gb, _ := os.ReadFile(good)
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	oneD := filepath.Join(dir, "oned.npy")
+	writeNpy(t, oneD, []int{12}, make([]float32, 12))
+	zeroRows := filepath.Join(dir, "zero.npy")
+	writeNpy(t, zeroRows, []int{0, 3}, nil)
+	ints := append([]byte(nil), gb...)
+	copy(ints[bytes.Index(ints, []byte("<f4")):], "<i4")
+	shards := filepath.Join(dir, "sh")
+	os.MkdirAll(filepath.Join(shards, "l"), 0o755)
+	writeNpy(t, filepath.Join(shards, "l", "0.npy"), []int{2, 3}, make([]float32, 6))
+	writeNpy(t, filepath.Join(shards, "l", "1.npy"), []int{2, 4}, make([]float32, 8))
+	cases := []struct {
+		name, path, want string
+	}{
+		{"missing", filepath.Join(dir, "nope.npy"), "nope.npy"},
+		{"truncated", write("trunc.npy", gb[:len(gb)-5]), "trunc.npy"},
+		{"shape mismatch", write("long.npy", append(append([]byte(nil), gb...), 0, 0, 0, 0)), "long.npy"},
+		{"dtype", write("ints.npy", ints), "ints.npy"},
+		{"1-D", oneD, "oned.npy"},
+		{"0 rows", zeroRows, "zero.npy"},
+		{"shards", shards, "1.npy"},
+		{"corrupt npz", write("bad.npz", append([]byte("PK\x03\x04"), gb...)), "bad.npz"},
+		{"not npy", write("junk.npy", []byte("hello world, not an array")), "junk.npy"},
+	}
+	for _, c := range cases {
+		out := filepath.Join(dir, "out-"+strings.ReplaceAll(c.name, " ", "_")+".json")
+		so, se, code := actprof(t, "profile", "-o", out, c.path)
+		if code != 1 {
+			t.Errorf("%s: exit %d, want 1 (stderr %q)", c.name, code, se)
+		}
+		lines := strings.Split(strings.TrimRight(se, "\n"), "\n")
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], "actprof: ") || !strings.Contains(lines[0], c.want) {
+			t.Errorf("%s: stderr %q: want one line 'actprof: ...%s...: problem'", c.name, se, c.want)
+		}
+		if strings.Contains(se, "goroutine") || strings.Contains(se, "panic") {
+			t.Errorf("%s: panic trace: %s", c.name, se)
+		}
+		if so != "" {
+			t.Errorf("%s: stdout %q", c.name, so)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: wrote %s", c.name, out)
+		}
+	}
+	// No temporary files left behind.
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("left %s", e.Name())
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{nil, 2},
+		{[]string{"frobnicate"}, 2},
+		{[]string{"profile"}, 2},
+		{[]string{"profile", "--bogus", "x.npy"}, 2},
+		{[]string{"profile", "--unit-axis", "fc=x", "x.npy"}, 2},
+		{[]string{"profile", "--threshold", "NaN", "x.npy"}, 2},
+		{[]string{"profile", "--rare-below", "0", "x.npy"}, 2},
+		{[]string{"synth"}, 2},
+		{[]string{"synth", "-o", "x", "--layer", "bad"}, 2},
+		{[]string{"profile", "--help"}, 0},
+		{[]string{"synth", "--help"}, 0},
+		{[]string{"--help"}, 0},
+		{[]string{"version"}, 0},
+	} {
+		so, se, code := actprof(t, c.args...)
+		if code != c.code {
+			t.Errorf("%v: exit %d, want %d (%s)", c.args, code, c.code, se)
+		}
+		if c.code == 0 && so == "" {
+			t.Errorf("%v: no output", c.args)
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/actprof/actprof/cpu"
+	"github.com/actprof/actprof/input"
+	"github.com/actprof/actprof/internal/atomicfile"
+	"github.com/actprof/actprof/profiler"
+	"github.com/actprof/actprof/report"
+)
+
+const profileAbout = `Count, for every unit of every layer, the observations on which it fired
+(x > T, strictly; NaN never fires) and report dead units (never fired), rare
+ones (fired on fewer than --rare-below of observations) and always-on ones.
+
+PATH is a .npy, .npz or .safetensors file, or a folder: each .npy, .npz and
+.safetensors in it, and each subfolder of .npy shards (one layer, shards in
+lexical order concatenated on axis 0). The unit axis is the last one, or axis
+1 (channels) for 4-D and 5-D arrays; --unit-axis changes it.`
+
+// multiFlag collects a repeatable flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+// sizeFlag parses byte sizes such as 8MiB, 2GiB, 4096.
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
+func (s *sizeFlag) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = sizeFlag(n)
+	return nil
+}
+
+func parseSize(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	mult := int64(1)
+	num := v
+	for _, u := range units {
+		if strings.HasSuffix(v, u.suffix) {
+			mult, num = u.mult, strings.TrimSuffix(v, u.suffix)
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || f <= 0 || f*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 8MiB, 2GiB)", v)
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// parseUnitAxes reads --unit-axis values: AXIS for all layers, NAME=AXIS for one.
+func parseUnitAxes(vals []string) (map[string]int, error) {
+	m := map[string]int{}
+	for _, v := range vals {
+		name, ax, ok := strings.Cut(v, "=")
+		if !ok {
+			name, ax = "", v
+		}
+		n, err := strconv.Atoi(ax)
+		if err != nil {
+			return nil, usagef("--unit-axis %q: want AXIS or LAYER=AXIS (an integer, negative counts from the end)", v)
+		}
+		m[name] = n
+	}
+	return m, nil
+}
+
+func cmdProfile(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "profile", "[flags] PATH...", profileAbout)
+	out := fs.String("o", "", "write the JSON profile to `FILE` (atomically)")
+	asJSON := fs.Bool("json", false, "print the JSON profile on stdout instead of the table")
+	threshold := fs.Float64("threshold", 0, "firing threshold `T`: a unit fires when x > T")
+	rareBelow := fs.Float64("rare-below", profiler.DefaultRareBelow, "a unit is rare when it fires on fewer than this `fraction` of observations (and at least once)")
+	var unitAxes, layers multiFlag
+	fs.Var(&unitAxes, "unit-axis", "unit axis: `AXIS` for every layer or LAYER=AXIS for one (repeatable)")
+	fs.Var(&layers, "layer", "profile only layers whose name matches `GLOB` (repeatable)")
+	workers := fs.Int("workers", 0, "counting goroutines (default: all cores)")
+	chunk := sizeFlag(profiler.DefaultChunkBytes)
+	fs.Var(&chunk, "chunk-size", "bytes per counting block, e.g. 8MiB")
+	quiet := fs.Bool("quiet", false, "no progress or timing lines on stderr")
+	generic := fs.Bool("generic", false, "use the plain-Go CPU kernels, not the vector ones (for comparison)")
+	paths, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return usagef("no input: give one or more .npy, .npz, .safetensors files or folders")
+	}
+	if math.IsNaN(*threshold) || math.IsInf(*threshold, 0) {
+		return usagef("--threshold must be a finite number")
+	}
+	if !(*rareBelow > 0 && *rareBelow <= 1) {
+		return usagef("--rare-below must be in (0, 1]")
+	}
+	axes, err := parseUnitAxes(unitAxes)
+	if err != nil {
+		return err
+	}
+	if *workers < 0 {
+		return usagef("--workers must be positive")
+	}
+	if chunk > 1<<31 {
+		return usagef("--chunk-size at most 2GiB")
+	}
+
+	ls, err := input.Open(paths, input.Options{Layers: layers})
+	if err != nil {
+		return err
+	}
+	backend := &cpu.Backend{Generic: *generic}
+	var prog *progress
+	if !*quiet {
+		prog = newProgress(e.stderr, e.stderrTTY)
+	}
+	opt := profiler.Options{Backend: backend, Threshold: *threshold, RareBelow: *rareBelow, UnitAxis: axes,
+		Workers: *workers, ChunkBytes: int(chunk)}
+	if prog != nil {
+		opt.Progress = prog.update
+	}
+	start := time.Now()
+	p, err := profiler.Run(ctx, ls, opt)
+	if prog != nil {
+		prog.finish()
+	}
+	if err != nil {
+		return err
+	}
+	if !*quiet {
+		var total int64
+		for _, l := range p.Layers {
+			total += int64(l.Units) * int64(l.Observations) * int64(dtypeSize(l.DType))
+		}
+		d := time.Since(start)
+		fmt.Fprintf(e.stderr, "actprof: profiled %d layers, %s in %.3f s (%.2f GB/s) on %s\n",
+			len(p.Layers), humanBytes(total), d.Seconds(), float64(total)/d.Seconds()/1e9, backend.Name())
+	}
+	if *out != "" {
+		if err := atomicfile.Write(*out, p.Encode); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		return p.Encode(e.stdout)
+	}
+	return report.WriteTable(e.stdout, p)
+}
+
+func dtypeSize(name string) int {
+	for _, d := range []profiler.DType{profiler.Float32, profiler.Float16, profiler.BFloat16, profiler.Float64} {
+		if d.String() == name {
+			return d.Size()
+		}
+	}
+	return 0
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func cmdMerge(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "merge", "-o OUT.json PROFILE.json...", "Merge the profiles of disjoint parts of a dataset (same layers, same threshold)\ninto the profile of the whole: counts and observations add, exactly.")
+	out := fs.String("o", "", "write the merged profile to `FILE` (default: stdout)")
+	paths, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(paths) < 1 {
+		return usagef("no profiles to merge")
+	}
+	var merged *profiler.Profile
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		p, err := profiler.DecodeProfile(f)
+		f.Close()
+		if err != nil {
+			return &profiler.FileError{Path: path, Err: err}
+		}
+		if merged == nil {
+			merged = p
+			continue
+		}
+		if merged, err = profiler.Merge(merged, p); err != nil {
+			return &profiler.FileError{Path: path, Err: err}
+		}
+	}
+	if *out == "" {
+		return merged.Encode(e.stdout)
+	}
+	return atomicfile.Write(*out, merged.Encode)
+}
