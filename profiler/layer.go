@@ -30,6 +30,19 @@ type Source interface {
 	Close() error
 }
 
+// ReaderAtSource is a Source whose bytes can also be read at any offset,
+// from several goroutines at once (a region of a regular file). The driver
+// then reads in its workers, each into a buffer of its own that stays in
+// cache while it is counted: reading scales with cores, memory stays at one
+// chunk per worker, and no page of the file is mapped.
+type ReaderAtSource interface {
+	Source
+	// ReadAt reads len(p) bytes at offset off from the layer's first byte.
+	// Fewer bytes than asked is an error (wrapping ErrTruncated where the
+	// file is short).
+	ReadAt(p []byte, off int64) (int, error)
+}
+
 // Chunk is a view of a layer's bytes.
 type Chunk struct {
 	Data    []byte

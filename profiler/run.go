@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Options control a profiling run. The zero value of every field but Backend
@@ -29,14 +30,15 @@ type Options struct {
 	// DefaultChunkBytes. Results do not depend on it.
 	ChunkBytes int
 	// Progress, if set, is called after each chunk is read with the bytes
-	// read so far and in all, from the reading goroutine.
+	// read so far and in all. It may be called from several goroutines at
+	// once.
 	Progress func(done, total int64)
 }
 
 // Defaults.
 const (
 	DefaultRareBelow  = 1e-3
-	DefaultChunkBytes = 8 << 20
+	DefaultChunkBytes = 1 << 20
 )
 
 // Plan is a checked layer, ready to count.
@@ -108,7 +110,8 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	var total, done int64
+	var total int64
+	var done atomic.Int64
 	for _, p := range plans {
 		total += p.Bytes()
 	}
@@ -116,9 +119,9 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 		Threshold: opt.Threshold, RareBelow: opt.RareBelow}
 	for _, p := range plans {
 		tally, err := countLayer(ctx, p, thr, &opt, func(n int64) {
-			done += n
+			d := done.Add(n)
 			if opt.Progress != nil {
-				opt.Progress(done, total)
+				opt.Progress(d, total)
 			}
 		})
 		if err != nil {
@@ -151,13 +154,82 @@ type job struct {
 }
 
 func countLayer(ctx context.Context, p Plan, thr Threshold, opt *Options, progress func(int64)) (*Tally, error) {
-	l := p.Layer
-	size := l.DType.Size()
-	src, err := l.Open()
+	src, err := p.Layer.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
+	if ra, ok := src.(ReaderAtSource); ok {
+		return countReadAt(ctx, p, thr, opt, progress, ra)
+	}
+	return countStream(ctx, p, thr, opt, progress, src)
+}
+
+// countReadAt: each worker claims the next chunk, reads it into its own
+// buffer and counts it.
+func countReadAt(ctx context.Context, p Plan, thr Threshold, opt *Options, progress func(int64), src ReaderAtSource) (*Tally, error) {
+	l := p.Layer
+	size := int64(l.DType.Size())
+	want := p.Geom.Elements()
+	step := chunkElems(p.Geom, int(size), opt.ChunkBytes)
+	var next atomic.Int64
+	errs := make([]error, opt.Workers)
+	tallies := make([]*Tally, opt.Workers)
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for w := range tallies {
+		tallies[w] = NewTally(int(p.Geom.Units))
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			buf := make([]byte, step*size)
+			for !failed.Load() {
+				if err := ctx.Err(); err != nil {
+					errs[w] = err
+					failed.Store(true)
+					return
+				}
+				pos := next.Add(step) - step
+				if pos >= want {
+					return
+				}
+				n := min(step, want-pos)
+				b := buf[:n*size]
+				if _, err := src.ReadAt(b, pos*size); err != nil {
+					if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+						err = FileErrorf(l.Path, ErrTruncated, "layer %s: data ends before byte %d of %d", l.Name, (pos+n)*size, want*size)
+					}
+					errs[w] = err
+					failed.Store(true)
+					return
+				}
+				blk := Block{DType: l.DType, Thr: thr, Geom: p.Geom, Data: b, Start: pos}
+				if err := opt.Backend.Count(&blk, tallies[w]); err != nil {
+					errs[w] = &FileError{Path: l.Path, Err: fmt.Errorf("layer %s: %w", l.Name, err)}
+					failed.Store(true)
+					return
+				}
+				progress(n * size)
+			}
+		}(w)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	sum := tallies[0]
+	for _, t := range tallies[1:] {
+		sum.Add(t)
+	}
+	return sum, nil
+}
+
+// countStream: one goroutine reads the source in order, the workers count.
+func countStream(ctx context.Context, p Plan, thr Threshold, opt *Options, progress func(int64), src Source) (*Tally, error) {
+	l := p.Layer
+	size := l.DType.Size()
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -82,6 +82,48 @@ func TestRunMatchesOracleForAnyWorkersAndChunks(t *testing.T) {
 	}
 }
 
+// readAtLayer is a layer whose source supports concurrent ReadAt, like a
+// file region; truncate cuts its bytes short of the shape.
+func readAtLayer(name string, dt profiler.DType, shape []int, data []byte) profiler.Layer {
+	l := profiler.MemoryLayer(name, dt, shape, data)
+	l.Open = func() (profiler.Source, error) { return &readAtSource{bytes.NewReader(data)}, nil }
+	return l
+}
+
+type readAtSource struct{ r *bytes.Reader }
+
+func (s *readAtSource) Next(n int) (profiler.Chunk, error) { panic("driver must use ReadAt") }
+func (s *readAtSource) Close() error                       { return nil }
+func (s *readAtSource) ReadAt(p []byte, off int64) (int, error) {
+	return s.r.ReadAt(p, off)
+}
+
+func TestReadAtPathMatchesStreamPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, dt := range backendtest.DTypes {
+		for _, shape := range [][]int{{1000, 37}, {9, 13, 6, 5}, {3, 2000}} {
+			n := 1
+			for _, d := range shape {
+				n *= d
+			}
+			data := backendtest.Gen(rng, dt, n, 0)
+			want := run(t, []profiler.Layer{profiler.MemoryLayer("l", dt, shape, data)}, profiler.Options{})
+			for _, workers := range []int{1, 3} {
+				for _, chunk := range []int{1, 40, 4096, 1 << 20} {
+					got := run(t, []profiler.Layer{readAtLayer("l", dt, shape, data)}, profiler.Options{Workers: workers, ChunkBytes: chunk})
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("%v %v workers %d chunk %d: ReadAt path differs", dt, shape, workers, chunk)
+					}
+				}
+			}
+		}
+	}
+	short := readAtLayer("s", profiler.Float32, []int{100, 10}, make([]byte, 3990))
+	if _, err := profiler.Run(context.Background(), []profiler.Layer{short}, profiler.Options{Backend: cpu.New(), ChunkBytes: 400}); !errors.Is(err, profiler.ErrTruncated) {
+		t.Fatalf("short ReadAt source: %v", err)
+	}
+}
+
 func TestUnitAxisOverrideAndFortranOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	shape := []int{40, 6, 9}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/actprof/actprof/internal/synth"
@@ -311,5 +312,31 @@ func TestUsage(t *testing.T) {
 		if c.code == 0 && so == "" {
 			t.Errorf("%v: no output", c.args)
 		}
+	}
+}
+
+// TestMemoryBounded profiles a 768 MiB file and checks the process's peak
+// resident memory stays far below the file size: windows are unmapped as
+// they are counted.
+func TestMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 768 MiB file; skipped with -short")
+	}
+	dir := t.TempDir()
+	if _, se, code := actprof(t, "synth", "-o", dir, "--layer", "big:1024", "--rows", "196608"); code != 0 {
+		t.Fatalf("synth: %s", se)
+	}
+	cmd := exec.Command(bin, "profile", "--quiet", "-o", filepath.Join(dir, "p.json"), filepath.Join(dir, "big.npy"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("profile: %v %s", err, out)
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		t.Skip("no rusage on this platform")
+	}
+	peak := ru.Maxrss * 1024 // Linux reports KiB
+	t.Logf("peak RSS %.1f MiB for a 768 MiB file", float64(peak)/(1<<20))
+	if peak > 160<<20 {
+		t.Fatalf("peak RSS %d MiB, want < 160 MiB", peak>>20)
 	}
 }
