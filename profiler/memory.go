@@ -40,4 +40,3 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 func errBigEndianHost(name string) error {
 	return FileErrorf(name, ErrUnsupported, "in-memory tensors need a little-endian host")
 }
-

@@ -1,0 +1,7 @@
+//go:build darwin || freebsd || netbsd || openbsd || dragonfly
+
+package input
+
+import "syscall"
+
+const mmapFlags = syscall.MAP_SHARED

@@ -1,0 +1,229 @@
+// Package input reads recorded activations: .npy files, .npz archives,
+// safetensors files and folders of them, including folders of .npy shards.
+// Open lists the layers and checks their headers; each layer's Open then
+// streams its bytes with bounded memory (uncompressed data are memory-mapped
+// a window at a time, compressed .npz members decompressed a chunk at a
+// time). Every error names the file and wraps one of the profiler's
+// sentinel errors.
+package input
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/actprof/actprof/profiler"
+)
+
+// Options select what Open reads.
+type Options struct {
+	// Layers are path.Match patterns: only layers whose name one matches are
+	// read. Empty means all. Each pattern must match some layer. Note that
+	// '*' does not match '/' (in .npz member names).
+	Layers []string
+}
+
+// Open lists the layers in paths, in order. A path may be
+//
+//   - a .npy file: one layer, named by the file name without .npy;
+//   - a .npz archive: one layer per .npy member, named by the member name
+//     without .npy, in archive order;
+//   - a .safetensors file: one layer per tensor, in order of data offset;
+//   - a folder: each .npy, .npz and .safetensors file in it as above, and
+//     each subfolder holding .npy files as one layer named by the subfolder,
+//     its .npy files (in lexical order) being shards joined on axis 0. Other
+//     files, and names starting with '.', are ignored. Entries are taken in
+//     lexical order.
+//
+// Headers are read and checked now, data only when a layer is opened; the
+// files must not change in between. Layer names must be unique. Extension
+// matching ignores case. Layers that opt.Layers leaves out are not read, so
+// an unsupported tensor among them is no error.
+//
+// A layer's Source hands over chunks of the file's bytes as they are: mapped
+// windows of uncompressed data (.npy, stored .npz members, safetensors), or
+// pooled buffers of decompressed data (deflated .npz members, whose CRC is
+// checked when their last byte is read; stored members' CRCs are not
+// checked). Chunks stay valid after the Source is closed, until released.
+func Open(paths []string, opt Options) ([]profiler.Layer, error) {
+	for _, g := range opt.Layers {
+		if _, err := path.Match(g, ""); err != nil {
+			return nil, fmt.Errorf("%w: layer pattern %q: %v", profiler.ErrBadOption, g, err)
+		}
+	}
+	matched := make([]bool, len(opt.Layers))
+	sel := func(name string) bool {
+		if len(opt.Layers) == 0 {
+			return true
+		}
+		ok := false
+		for i, g := range opt.Layers {
+			if m, _ := path.Match(g, name); m {
+				matched[i], ok = true, true
+			}
+		}
+		return ok
+	}
+	var layers []profiler.Layer
+	for _, p := range paths {
+		ls, err := openPath(p, sel)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, ls...)
+	}
+	seen := make(map[string]string, len(layers))
+	for _, l := range layers {
+		if prev, dup := seen[l.Name]; dup {
+			return nil, profiler.FileErrorf(l.Path, profiler.ErrFormat, "layer name %q is also a layer of %s", l.Name, prev)
+		}
+		seen[l.Name] = l.Path
+	}
+	for i, m := range matched {
+		if !m {
+			return nil, fmt.Errorf("%w: layer pattern %q matches no layer in %s", profiler.ErrBadOption, opt.Layers[i], strings.Join(paths, ", "))
+		}
+	}
+	if len(layers) == 0 {
+		if len(paths) == 1 {
+			return nil, profiler.FileErrorf(paths[0], profiler.ErrFormat, "no layers: no .npy, .npz or .safetensors data found")
+		}
+		return nil, fmt.Errorf("%w: no layers in %s: no .npy, .npz or .safetensors data found", profiler.ErrFormat, strings.Join(paths, ", "))
+	}
+	return layers, nil
+}
+
+// fileKind returns the lower-case extension of a data file's name (".npy",
+// ".npz", ".safetensors"), or "" for any other name.
+func fileKind(name string) string {
+	ext := strings.ToLower(filepath.Ext(name))
+	switch ext {
+	case ".npy", ".npz", ".safetensors":
+		return ext
+	}
+	return ""
+}
+
+// openPath lists the layers of one path given to Open.
+func openPath(p string, sel func(string) bool) ([]profiler.Layer, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, fileError(p, err)
+	}
+	if st.IsDir() {
+		return openDir(p, sel)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "not a regular file or folder")
+	}
+	if fileKind(p) == "" {
+		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "unknown file type: want .npy, .npz, .safetensors or a folder")
+	}
+	return openFile(p, sel)
+}
+
+// openFile lists the layers of a .npy, .npz or .safetensors file.
+func openFile(p string, sel func(string) bool) ([]profiler.Layer, error) {
+	base := filepath.Base(p)
+	switch ext := fileKind(base); ext {
+	case ".npy":
+		name := base[:len(base)-len(ext)]
+		if !sel(name) {
+			return nil, nil
+		}
+		l, err := openNpy(p, name)
+		if err != nil {
+			return nil, err
+		}
+		return []profiler.Layer{l}, nil
+	case ".npz":
+		return openNpz(p, sel)
+	case ".safetensors":
+		return openSafetensors(p, sel)
+	}
+	return nil, nil
+}
+
+// entry is a folder entry with symbolic links followed.
+type entry struct {
+	name, path string
+	dir        bool
+}
+
+// readDir lists dir's entries in lexical order, following symbolic links
+// and leaving out names starting with '.' and anything that is neither a
+// regular file nor a folder.
+func readDir(dir string) ([]entry, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fileError(dir, err)
+	}
+	var out []entry
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".") {
+			continue
+		}
+		e := entry{name: de.Name(), path: filepath.Join(dir, de.Name())}
+		mode := de.Type()
+		if mode&fs.ModeSymlink != 0 {
+			st, err := os.Stat(e.path)
+			switch {
+			case err == nil:
+				mode = st.Mode().Type()
+			case fileKind(e.name) == "":
+				continue // a broken link that would be ignored anyway
+			default:
+				return nil, fileError(e.path, err)
+			}
+		}
+		switch {
+		case mode.IsDir():
+			e.dir = true
+		case !mode.IsRegular():
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// openDir lists the layers of a dataset folder.
+func openDir(dir string, sel func(string) bool) ([]profiler.Layer, error) {
+	entries, err := readDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var layers []profiler.Layer
+	for _, e := range entries {
+		if !e.dir {
+			ls, err := openFile(e.path, sel)
+			if err != nil {
+				return nil, err
+			}
+			layers = append(layers, ls...)
+			continue
+		}
+		sub, err := readDir(e.path)
+		if err != nil {
+			return nil, err
+		}
+		var shards []string
+		for _, s := range sub {
+			if !s.dir && fileKind(s.name) == ".npy" {
+				shards = append(shards, s.path)
+			}
+		}
+		if len(shards) == 0 || !sel(e.name) {
+			continue
+		}
+		l, err := openShards(e.path, e.name, shards)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, l)
+	}
+	return layers, nil
+}
