@@ -33,6 +33,9 @@ type Options struct {
 	// read so far and in all. It may be called from several goroutines at
 	// once.
 	Progress func(done, total int64)
+	// Patterns, if set, receives every observation's fired bits. Blocks
+	// then hold whole observation groups ([Units, Inner] elements).
+	Patterns PatternSink
 }
 
 // Defaults.
@@ -117,8 +120,14 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	}
 	prof := &Profile{FormatVersion: FormatVersion, Tool: ToolVersion, Backend: opt.Backend.Name(),
 		Threshold: opt.Threshold, RareBelow: opt.RareBelow}
-	for _, p := range plans {
-		tally, err := countLayer(ctx, p, thr, &opt, func(n int64) {
+	for i, p := range plans {
+		if opt.Patterns != nil {
+			if err := opt.Patterns.BeginLayer(i, p); err != nil {
+				return nil, err
+			}
+		}
+		lc := &layerCount{plan: p, index: i, thr: thr, opt: &opt}
+		tally, err := lc.run(ctx, func(n int64) {
 			d := done.Add(n)
 			if opt.Progress != nil {
 				opt.Progress(d, total)
@@ -126,6 +135,11 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 		})
 		if err != nil {
 			return nil, err
+		}
+		if opt.Patterns != nil {
+			if err := opt.Patterns.EndLayer(i); err != nil {
+				return nil, err
+			}
 		}
 		prof.Layers = append(prof.Layers, NewLayerProfile(p, tally, opt.RareBelow))
 	}
@@ -137,10 +151,10 @@ const maxFinite = 1.7976931348623157e308
 // chunkElems picks the elements per block: about ChunkBytes, rounded down to
 // whole observation groups ([Units, Inner]) or else whole unit runs (Inner),
 // so most blocks take the kernels' fast shape.
-func chunkElems(g Geometry, size, chunkBytes int) int64 {
+func chunkElems(g Geometry, size, chunkBytes int, wholeGroups bool) int64 {
 	n := max(int64(chunkBytes/size), 1)
-	if group := g.Units * g.Inner; group <= n {
-		return n / group * group
+	if group := g.Units * g.Inner; group <= n || wholeGroups {
+		return max(n/group, 1) * group
 	}
 	if g.Inner > 1 && g.Inner <= n {
 		return n / g.Inner * g.Inner
@@ -153,39 +167,99 @@ type job struct {
 	start int64
 }
 
-func countLayer(ctx context.Context, p Plan, thr Threshold, opt *Options, progress func(int64)) (*Tally, error) {
-	src, err := p.Layer.Open()
+// layerCount counts one layer.
+type layerCount struct {
+	plan  Plan
+	index int
+	thr   Threshold
+	opt   *Options
+	step  int64 // elements per block
+}
+
+// worker is one counting goroutine's state.
+type worker struct {
+	tally *Tally
+	bits  []uint64 // pattern buffer for one block, when patterns are on
+}
+
+func (lc *layerCount) newWorker() *worker {
+	w := &worker{tally: NewTally(int(lc.plan.Geom.Units))}
+	if lc.opt.Patterns != nil {
+		g := lc.plan.Geom
+		w.bits = make([]uint64, lc.step/(g.Units*g.Inner)*g.Inner*int64(Words(int(g.Units))))
+	}
+	return w
+}
+
+// count counts one block of whole elements starting at element start, and
+// hands its patterns to the sink.
+func (lc *layerCount) count(w *worker, data []byte, start int64) error {
+	l, g := lc.plan.Layer, lc.plan.Geom
+	blk := Block{DType: l.DType, Thr: lc.thr, Geom: g, Data: data, Start: start}
+	var nobs int64
+	if lc.opt.Patterns != nil {
+		group := g.Units * g.Inner
+		nobs = int64(len(data)/l.DType.Size()) / group * g.Inner
+		w.tally.Bits = w.bits[:nobs*int64(Words(int(g.Units)))]
+	}
+	if err := lc.opt.Backend.Count(&blk, w.tally); err != nil {
+		return &FileError{Path: l.Path, Err: fmt.Errorf("layer %s: %w", l.Name, err)}
+	}
+	if lc.opt.Patterns != nil {
+		first := start / (g.Units * g.Inner) * g.Inner
+		if err := lc.opt.Patterns.Write(lc.index, first, int(nobs), w.tally.Bits); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, error) {
+	lc.step = chunkElems(lc.plan.Geom, lc.plan.Layer.DType.Size(), lc.opt.ChunkBytes, lc.opt.Patterns != nil)
+	src, err := lc.plan.Layer.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-	if ra, ok := src.(ReaderAtSource); ok {
-		return countReadAt(ctx, p, thr, opt, progress, ra)
+	workers := make([]*worker, lc.opt.Workers)
+	for i := range workers {
+		workers[i] = lc.newWorker()
 	}
-	return countStream(ctx, p, thr, opt, progress, src)
+	if ra, ok := src.(ReaderAtSource); ok {
+		err = lc.readAt(ctx, progress, ra, workers)
+	} else {
+		err = lc.stream(ctx, progress, src, workers)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sum := workers[0].tally
+	for _, w := range workers[1:] {
+		sum.Add(w.tally)
+	}
+	sum.Bits = nil
+	return sum, nil
 }
 
-// countReadAt: each worker claims the next chunk, reads it into its own
-// buffer and counts it.
-func countReadAt(ctx context.Context, p Plan, thr Threshold, opt *Options, progress func(int64), src ReaderAtSource) (*Tally, error) {
-	l := p.Layer
+// readAt: each worker claims the next chunk, reads it into its own buffer
+// and counts it.
+func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src ReaderAtSource, workers []*worker) error {
+	l := lc.plan.Layer
 	size := int64(l.DType.Size())
-	want := p.Geom.Elements()
-	step := chunkElems(p.Geom, int(size), opt.ChunkBytes)
+	want := lc.plan.Geom.Elements()
+	step := lc.step
 	var next atomic.Int64
-	errs := make([]error, opt.Workers)
-	tallies := make([]*Tally, opt.Workers)
+	errs := make([]error, len(workers))
 	var failed atomic.Bool
 	var wg sync.WaitGroup
-	for w := range tallies {
-		tallies[w] = NewTally(int(p.Geom.Units))
+	for i, w := range workers {
 		wg.Add(1)
-		go func(w int) {
+		go func(i int, w *worker) {
 			defer wg.Done()
 			buf := make([]byte, step*size)
 			for !failed.Load() {
 				if err := ctx.Err(); err != nil {
-					errs[w] = err
+					errs[i] = err
 					failed.Store(true)
 					return
 				}
@@ -199,66 +273,55 @@ func countReadAt(ctx context.Context, p Plan, thr Threshold, opt *Options, progr
 					if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 						err = FileErrorf(l.Path, ErrTruncated, "layer %s: data ends before byte %d of %d", l.Name, (pos+n)*size, want*size)
 					}
-					errs[w] = err
+					errs[i] = err
 					failed.Store(true)
 					return
 				}
-				blk := Block{DType: l.DType, Thr: thr, Geom: p.Geom, Data: b, Start: pos}
-				if err := opt.Backend.Count(&blk, tallies[w]); err != nil {
-					errs[w] = &FileError{Path: l.Path, Err: fmt.Errorf("layer %s: %w", l.Name, err)}
+				if err := lc.count(w, b, pos); err != nil {
+					errs[i] = err
 					failed.Store(true)
 					return
 				}
 				progress(n * size)
 			}
-		}(w)
+		}(i, w)
 	}
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	sum := tallies[0]
-	for _, t := range tallies[1:] {
-		sum.Add(t)
-	}
-	return sum, nil
+	return nil
 }
 
-// countStream: one goroutine reads the source in order, the workers count.
-func countStream(ctx context.Context, p Plan, thr Threshold, opt *Options, progress func(int64), src Source) (*Tally, error) {
-	l := p.Layer
+// stream: one goroutine reads the source in order, the workers count.
+func (lc *layerCount) stream(ctx context.Context, progress func(int64), src Source, workers []*worker) error {
+	l := lc.plan.Layer
 	size := l.DType.Size()
-
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	jobs := make(chan job, opt.Workers)
-	tallies := make([]*Tally, opt.Workers)
+	jobs := make(chan job, len(workers))
 	var wg sync.WaitGroup
-	for w := range tallies {
-		tallies[w] = NewTally(int(p.Geom.Units))
+	for _, w := range workers {
 		wg.Add(1)
-		go func(t *Tally) {
+		go func(w *worker) {
 			defer wg.Done()
 			for j := range jobs {
 				if ctx.Err() == nil {
-					blk := Block{DType: l.DType, Thr: thr, Geom: p.Geom, Data: j.chunk.Data, Start: j.start}
-					if err := opt.Backend.Count(&blk, t); err != nil {
-						cancel(&FileError{Path: l.Path, Err: fmt.Errorf("layer %s: %w", l.Name, err)})
+					if err := lc.count(w, j.chunk.Data, j.start); err != nil {
+						cancel(err)
 					}
 				}
 				j.chunk.Release()
 			}
-		}(tallies[w])
+		}(w)
 	}
-
-	want := p.Geom.Elements()
-	step := chunkElems(p.Geom, size, opt.ChunkBytes)
+	want := lc.plan.Geom.Elements()
 	var pos int64
 	var readErr error
 	for pos < want && ctx.Err() == nil {
-		n := min(step, want-pos)
+		n := min(lc.step, want-pos)
 		c, err := src.Next(int(n) * size)
 		if err == nil && len(c.Data) != int(n)*size {
 			c.Release()
@@ -282,14 +345,7 @@ func countStream(ctx context.Context, p Plan, thr Threshold, opt *Options, progr
 	close(jobs)
 	wg.Wait()
 	if readErr != nil {
-		return nil, readErr
+		return readErr
 	}
-	if err := context.Cause(ctx); err != nil {
-		return nil, err
-	}
-	sum := tallies[0]
-	for _, t := range tallies[1:] {
-		sum.Add(t)
-	}
-	return sum, nil
+	return context.Cause(ctx)
 }

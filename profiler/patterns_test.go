@@ -1,0 +1,89 @@
+package profiler_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/actprof/actprof/profiler"
+	"github.com/actprof/actprof/profiler/backendtest"
+)
+
+// collect is a PatternSink that keeps every layer's bits in memory.
+type collect struct {
+	mu    sync.Mutex
+	words []int
+	bits  [][]uint64
+	seen  [][]bool
+	ended []bool
+}
+
+func (c *collect) BeginLayer(i int, p profiler.Plan) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := profiler.Words(int(p.Geom.Units))
+	for len(c.bits) <= i {
+		c.bits, c.seen, c.words, c.ended = append(c.bits, nil), append(c.seen, nil), append(c.words, 0), append(c.ended, false)
+	}
+	c.words[i] = w
+	c.bits[i] = make([]uint64, p.Geom.Observations()*int64(w))
+	c.seen[i] = make([]bool, p.Geom.Observations())
+	return nil
+}
+
+func (c *collect) Write(i int, first int64, n int, bits []uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.words[i]
+	if len(bits) != n*w {
+		return fmt.Errorf("%d words for %d observations", len(bits), n)
+	}
+	copy(c.bits[i][first*int64(w):], bits)
+	for o := first; o < first+int64(n); o++ {
+		if c.seen[i][o] {
+			return fmt.Errorf("observation %d written twice", o)
+		}
+		c.seen[i][o] = true
+	}
+	return nil
+}
+
+func (c *collect) EndLayer(i int) error {
+	if slices.Contains(c.seen[i], false) {
+		return fmt.Errorf("layer %d: observations missing", i)
+	}
+	c.ended[i] = true
+	return nil
+}
+
+func TestPatternsMatchOracle(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	for _, dt := range backendtest.DTypes {
+		for _, shape := range [][]int{{500, 70}, {7, 9, 130}, {6, 5, 4, 3}, {65, 1}} {
+			n := 1
+			for _, d := range shape {
+				n *= d
+			}
+			data := backendtest.Gen(rng, dt, n, 0)
+			g, _ := profiler.NewGeometry(shape, profiler.DefaultUnitAxis(len(shape)))
+			want := backendtest.Oracle(dt, data, 0, g, 0)
+			for _, mk := range []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer} {
+				for _, chunk := range []int{1, 999, 1 << 20} {
+					c := &collect{}
+					p := run(t, []profiler.Layer{mk("a", dt, shape, data), mk("b", dt, shape, data)},
+						profiler.Options{Workers: 3, ChunkBytes: chunk, Patterns: c})
+					for i := 0; i < 2; i++ {
+						if !c.ended[i] || !slices.Equal(c.bits[i], want.Bits) {
+							t.Fatalf("%v %v chunk %d layer %d: patterns differ from the oracle", dt, shape, chunk, i)
+						}
+						if !slices.Equal(p.Layers[i].Counts, want.Counts) {
+							t.Fatalf("counts differ with patterns on")
+						}
+					}
+				}
+			}
+		}
+	}
+}
