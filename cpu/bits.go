@@ -1,35 +1,87 @@
 package cpu
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/actprof/actprof/profiler"
 )
 
 // packBits writes each observation's fired bits. The block must hold whole
 // [Units, Inner] groups.
-func packBits(blk *profiler.Block, out []uint64) error {
+func packBits(blk *profiler.Block, out []uint64, generic bool) error {
 	g := blk.Geom
 	group := g.Units * g.Inner
 	n := int64(blk.Len())
 	if blk.Start%group != 0 || n%group != 0 {
 		return fmt.Errorf("%w: cpu: patterns need blocks of whole observation groups", profiler.ErrBackend)
 	}
-	w := int64(profiler.Words(int(g.Units)))
+	w := profiler.Words(int(g.Units))
 	obs := n / group * g.Inner
-	if int64(len(out)) < obs*w {
-		return fmt.Errorf("%w: cpu: pattern buffer holds %d words, need %d", profiler.ErrBackend, len(out), obs*w)
+	if int64(len(out)) < obs*int64(w) {
+		return fmt.Errorf("%w: cpu: pattern buffer holds %d words, need %d", profiler.ErrBackend, len(out), obs*int64(w))
 	}
-	clear(out[:obs*w])
-	fired := firedFunc(blk.DType, &blk.Thr)
-	for e := int64(0); e < n; e++ {
-		if !fired(blk.Data, int(e)) {
-			continue
+	out = out[:obs*int64(w)]
+	clear(out)
+	key := keyFunc(blk.DType, &blk.Thr)
+	sz := blk.DType.Size()
+	units, inner := int(g.Units), int(g.Inner)
+	if inner == 1 {
+		rows := int(n) / units
+		done := 0
+		if !generic {
+			done = bitsRowsFast(blk.DType, blk.Data, rows, units, &blk.Thr, out, w)
 		}
-		a, rem := e/group, e%group
-		u, i := rem/g.Inner, rem%g.Inner
-		o := a*g.Inner + i
-		out[o*w+u/64] |= 1 << (u % 64)
+		// the plain-Go loop takes units [done, units) of every row
+		for r := 0; r < rows; r++ {
+			row := blk.Data[r*units*sz:]
+			o := out[r*w:]
+			for u := done; u < units; u++ {
+				o[u>>6] |= key(row, u) << (u & 63)
+			}
+		}
+		return nil
+	}
+	// Inner > 1: element (a, u, i) is unit u of observation a*Inner+i.
+	groups := int(n / group)
+	for a := 0; a < groups; a++ {
+		for u := 0; u < units; u++ {
+			run := blk.Data[(a*units+u)*inner*sz:]
+			word, shift := u>>6, u&63
+			o := out[a*inner*w+word:]
+			for i := 0; i < inner; i++ {
+				o[i*w] |= key(run, i) << shift
+			}
+		}
+	}
+	return nil
+}
+
+// keyFunc returns f(data, i) = 1 if element i fires, else 0, branch-free.
+func keyFunc(dt profiler.DType, thr *profiler.Threshold) func(data []byte, i int) uint64 {
+	switch dt {
+	case profiler.Float32:
+		lo := key32(math.Float32bits(thr.F32))
+		span := uint64(uint32(inf32 - lo))
+		return func(d []byte, i int) uint64 {
+			return lt(uint64(uint32(key32(binary.LittleEndian.Uint32(d[4*i:]))-lo-1)), span)
+		}
+	case profiler.Float64:
+		lo := key64(math.Float64bits(thr.T))
+		span := uint64(inf64 - lo)
+		return func(d []byte, i int) uint64 {
+			return borrow(uint64(key64(binary.LittleEndian.Uint64(d[8*i:]))-lo-1), span)
+		}
+	case profiler.Float16, profiler.BFloat16:
+		lo, inf := key16(thr.F16), int32(infF16)
+		if dt == profiler.BFloat16 {
+			lo, inf = key16(thr.B16), infBF16
+		}
+		span := uint64(uint32(inf - lo))
+		return func(d []byte, i int) uint64 {
+			return lt(uint64(uint32(key16(binary.LittleEndian.Uint16(d[2*i:]))-lo-1)), span)
+		}
 	}
 	return nil
 }

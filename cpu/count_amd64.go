@@ -28,6 +28,21 @@ func runF16AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
 //go:noescape
 func runBF16AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
 
+//go:noescape
+func bitsF32AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
+
+// bitsRowsFast packs the fired bits of the first units&^7 units of each row
+// of a float32 [rows, units] block with the vector kernel, and returns how
+// many units it took (0 where it has no kernel for the dtype).
+func bitsRowsFast(dt profiler.DType, data []byte, rows, units int, thr *profiler.Threshold, out []uint64, words int) int {
+	vec := units &^ 7
+	if dt != profiler.Float32 || !haveAVX2 || vec == 0 || rows == 0 {
+		return 0
+	}
+	bitsF32AVX2(unsafe.Pointer(&data[0]), rows, vec, units*4, thr.F32, unsafe.Pointer(&out[0]), words*8)
+	return vec
+}
+
 type runFunc = func(x unsafe.Pointer, n int, t float32) (int, bool)
 
 type avxFunc = func(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool

@@ -310,3 +310,43 @@ done:
 	SETNE        nan+32(FP)
 	VZEROUPPER
 	RET
+
+// func bitsF32AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
+// For each row, byte k of the row's output = the fired bits of units
+// 8k..8k+7 (bit j = unit 8k+j). units is a multiple of 8; stride and
+// outStride are in bytes.
+TEXT ·bitsF32AVX2(SB), NOSPLIT, $0-56
+	MOVQ         x+0(FP), SI
+	MOVQ         rows+8(FP), CX
+	MOVQ         units+16(FP), DX
+	MOVQ         stride+24(FP), R8
+	VBROADCASTSS t+32(FP), Y15
+	MOVQ         out+40(FP), DI
+	MOVQ         outStride+48(FP), R11
+	TESTQ        CX, CX
+	JZ           bdone
+
+brow:
+	XORQ AX, AX
+	XORQ BX, BX
+
+bloop:
+	CMPQ      AX, DX
+	JGE       bnext
+	VMOVUPS   (SI)(AX*4), Y0
+	VCMPPS    $0x1e, Y15, Y0, Y1
+	VMOVMSKPS Y1, R10
+	MOVB      R10, (DI)(BX*1)
+	ADDQ      $8, AX
+	INCQ      BX
+	JMP       bloop
+
+bnext:
+	ADDQ R8, SI
+	ADDQ R11, DI
+	DECQ CX
+	JNZ  brow
+
+bdone:
+	VZEROUPPER
+	RET

@@ -126,30 +126,3 @@ func runBF16(data []byte, thr *profiler.Threshold) (uint64, uint64) {
 	return run16(data, thr.B16, infBF16)
 }
 
-// fired reports whether element i of data fires; used by packBits.
-func firedFunc(dt profiler.DType, thr *profiler.Threshold) func(data []byte, i int) bool {
-	switch dt {
-	case profiler.Float32:
-		lo := key32(math.Float32bits(thr.F32))
-		return func(d []byte, i int) bool {
-			b := binary.LittleEndian.Uint32(d[4*i:])
-			return b&0x7fffffff <= inf32 && key32(b) > lo
-		}
-	case profiler.Float64:
-		lo := key64(math.Float64bits(thr.T))
-		return func(d []byte, i int) bool {
-			b := binary.LittleEndian.Uint64(d[8*i:])
-			return b&0x7fffffffffffffff <= inf64 && key64(b) > lo
-		}
-	case profiler.Float16, profiler.BFloat16:
-		lo, inf := key16(thr.F16), uint16(infF16)
-		if dt == profiler.BFloat16 {
-			lo, inf = key16(thr.B16), infBF16
-		}
-		return func(d []byte, i int) bool {
-			h := binary.LittleEndian.Uint16(d[2*i:])
-			return h&0x7fff <= inf && key16(h) > lo
-		}
-	}
-	return nil
-}

@@ -48,7 +48,7 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 		countRuns(k, blk, t)
 	}
 	if t.Bits != nil {
-		return packBits(blk, t.Bits)
+		return packBits(blk, t.Bits, b.Generic)
 	}
 	return nil
 }

@@ -7,3 +7,7 @@ import "github.com/actprof/actprof/profiler"
 const haveFast = false
 
 func kernelsFor(dt profiler.DType, generic bool) kernels { return genericKernels[dt] }
+
+func bitsRowsFast(dt profiler.DType, data []byte, rows, units int, thr *profiler.Threshold, out []uint64, words int) int {
+	return 0
+}
