@@ -125,4 +125,3 @@ func rowsBF16(data []byte, rows, units, stride int, thr *profiler.Threshold, cou
 func runBF16(data []byte, thr *profiler.Threshold) (uint64, uint64) {
 	return run16(data, thr.B16, infBF16)
 }
-
