@@ -1,0 +1,106 @@
+// Package store keeps per-observation activation patterns (which units
+// fired) in a compressed, seekable file written during profiling: the
+// .actbits format, documented in docs/format.md.
+//
+// A layer's observations are cut into blocks of at most BlockObs(units)
+// observations. Each block is stored column by column (one bitset per unit
+// over the block's observations), units that never or always fire in the
+// block reduced to two masks, the other columns sorted by how often they
+// fire so that similar ones compress together, the whole compressed with
+// zstd and checksummed. An index at the end of the file locates every block,
+// so any observation is decoded by reading one block.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"math/bits"
+)
+
+// Sentinel errors.
+var (
+	// ErrCorrupt: the store is damaged (checksum, length or consistency).
+	ErrCorrupt = errors.New("corrupt pattern store")
+	// ErrRange: a layer, observation or unit that the store does not have.
+	ErrRange = errors.New("out of range")
+)
+
+// FormatVersion of the .actbits files this package writes and reads.
+const FormatVersion = 1
+
+const (
+	magic       = "ACTBITS\x00"
+	footerMagic = "ACTBEND\x00"
+	footerLen   = 32
+	entryLen    = 32
+	maxHeader   = 64 << 20
+	maxUnits    = 1 << 24 // per layer; bounds what a damaged header can make a reader allocate
+)
+
+// Header describes the store's layers; it is stored as JSON after the magic.
+type Header struct {
+	FormatVersion int         `json:"format_version"`
+	Codec         string      `json:"codec"`
+	Threshold     float64     `json:"threshold"`
+	Layers        []LayerInfo `json:"layers"`
+}
+
+// LayerInfo is one layer of a store.
+type LayerInfo struct {
+	Name         string `json:"name"`
+	DType        string `json:"dtype"`
+	Shape        []int  `json:"shape"`
+	UnitAxis     int    `json:"unit_axis"`
+	Units        int    `json:"units"`
+	Observations int64  `json:"observations"`
+	// Inner is the number of observations per sample (axis-0 index): the
+	// product of the axes after the unit axis, times those between axis 0
+	// and the unit axis.
+	ObsPerSample int64 `json:"observations_per_sample"`
+}
+
+// entry locates one block.
+type entry struct {
+	Offset   uint64
+	Length   uint32
+	CRC      uint32
+	FirstObs uint64
+	NObs     uint32
+}
+
+func (e *entry) put(b []byte) {
+	binary.LittleEndian.PutUint64(b[0:], e.Offset)
+	binary.LittleEndian.PutUint32(b[8:], e.Length)
+	binary.LittleEndian.PutUint32(b[12:], e.CRC)
+	binary.LittleEndian.PutUint64(b[16:], e.FirstObs)
+	binary.LittleEndian.PutUint32(b[24:], e.NObs)
+	binary.LittleEndian.PutUint32(b[28:], 0)
+}
+
+func getEntry(b []byte) entry {
+	return entry{
+		Offset: binary.LittleEndian.Uint64(b[0:]), Length: binary.LittleEndian.Uint32(b[8:]),
+		CRC: binary.LittleEndian.Uint32(b[12:]), FirstObs: binary.LittleEndian.Uint64(b[16:]),
+		NObs: binary.LittleEndian.Uint32(b[24:]),
+	}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// BlockObs is the number of observations per block for a layer of units:
+// a multiple of 64 that keeps a block's raw bits near 128 KiB, so one
+// observation is found by decoding about that much.
+func BlockObs(units int) int {
+	n := (1 << 20) / max(units, 1)
+	if n < 64 {
+		return 64
+	}
+	n = 1 << (bits.Len(uint(n)) - 1)
+	return min(n, 1<<16)
+}
+
+// words is the number of 64-bit words of n bits.
+func words(n int) int { return (n + 63) / 64 }

@@ -1,0 +1,327 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/actprof/actprof/profiler"
+)
+
+// Reader reads a store. It is safe for concurrent use.
+type Reader struct {
+	path   string
+	f      *os.File
+	size   int64
+	Header Header
+	index  [][]entry
+	dec    *zstd.Decoder
+}
+
+// Open opens a store and checks its footer, header and index.
+func Open(path string) (*Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{path: path, f: f}
+	if err := r.load(); err != nil {
+		f.Close()
+		return nil, &profiler.FileError{Path: path, Err: err}
+	}
+	r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}
+
+func (r *Reader) readAt(n, off int64) ([]byte, error) {
+	if off < 0 || n < 0 || off+n > r.size {
+		return nil, corrupt("truncated: need bytes [%d, %d) of a %d-byte file", off, off+n, r.size)
+	}
+	b := make([]byte, n)
+	if _, err := r.f.ReadAt(b, off); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, corrupt("truncated")
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+func (r *Reader) load() error {
+	st, err := r.f.Stat()
+	if err != nil {
+		return err
+	}
+	r.size = st.Size()
+	head, err := r.readAt(12, 0)
+	if err != nil || string(head[:8]) != magic {
+		return corrupt("not an actprof pattern store (bad magic)")
+	}
+	hl := int64(binary.LittleEndian.Uint32(head[8:]))
+	if hl > maxHeader || 12+hl+footerLen > r.size {
+		return corrupt("truncated or bad header length %d", hl)
+	}
+	hj, err := r.readAt(hl, 12)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(hj, &r.Header); err != nil {
+		return corrupt("header: %v", err)
+	}
+	if r.Header.FormatVersion != FormatVersion || r.Header.Codec != "zstd" {
+		return corrupt("format version %d codec %q (this actprof reads version %d, zstd)", r.Header.FormatVersion, r.Header.Codec, FormatVersion)
+	}
+	dataStart := 12 + hl
+	foot, err := r.readAt(footerLen, r.size-footerLen)
+	if err != nil {
+		return err
+	}
+	if string(foot[24:]) != footerMagic {
+		return corrupt("truncated: no footer (the file was not completely written)")
+	}
+	idxOff := int64(binary.LittleEndian.Uint64(foot))
+	idxLen := int64(binary.LittleEndian.Uint64(foot[8:]))
+	if idxOff < dataStart || idxLen < 0 || idxOff+idxLen != r.size-footerLen {
+		return corrupt("index at %d+%d does not fit the file", idxOff, idxLen)
+	}
+	idx, err := r.readAt(idxLen, idxOff)
+	if err != nil {
+		return err
+	}
+	if checksum(idx) != binary.LittleEndian.Uint32(foot[16:]) {
+		return corrupt("index checksum mismatch")
+	}
+	r.index = make([][]entry, len(r.Header.Layers))
+	for i, l := range r.Header.Layers {
+		if l.Units <= 0 || l.Units > maxUnits || l.Observations <= 0 || l.ObsPerSample <= 0 || l.ObsPerSample > l.Observations {
+			return corrupt("layer %q: bad units or observations", l.Name)
+		}
+		if len(idx) < 8 {
+			return corrupt("index too short")
+		}
+		n := binary.LittleEndian.Uint64(idx)
+		idx = idx[8:]
+		if n > uint64(len(idx)/entryLen) {
+			return corrupt("index too short for layer %q", l.Name)
+		}
+		es := make([]entry, n)
+		var next uint64
+		for k := range es {
+			e := getEntry(idx[k*entryLen:])
+			if e.FirstObs != next || e.NObs == 0 || int(e.NObs) > BlockObs(l.Units) || int64(e.Offset) < dataStart || int64(e.Offset)+int64(e.Length) > idxOff {
+				return corrupt("layer %q: index entry %d is inconsistent", l.Name, k)
+			}
+			next += uint64(e.NObs)
+			es[k] = e
+		}
+		if next != uint64(l.Observations) {
+			return corrupt("layer %q: index covers %d of %d observations", l.Name, next, l.Observations)
+		}
+		idx = idx[n*entryLen:]
+		r.index[i] = es
+	}
+	if len(idx) != 0 {
+		return corrupt("index has %d extra bytes", len(idx))
+	}
+	return nil
+}
+
+// Close closes the file.
+func (r *Reader) Close() error {
+	r.dec.Close()
+	return r.f.Close()
+}
+
+// Layer returns the reader of the layer named name.
+func (r *Reader) Layer(name string) (*Layer, error) {
+	for i, l := range r.Header.Layers {
+		if l.Name == name {
+			return &Layer{r: r, i: i, Info: l}, nil
+		}
+	}
+	names := make([]string, len(r.Header.Layers))
+	for i, l := range r.Header.Layers {
+		names[i] = l.Name
+	}
+	return nil, &profiler.FileError{Path: r.path, Err: fmt.Errorf("%w: no layer %q (layers: %v)", ErrRange, name, names)}
+}
+
+// Layers returns a reader for every layer, in store order.
+func (r *Reader) Layers() []*Layer {
+	out := make([]*Layer, len(r.Header.Layers))
+	for i, l := range r.Header.Layers {
+		out[i] = &Layer{r: r, i: i, Info: l}
+	}
+	return out
+}
+
+// Layer reads one layer's patterns.
+type Layer struct {
+	r    *Reader
+	i    int
+	Info LayerInfo
+
+	mu    sync.Mutex
+	cache *block
+	ck    int
+}
+
+// Blocks is the number of blocks of the layer.
+func (l *Layer) Blocks() int { return len(l.r.index[l.i]) }
+
+// StoredBytes is the compressed size of the layer's blocks.
+func (l *Layer) StoredBytes() int64 {
+	var n int64
+	for _, e := range l.r.index[l.i] {
+		n += int64(e.Length)
+	}
+	return n
+}
+
+func (l *Layer) errorf(kind error, format string, args ...any) error {
+	return &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: %w: "+format, append([]any{l.Info.Name, kind}, args...)...)}
+}
+
+// block reads, checks and decodes block k.
+func (l *Layer) block(k int) (*block, error) {
+	l.mu.Lock()
+	if l.cache != nil && l.ck == k {
+		b := l.cache
+		l.mu.Unlock()
+		return b, nil
+	}
+	l.mu.Unlock()
+	e := l.r.index[l.i][k]
+	data, err := l.r.readAt(int64(e.Length), int64(e.Offset))
+	if err != nil {
+		return nil, &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: block %d: %w", l.Info.Name, k, err)}
+	}
+	if checksum(data) != e.CRC {
+		return nil, l.errorf(ErrCorrupt, "block %d: checksum mismatch", k)
+	}
+	raw, err := l.r.dec.DecodeAll(data, nil)
+	if err != nil {
+		return nil, l.errorf(ErrCorrupt, "block %d: %v", k, err)
+	}
+	if len(raw) > maxRaw(l.Info.Units, int(e.NObs)) {
+		return nil, l.errorf(ErrCorrupt, "block %d: too large", k)
+	}
+	b, err := decodeBlock(raw, l.i, int64(e.FirstObs), int(e.NObs), l.Info.Units)
+	if err != nil {
+		return nil, &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: block %d: %w", l.Info.Name, k, err)}
+	}
+	l.mu.Lock()
+	l.cache, l.ck = b, k
+	l.mu.Unlock()
+	return b, nil
+}
+
+// find returns the block holding observation o.
+func (l *Layer) find(o int64) (int, error) {
+	if o < 0 || o >= l.Info.Observations {
+		return 0, l.errorf(ErrRange, "observation %d (the layer has %d)", o, l.Info.Observations)
+	}
+	es := l.r.index[l.i]
+	k := sort.Search(len(es), func(k int) bool { return int64(es[k].FirstObs) > o }) - 1
+	return k, nil
+}
+
+// Fired returns the units that fired on observation o, ascending.
+func (l *Layer) Fired(o int64) ([]int, error) {
+	k, err := l.find(o)
+	if err != nil {
+		return nil, err
+	}
+	b, err := l.block(k)
+	if err != nil {
+		return nil, err
+	}
+	rel := int(o - b.first)
+	fired := []int{}
+	for u := 0; u < l.Info.Units; u++ {
+		if b.fired(u, rel) {
+			fired = append(fired, u)
+		}
+	}
+	return fired, nil
+}
+
+// UnitObservations returns the observations on which unit u fired,
+// ascending, at most limit of them (limit <= 0: all).
+func (l *Layer) UnitObservations(u int, limit int) ([]int64, error) {
+	if u < 0 || u >= l.Info.Units {
+		return nil, l.errorf(ErrRange, "unit %d (the layer has %d)", u, l.Info.Units)
+	}
+	out := []int64{}
+	for k := range l.r.index[l.i] {
+		b, err := l.block(k)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case b.full[u/64]>>(u%64)&1 != 0:
+			for o := 0; o < b.nobs; o++ {
+				if limit > 0 && len(out) >= limit {
+					return out, nil
+				}
+				out = append(out, b.first+int64(o))
+			}
+		case b.colOf[u] >= 0:
+			col := b.cols[int(b.colOf[u])*b.cw : int(b.colOf[u]+1)*b.cw]
+			for wi, x := range col {
+				for x != 0 {
+					if limit > 0 && len(out) >= limit {
+						return out, nil
+					}
+					out = append(out, b.first+int64(wi*64+bits.TrailingZeros64(x)))
+					x &= x - 1
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Counts recounts each unit's fires from the stored patterns.
+func (l *Layer) Counts() ([]uint64, error) {
+	counts := make([]uint64, l.Info.Units)
+	for k := range l.r.index[l.i] {
+		b, err := l.block(k)
+		if err != nil {
+			return nil, err
+		}
+		b.unitCounts(counts)
+	}
+	return counts, nil
+}
+
+// Rows calls f with the row bits of each block's observations in order:
+// first observation, count, and n*W words (W = ceil(units/64)).
+func (l *Layer) Rows(f func(first int64, n int, rows []uint64) error) error {
+	for k := range l.r.index[l.i] {
+		b, err := l.block(k)
+		if err != nil {
+			return err
+		}
+		if err := f(b.first, b.nobs, b.rows(l.Info.Units)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
