@@ -40,6 +40,7 @@ var commands = []struct {
 }{
 	{"profile", "count firing units in activation files and report dead, rare and always-on units", cmdProfile},
 	{"synth", "write a synthetic activation dataset with planted dead, rare and always-on units", cmdSynth},
+	{"patterns", "query a pattern store: show, samples, stats, verify, export", cmdPatterns},
 	{"merge", "merge profiles of parts of a dataset into the profile of the whole", cmdMerge},
 	{"version", "print the version", cmdVersion},
 }

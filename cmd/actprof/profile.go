@@ -14,6 +14,7 @@ import (
 	"github.com/actprof/actprof/internal/atomicfile"
 	"github.com/actprof/actprof/profiler"
 	"github.com/actprof/actprof/report"
+	"github.com/actprof/actprof/store"
 )
 
 const profileAbout = `Count, for every unit of every layer, the observations on which it fired
@@ -94,6 +95,8 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	chunk := sizeFlag(profiler.DefaultChunkBytes)
 	fs.Var(&chunk, "chunk-size", "bytes per counting block, e.g. 8MiB")
 	quiet := fs.Bool("quiet", false, "no progress or timing lines on stderr")
+	patterns := fs.String("patterns", "", "also write every observation's fired units to the pattern store `FILE` (.actbits)")
+	level := fs.String("patterns-level", "default", "pattern store compression: fastest, default, better, best")
 	generic := fs.Bool("generic", false, "use the plain-Go CPU kernels, not the vector ones (for comparison)")
 	paths, err := parse(fs, args)
 	if err != nil {
@@ -123,6 +126,9 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if _, ok := store.Levels[*level]; !ok {
+		return usagef("--patterns-level %q: want fastest, default, better or best", *level)
+	}
 	backend := &cpu.Backend{Generic: *generic}
 	var prog *progress
 	if !*quiet {
@@ -133,10 +139,26 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if prog != nil {
 		opt.Progress = prog.update
 	}
+	var sw *store.Writer
+	if *patterns != "" {
+		plans, err := profiler.PlanLayers(ls, axes)
+		if err != nil {
+			return err
+		}
+		if sw, err = store.Create(*patterns, store.NewHeader(plans, *threshold), *level); err != nil {
+			return err
+		}
+		opt.Patterns = sw
+	}
 	start := time.Now()
 	p, err := profiler.Run(ctx, ls, opt)
 	if prog != nil {
 		prog.finish()
+	}
+	if err == nil && sw != nil {
+		err = sw.Close()
+	} else if sw != nil {
+		sw.Abort()
 	}
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"github.com/actprof/actprof/internal/atomicfile"
+	"github.com/actprof/actprof/internal/npyfmt"
 	"github.com/actprof/actprof/profiler"
 )
 
@@ -201,43 +202,10 @@ func Write(c Config) (*Manifest, error) {
 	return m, err
 }
 
-// NpyHeader returns a .npy (version 1.0, or 2.0 for long headers) header for
-// a C-order little-endian array.
+// NpyHeader returns a .npy header for a C-order little-endian array.
 func NpyHeader(dt profiler.DType, shape []int) []byte {
 	descr := map[profiler.DType]string{profiler.Float32: "<f4", profiler.Float16: "<f2", profiler.Float64: "<f8"}[dt]
-	dims := make([]string, len(shape))
-	for i, d := range shape {
-		dims[i] = strconv.Itoa(d)
-	}
-	tuple := strings.Join(dims, ", ")
-	if len(shape) == 1 {
-		tuple += ","
-	}
-	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, tuple)
-	for _, v := range []struct {
-		major  byte
-		prefix int
-	}{{1, 10}, {2, 12}} {
-		total := (v.prefix + len(dict) + 1 + 63) / 64 * 64
-		hl := total - v.prefix
-		if v.major == 1 && hl > math.MaxUint16 {
-			continue
-		}
-		h := make([]byte, 0, total)
-		h = append(h, "\x93NUMPY"...)
-		h = append(h, v.major, 0)
-		if v.major == 1 {
-			h = binary.LittleEndian.AppendUint16(h, uint16(hl))
-		} else {
-			h = binary.LittleEndian.AppendUint32(h, uint32(hl))
-		}
-		h = append(h, dict...)
-		for len(h) < total-1 {
-			h = append(h, ' ')
-		}
-		return append(h, '\n')
-	}
-	return nil
+	return npyfmt.Header(descr, shape)
 }
 
 // blockRows is how many samples (axis 0) one generating task makes.

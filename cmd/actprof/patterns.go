@@ -1,0 +1,387 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/bits"
+	"os"
+	"sort"
+
+	"github.com/actprof/actprof/internal/atomicfile"
+	"github.com/actprof/actprof/internal/npyfmt"
+	"github.com/actprof/actprof/profiler"
+	"github.com/actprof/actprof/report"
+	"github.com/actprof/actprof/store"
+)
+
+const patternsAbout = `Query a pattern store written by 'actprof profile --patterns STORE':
+  show STORE --layer L --sample N       units that fired on sample N (per position for conv/token layers)
+  show STORE --layer L --observation I  units that fired on observation I
+  samples STORE --layer L --unit U      observations on which unit U fired (--limit N)
+  stats STORE                           per layer: distinct patterns, the most common, bits stored
+  verify STORE PROFILE.json             recount from the store; exit 1 on any mismatch
+  export STORE --layer L -o OUT.npy     packed uint8 rows [observations, ceil(units/8)] for np.unpackbits`
+
+func cmdPatterns(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		fmt.Fprintf(e.stdout, "usage: actprof patterns SUBCOMMAND STORE [flags]\n\n%s\n", patternsAbout)
+		if len(args) == 0 {
+			return usagef("no subcommand")
+		}
+		return nil
+	}
+	sub := map[string]func(context.Context, *env, []string) error{
+		"show": patternsShow, "samples": patternsSamples, "stats": patternsStats, "verify": patternsVerify, "export": patternsExport,
+	}[args[0]]
+	if sub == nil {
+		return usagef("unknown patterns subcommand %q (show, samples, stats, verify, export)", args[0])
+	}
+	return sub(ctx, e, args[1:])
+}
+
+// openStoreLayer opens STORE (the one positional) and its --layer.
+func openStoreLayer(pos []string, layer string) (*store.Reader, *store.Layer, error) {
+	if len(pos) != 1 {
+		return nil, nil, usagef("want one STORE argument, got %d", len(pos))
+	}
+	if layer == "" {
+		return nil, nil, usagef("--layer is required")
+	}
+	r, err := store.Open(pos[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := r.Layer(layer)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r, l, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// position maps an observation to its sample and its index over the axes
+// other than the sample axis (0) and the unit axis.
+func position(info store.LayerInfo, o int64) (sample int64, index []int) {
+	sample = o / info.ObsPerSample
+	rel := o % info.ObsPerSample
+	var axes []int
+	for a := 1; a < len(info.Shape); a++ {
+		if a != info.UnitAxis {
+			axes = append(axes, a)
+		}
+	}
+	index = make([]int, len(axes))
+	for k := len(axes) - 1; k >= 0; k-- {
+		d := int64(info.Shape[axes[k]])
+		index[k] = int(rel % d)
+		rel /= d
+	}
+	return sample, index
+}
+
+func patternsShow(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "patterns show", "STORE --layer L (--sample N | --observation I) [--json]", "Print the units that fired on one sample or observation.")
+	layer := fs.String("layer", "", "layer `NAME`")
+	sample := fs.Int64("sample", -1, "sample index `N` (axis 0)")
+	obs := fs.Int64("observation", -1, "observation index `I`")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if (*sample < 0) == (*obs < 0) {
+		return usagef("give one of --sample N or --observation I")
+	}
+	r, l, err := openStoreLayer(pos, *layer)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	info := l.Info
+	if *obs >= 0 {
+		fired, err := l.Fired(*obs)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, map[string]any{"layer": info.Name, "observation": *obs, "fired": fired})
+		}
+		s, idx := position(info, *obs)
+		fmt.Fprintf(e.stdout, "%s observation %d (sample %d, position %v): %d of %d units fired: %s\n", info.Name, *obs, s, idx, len(fired), info.Units, report.Ranges(fired, 1<<30))
+		return nil
+	}
+	samples := info.Observations / info.ObsPerSample
+	if *sample >= samples {
+		return &profiler.FileError{Path: pos[0], Err: fmt.Errorf("layer %s: %w: sample %d (the layer has %d)", info.Name, store.ErrRange, *sample, samples)}
+	}
+	type posFired struct {
+		Observation int64 `json:"observation"`
+		Index       []int `json:"index"`
+		Fired       []int `json:"fired"`
+	}
+	var ps []posFired
+	for o := *sample * info.ObsPerSample; o < (*sample+1)*info.ObsPerSample; o++ {
+		fired, err := l.Fired(o)
+		if err != nil {
+			return err
+		}
+		_, idx := position(info, o)
+		ps = append(ps, posFired{o, idx, fired})
+	}
+	if *asJSON {
+		if info.ObsPerSample == 1 {
+			return writeJSON(e.stdout, map[string]any{"layer": info.Name, "sample": *sample, "fired": ps[0].Fired})
+		}
+		return writeJSON(e.stdout, map[string]any{"layer": info.Name, "sample": *sample, "positions": ps})
+	}
+	for _, p := range ps {
+		where := ""
+		if info.ObsPerSample > 1 {
+			where = fmt.Sprintf(" position %v", p.Index)
+		}
+		fmt.Fprintf(e.stdout, "%s sample %d%s: %d of %d units fired: %s\n", info.Name, *sample, where, len(p.Fired), info.Units, report.Ranges(p.Fired, 1<<30))
+	}
+	return nil
+}
+
+func patternsSamples(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "patterns samples", "STORE --layer L --unit U [--limit N] [--json]", "Print the observations on which a unit fired, ascending.")
+	layer := fs.String("layer", "", "layer `NAME`")
+	unit := fs.Int("unit", -1, "unit index `U`")
+	limit := fs.Int("limit", 0, "at most `N` observations (0: all)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *unit < 0 {
+		return usagef("--unit U is required")
+	}
+	r, l, err := openStoreLayer(pos, *layer)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	obs, err := l.UnitObservations(*unit, *limit)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, map[string]any{"layer": l.Info.Name, "unit": *unit, "observations": obs})
+	}
+	fmt.Fprintf(e.stdout, "%s unit %d fired on %d observations%s:\n", l.Info.Name, *unit, len(obs), map[bool]string{true: " (limit reached)", false: ""}[*limit > 0 && len(obs) == *limit])
+	for _, o := range obs {
+		if l.Info.ObsPerSample > 1 {
+			s, idx := position(l.Info, o)
+			fmt.Fprintf(e.stdout, "  %d (sample %d, position %v)\n", o, s, idx)
+		} else {
+			fmt.Fprintf(e.stdout, "  %d\n", o)
+		}
+	}
+	return nil
+}
+
+// layerStats is what stats reports for a layer.
+type layerStats struct {
+	Layer            string          `json:"layer"`
+	Units            int             `json:"units"`
+	Observations     int64           `json:"observations"`
+	DistinctPatterns int             `json:"distinct_patterns"`
+	MostCommon       []commonPattern `json:"most_common"`
+	StoredBytes      int64           `json:"stored_bytes"`
+	BitsPerUnitObs   float64         `json:"bits_per_unit_observation"`
+}
+
+type commonPattern struct {
+	Count int64 `json:"count"`
+	Fired []int `json:"fired"`
+}
+
+func patternsStats(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "patterns stats", "STORE [--top N] [--json]", "Per layer: distinct activation patterns (linear regions visited), the most\ncommon ones, and the bits the store keeps per unit-observation.")
+	top := fs.Int("top", 5, "show the `N` most common patterns")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one STORE argument")
+	}
+	r, err := store.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	var all []layerStats
+	for _, l := range r.Layers() {
+		st, err := statsOf(l, *top)
+		if err != nil {
+			return err
+		}
+		all = append(all, st)
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, all)
+	}
+	for _, st := range all {
+		fmt.Fprintf(e.stdout, "%s: %d units x %d observations: %d distinct patterns; %.4f bits stored per unit-observation (%d bytes)\n",
+			st.Layer, st.Units, st.Observations, st.DistinctPatterns, st.BitsPerUnitObs, st.StoredBytes)
+		for _, c := range st.MostCommon {
+			fmt.Fprintf(e.stdout, "  %d x  %d units fired: %s\n", c.Count, len(c.Fired), report.Ranges(c.Fired, 16))
+		}
+	}
+	return nil
+}
+
+// statsOf counts distinct row patterns exactly (a map keyed by the pattern
+// bytes).
+func statsOf(l *store.Layer, top int) (layerStats, error) {
+	info := l.Info
+	w := (info.Units + 63) / 64
+	seen := map[string]int64{}
+	err := l.Rows(func(first int64, n int, rows []uint64) error {
+		buf := make([]byte, 8*w)
+		for o := 0; o < n; o++ {
+			for k, x := range rows[o*w : (o+1)*w] {
+				for b := 0; b < 8; b++ {
+					buf[8*k+b] = byte(x >> (8 * b))
+				}
+			}
+			seen[string(buf)]++
+		}
+		return nil
+	})
+	if err != nil {
+		return layerStats{}, err
+	}
+	type kv struct {
+		k string
+		c int64
+	}
+	list := make([]kv, 0, len(seen))
+	for k, c := range seen {
+		list = append(list, kv{k, c})
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].c != list[j].c {
+			return list[i].c > list[j].c
+		}
+		return list[i].k < list[j].k
+	})
+	st := layerStats{Layer: info.Name, Units: info.Units, Observations: info.Observations, DistinctPatterns: len(seen),
+		StoredBytes: l.StoredBytes()}
+	st.BitsPerUnitObs = float64(st.StoredBytes*8) / float64(int64(info.Units)*info.Observations)
+	for _, p := range list[:min(top, len(list))] {
+		fired := []int{}
+		for i := 0; i < len(p.k); i++ {
+			for b := p.k[i]; b != 0; b &= b - 1 {
+				fired = append(fired, 8*i+bits.TrailingZeros8(b))
+			}
+		}
+		st.MostCommon = append(st.MostCommon, commonPattern{p.c, fired})
+	}
+	return st, nil
+}
+
+func patternsVerify(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "patterns verify", "STORE PROFILE.json", "Recount every layer's fires from the store and compare them with the profile;\nexit 1 on any mismatch (or damage in the store).")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("want STORE and PROFILE.json")
+	}
+	f, err := os.Open(pos[1])
+	if err != nil {
+		return err
+	}
+	p, err := profiler.DecodeProfile(f)
+	f.Close()
+	if err != nil {
+		return &profiler.FileError{Path: pos[1], Err: err}
+	}
+	r, err := store.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	mismatch := func(format string, args ...any) error {
+		return &profiler.FileError{Path: pos[0], Err: fmt.Errorf("verify: "+format, args...)}
+	}
+	if r.Header.Threshold != p.Threshold {
+		return mismatch("threshold %g, profile %g", r.Header.Threshold, p.Threshold)
+	}
+	if len(r.Header.Layers) != len(p.Layers) {
+		return mismatch("%d layers, profile has %d", len(r.Header.Layers), len(p.Layers))
+	}
+	var obs int64
+	for _, lp := range p.Layers {
+		l, err := r.Layer(lp.Name)
+		if err != nil {
+			return err
+		}
+		if l.Info.Units != lp.Units || uint64(l.Info.Observations) != lp.Observations {
+			return mismatch("layer %s: %d units x %d observations, profile %d x %d", lp.Name, l.Info.Units, l.Info.Observations, lp.Units, lp.Observations)
+		}
+		counts, err := l.Counts()
+		if err != nil {
+			return err
+		}
+		for u, c := range counts {
+			if c != lp.Counts[u] {
+				return mismatch("layer %s unit %d: %d fires in the store, %d in the profile", lp.Name, u, c, lp.Counts[u])
+			}
+		}
+		obs += l.Info.Observations
+	}
+	fmt.Fprintf(e.stdout, "ok: %d layers, %d observations: the store's patterns give the profile's counts\n", len(p.Layers), obs)
+	return nil
+}
+
+func patternsExport(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "patterns export", "STORE --layer L -o OUT.npy", "Write a layer's patterns as a .npy of uint8, shape [observations,\nceil(units/8)], packed as np.packbits packs (first unit in the high bit):\nnp.unpackbits(a, axis=1)[:, :units] gives the fired matrix.")
+	layer := fs.String("layer", "", "layer `NAME`")
+	out := fs.String("o", "", "output `FILE` (.npy)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("-o FILE is required")
+	}
+	r, l, err := openStoreLayer(pos, *layer)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	info := l.Info
+	nb := (info.Units + 7) / 8
+	w := (info.Units + 63) / 64
+	return atomicfile.Write(*out, func(wr io.Writer) error {
+		if _, err := wr.Write(npyfmt.Header("|u1", []int{int(info.Observations), nb})); err != nil {
+			return err
+		}
+		row := make([]byte, nb)
+		return l.Rows(func(first int64, n int, rows []uint64) error {
+			for o := 0; o < n; o++ {
+				for i := range row {
+					row[i] = bits.Reverse8(byte(rows[o*w+i/8] >> (8 * (i % 8))))
+				}
+				if _, err := wr.Write(row); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+}
