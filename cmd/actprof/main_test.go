@@ -340,3 +340,88 @@ func TestMemoryBounded(t *testing.T) {
 		t.Fatalf("peak RSS %d MiB, want < 160 MiB", peak>>20)
 	}
 }
+
+// TestPatternsAgainstNumPy writes a store while profiling and checks every
+// query against NumPy reading the same .npy files.
+func TestPatternsAgainstNumPy(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
+		t.Skipf("NumPy reference unavailable (CI installs python3-numpy): %v", err)
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "acts")
+	if _, se, code := actprof(t, "synth", "-o", data, "--rows", "700", "--layer", "fc:77", "--layer", "conv:5x3x4"); code != 0 {
+		t.Fatalf("synth: %s", se)
+	}
+	st, prof := filepath.Join(dir, "a.actbits"), filepath.Join(dir, "p.json")
+	if _, se, code := actprof(t, "profile", "--quiet", "--chunk-size", "3000", "--patterns", st, "-o", prof, data); code != 0 {
+		t.Fatalf("profile: %s", se)
+	}
+	if so, se, code := actprof(t, "patterns", "verify", st, prof); code != 0 || !strings.HasPrefix(so, "ok:") {
+		t.Fatalf("verify: %d %s %s", code, so, se)
+	}
+	out := func(args ...string) string {
+		so, se, code := actprof(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: %d %s", args, code, se)
+		}
+		return so
+	}
+	exp := filepath.Join(dir, "fc.bits.npy")
+	out("patterns", "export", st, "--layer", "fc", "-o", exp)
+	showFC := out("patterns", "show", st, "--layer", "fc", "--sample", "123", "--json")
+	samplesFC := out("patterns", "samples", st, "--layer", "fc", "--unit", "5", "--limit", "20", "--json")
+	showConv := out("patterns", "show", st, "--layer", "conv", "--sample", "7", "--json")
+	script := `
+import json, sys, numpy as np
+d, exp, show_fc, samples_fc, show_conv = sys.argv[1:]
+fc = np.load(d + "/fc.npy") > 0
+conv = np.load(d + "/conv.npy") > 0
+bad = []
+if not np.array_equal(np.load(exp), np.packbits(fc, axis=1)): bad.append("export")
+s = json.loads(show_fc)
+if s != {"layer": "fc", "sample": 123, "fired": [int(u) for u in np.nonzero(fc[123])[0]]}: bad.append("show fc")
+s = json.loads(samples_fc)
+if s["observations"] != [int(o) for o in np.nonzero(fc[:, 5])[0][:20]]: bad.append("samples")
+s = json.loads(show_conv)
+want = [[int(u) for u in np.nonzero(conv[7, :, h, w])[0]] for h in range(3) for w in range(4)]
+if [p["fired"] for p in s["positions"]] != want or s["positions"][5]["index"] != [1, 1]: bad.append("show conv")
+print(" ".join(bad) or "ok")
+`
+	res, err := exec.Command(py, "-c", script, data, exp, showFC, samplesFC, showConv).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(res)) != "ok" {
+		t.Fatalf("NumPy disagrees: %s %v", res, err)
+	}
+
+	// A damaged store: verify and queries fail with one line naming the file.
+	b, _ := os.ReadFile(st)
+	bad := filepath.Join(dir, "bad.actbits")
+	b2 := append([]byte(nil), b...)
+	b2[len(b2)/3] ^= 0x40
+	os.WriteFile(bad, b2, 0o644)
+	if _, se, code := actprof(t, "patterns", "verify", bad, prof); code != 1 || !strings.HasPrefix(se, "actprof: "+bad) || strings.Count(se, "\n") != 1 {
+		t.Errorf("verify of a damaged store: %d %q", code, se)
+	}
+	os.WriteFile(bad, b[:len(b)-7], 0o644)
+	if _, se, code := actprof(t, "patterns", "stats", bad); code != 1 || !strings.Contains(se, "truncated") {
+		t.Errorf("stats of a truncated store: %d %q", code, se)
+	}
+	// Out of range queries.
+	for _, args := range [][]string{
+		{"patterns", "show", st, "--layer", "nope", "--sample", "1"},
+		{"patterns", "show", st, "--layer", "fc", "--sample", "700"},
+		{"patterns", "samples", st, "--layer", "fc", "--unit", "77"},
+	} {
+		if _, se, code := actprof(t, args...); code != 1 || strings.Count(se, "\n") != 1 {
+			t.Errorf("%v: %d %q", args, code, se)
+		}
+	}
+	// A different profile does not verify.
+	other := filepath.Join(dir, "q.json")
+	if _, _, code := actprof(t, "profile", "--quiet", "--threshold", "0.5", "-o", other, data); code != 0 {
+		t.Fatal("profile")
+	}
+	if _, _, code := actprof(t, "patterns", "verify", st, other); code != 1 {
+		t.Errorf("verify against another threshold's profile passed")
+	}
+}
