@@ -13,4 +13,8 @@ type PatternSink interface {
 	Write(i int, first int64, n int, bits []uint64) error
 	// EndLayer is called once every observation of layer i was written.
 	EndLayer(i int) error
+	// ChunkObservations is how many observations of layer i the sink
+	// would like per Write (its block size), or 0 for no preference. The
+	// driver then sizes blocks to at least that many.
+	ChunkObservations(i int) int
 }

@@ -50,6 +50,8 @@ func (c *collect) Write(i int, first int64, n int, bits []uint64) error {
 	return nil
 }
 
+func (c *collect) ChunkObservations(i int) int { return 0 }
+
 func (c *collect) EndLayer(i int) error {
 	if slices.Contains(c.seen[i], false) {
 		return fmt.Errorf("layer %d: observations missing", i)

@@ -216,6 +216,14 @@ func (lc *layerCount) count(w *worker, data []byte, start int64) error {
 
 func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, error) {
 	lc.step = chunkElems(lc.plan.Geom, lc.plan.Layer.DType.Size(), lc.opt.ChunkBytes, lc.opt.Patterns != nil)
+	if lc.opt.Patterns != nil {
+		// At least the sink's preferred observations per Write.
+		g := lc.plan.Geom
+		if want := int64(lc.opt.Patterns.ChunkObservations(lc.index)); want > 0 {
+			groups := (want + g.Inner - 1) / g.Inner
+			lc.step = max(lc.step, groups*g.Units*g.Inner)
+		}
+	}
 	src, err := lc.plan.Layer.Open()
 	if err != nil {
 		return nil, err

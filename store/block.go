@@ -79,8 +79,13 @@ func encodeBlock(layer int, first int64, nobs, units int, rows []uint64, scratch
 			mixed = append(mixed, uc{u, c})
 		}
 	}
-	slices.SortStableFunc(mixed, func(a, b uc) int { return a.c - b.c })
-	out := make([]byte, 0, blockHead+16*w+3*len(mixed)+8*cw*len(mixed))
+	slices.SortFunc(mixed, func(a, b uc) int {
+		if a.c != b.c {
+			return a.c - b.c
+		}
+		return a.u - b.u
+	})
+	out := make([]byte, 0, maxRaw(units, nobs))
 	out = binary.LittleEndian.AppendUint32(out, uint32(layer))
 	out = binary.LittleEndian.AppendUint64(out, uint64(first))
 	out = binary.LittleEndian.AppendUint32(out, uint32(nobs))
@@ -93,9 +98,12 @@ func encodeBlock(layer int, first int64, nobs, units int, rows []uint64, scratch
 	for _, m := range mixed {
 		out = binary.AppendUvarint(out, uint64(m.u))
 	}
+	n := len(out)
+	out = out[:n+8*cw*len(mixed)]
 	for _, m := range mixed {
 		for _, x := range cols[m.u*cw : (m.u+1)*cw] {
-			out = binary.LittleEndian.AppendUint64(out, x)
+			binary.LittleEndian.PutUint64(out[n:], x)
+			n += 8
 		}
 	}
 	return out

@@ -191,7 +191,9 @@ func TestRoundTrip(t *testing.T) {
 
 func goldenLayers() []layerData {
 	rng := rand.New(rand.NewPCG(5, 6))
-	return []layerData{{"fc", []int{200, 70}, sparse(rng, 200*70, 70, 1)}, {"conv", []int{3, 9, 4, 4}, sparse(rng, 3*9*16, 9, 16)}}
+	// "wide" has 2100 units: blocks of 256 observations, so 2 blocks.
+	return []layerData{{"wide", []int{260, 2100}, sparse(rng, 260*2100, 2100, 1)}, {"fc", []int{200, 70}, sparse(rng, 200*70, 70, 1)},
+		{"conv", []int{3, 9, 4, 4}, sparse(rng, 3*9*16, 9, 16)}}
 }
 
 // TestGolden: the writer's bytes for a fixed dataset, and the reader's view

@@ -168,6 +168,9 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 	return w.err
 }
 
+// ChunkObservations implements profiler.PatternSink: whole blocks.
+func (w *Writer) ChunkObservations(i int) int { return BlockObs(w.hdr.Layers[i].Units) }
+
 // EndLayer implements profiler.PatternSink.
 func (w *Writer) EndLayer(i int) error {
 	w.mu.Lock()

@@ -1,0 +1,42 @@
+package store
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// BenchmarkEncodeBlock: the per-block work of the writer (transpose, masks,
+// sort, zstd) on 512 units of independent units firing with rates 0..0.5.
+func BenchmarkEncodeBlock(b *testing.B) {
+	const units = 512
+	nobs := BlockObs(units)
+	rng := rand.New(rand.NewPCG(1, 2))
+	w := words(units)
+	rows := make([]uint64, nobs*w)
+	for o := 0; o < nobs; o++ {
+		for u := 0; u < units; u++ {
+			if rng.Float64() < float64(u%16)/32 {
+				rows[o*w+u/64] |= 1 << (u % 64)
+			}
+		}
+	}
+	for _, lv := range []string{"fastest", "default"} {
+		enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(Levels[lv]), zstd.WithEncoderConcurrency(1))
+		var scratch []uint64
+		b.Run("transpose", func(b *testing.B) {
+			b.SetBytes(int64(len(rows) * 8))
+			for b.Loop() {
+				encodeBlock(0, 0, nobs, units, rows, &scratch)
+			}
+		})
+		raw := encodeBlock(0, 0, nobs, units, rows, &scratch)
+		b.Run("zstd-"+lv, func(b *testing.B) {
+			b.SetBytes(int64(len(rows) * 8))
+			for b.Loop() {
+				enc.EncodeAll(raw, nil)
+			}
+		})
+	}
+}
