@@ -26,11 +26,11 @@ type block struct {
 	nobs   int
 	zero   []uint64 // W words
 	full   []uint64
-	order  []int      // stored units
-	cols   []uint64   // len(order) * cw words
-	cw     int        // words per column
-	colOf  []int32    // unit -> index in order, or -1
-	counts []uint64   // per unit fires in this block (filled on demand)
+	order  []int    // stored units
+	cols   []uint64 // len(order) * cw words
+	cw     int      // words per column
+	colOf  []int32  // unit -> index in order, or -1
+	counts []uint64 // per unit fires in this block (filled on demand)
 }
 
 // encodeBlock builds the raw payload of observations [first, first+nobs)
