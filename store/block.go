@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"sync"
 )
 
 // The raw (uncompressed) block payload, all integers little-endian:
@@ -12,25 +13,30 @@ import (
 //	u32 layer, u64 first observation, u32 nobs, u32 nmixed
 //	zero mask:  W u64   units that fire on no observation of the block
 //	full mask:  W u64   units that fire on every observation of the block
-//	order:      nmixed uvarints: the other units, in storage order
-//	columns:    nmixed x ceil(nobs/64) u64: each stored unit's bits over
-//	            the block's observations, LSB first, padding zero
+//	order:      nmixed uvarints: the other units, in storage order (by
+//	            how often they fire in the block, then by index)
+//	rows:       nobs x ceil(nmixed/8) bytes: observation o's bits over the
+//	            stored units, bit j of byte k = stored unit 8k+j, padding zero
 //
-// W = ceil(units/64).
+// W = ceil(units/64). Rows over rate-sorted units keep what plain row
+// bitsets have (repeated patterns become zstd matches) while constant
+// units cost nothing and bytes hold units of similar rates.
 const blockHead = 4 + 8 + 4 + 4
 
 // block is a decoded block.
 type block struct {
-	layer  int
-	first  int64
-	nobs   int
-	zero   []uint64 // W words
-	full   []uint64
-	order  []int    // stored units
-	cols   []uint64 // len(order) * cw words
-	cw     int      // words per column
-	colOf  []int32  // unit -> index in order, or -1
-	counts []uint64 // per unit fires in this block (filled on demand)
+	layer int
+	first int64
+	nobs  int
+	zero  []uint64 // W words
+	full  []uint64
+	order []int   // stored units
+	raw   []byte  // nobs rows of nb bytes over the stored units
+	nb    int     // bytes per stored row
+	colOf []int32 // unit -> index in order, or -1
+	cw    int     // words per column
+	once  sync.Once
+	cols  []uint64 // len(order) * cw words, built on first use (columns())
 }
 
 // encodeBlock builds the raw payload of observations [first, first+nobs)
@@ -98,12 +104,31 @@ func encodeBlock(layer int, first int64, nobs, units int, rows []uint64, scratch
 	for _, m := range mixed {
 		out = binary.AppendUvarint(out, uint64(m.u))
 	}
+	// Rows over the stored units: transpose the columns back, 64x64.
+	nm := len(mixed)
+	nb := (nm + 7) / 8
 	n := len(out)
-	out = out[:n+8*cw*len(mixed)]
-	for _, m := range mixed {
-		for _, x := range cols[m.u*cw : (m.u+1)*cw] {
-			binary.LittleEndian.PutUint64(out[n:], x)
-			n += 8
+	out = out[:n+nobs*nb]
+	for k := 0; k < words(nm); k++ {
+		for s := 0; s < cw; s++ {
+			for j := 0; j < 64; j++ {
+				if i := k*64 + j; i < nm {
+					tile[j] = cols[mixed[i].u*cw+s]
+				} else {
+					tile[j] = 0
+				}
+			}
+			transpose64(&tile)
+			for r := 0; r < 64; r++ {
+				o := s*64 + r
+				if o >= nobs {
+					break
+				}
+				row := out[n+o*nb:]
+				for by := k * 8; by < min(nb, k*8+8); by++ {
+					row[by] = byte(tile[r] >> (8 * (by - k*8)))
+				}
+			}
 		}
 	}
 	return out
@@ -111,7 +136,7 @@ func encodeBlock(layer int, first int64, nobs, units int, rows []uint64, scratch
 
 // maxRaw bounds the raw payload of a block of nobs observations of units.
 func maxRaw(units, nobs int) int {
-	return blockHead + 16*words(units) + 5*units + 8*words(nobs)*units
+	return blockHead + 16*words(units) + 5*units + nobs*((units+7)/8)
 }
 
 // decodeBlock parses and checks a raw payload against what the index says.
@@ -180,22 +205,51 @@ func decodeBlock(raw []byte, layer int, first int64, nobs, units int) (*block, e
 	if masked+nm != units {
 		return nil, bad("block covers %d of %d units", masked+nm, units)
 	}
-	if len(p) != 8*b.cw*nm {
-		return nil, bad("block columns are %d bytes, want %d", len(p), 8*b.cw*nm)
+	nb := (nm + 7) / 8
+	if len(p) != nobs*nb {
+		return nil, bad("block rows are %d bytes, want %d", len(p), nobs*nb)
 	}
-	b.cols = make([]uint64, b.cw*nm)
-	for i := range b.cols {
-		b.cols[i] = binary.LittleEndian.Uint64(p[8*i:])
-	}
-	if nobs%64 != 0 {
-		pad := ^uint64(0) << (nobs % 64)
-		for i := 0; i < nm; i++ {
-			if b.cols[i*b.cw+b.cw-1]&pad != 0 {
-				return nil, bad("bits past the block's last observation")
+	if nm%8 != 0 {
+		pad := byte(0xff) << (nm % 8)
+		for o := 0; o < nobs; o++ {
+			if p[o*nb+nb-1]&pad != 0 {
+				return nil, bad("bits past the last stored unit")
 			}
 		}
 	}
+	b.raw, b.nb = p, nb
 	return b, nil
+}
+
+// columns transposes the stored rows into one bitset per stored unit
+// (64x64 tiles), once.
+func (b *block) columns() []uint64 {
+	b.once.Do(func() {
+		nm, nb := len(b.order), b.nb
+		b.cols = make([]uint64, b.cw*nm)
+		var tile [64]uint64
+		for k := 0; k < words(nm); k++ {
+			for s := 0; s < b.cw; s++ {
+				for r := 0; r < 64; r++ {
+					var x uint64
+					if o := s*64 + r; o < b.nobs {
+						row := b.raw[o*nb:]
+						for by := k * 8; by < min(nb, k*8+8); by++ {
+							x |= uint64(row[by]) << (8 * (by - k*8))
+						}
+					}
+					tile[r] = x
+				}
+				transpose64(&tile)
+				for j := 0; j < 64; j++ {
+					if i := k*64 + j; i < nm {
+						b.cols[i*b.cw+s] = tile[j]
+					}
+				}
+			}
+		}
+	})
+	return b.cols
 }
 
 // fired reports whether unit u fired on observation o (relative to the
@@ -208,7 +262,7 @@ func (b *block) fired(u, o int) bool {
 	if c < 0 {
 		return false
 	}
-	return b.cols[int(c)*b.cw+o/64]>>(o%64)&1 != 0
+	return b.raw[o*b.nb+int(c)/8]>>(c%8)&1 != 0
 }
 
 // unitCounts adds each unit's fires in the block to counts.
@@ -218,9 +272,10 @@ func (b *block) unitCounts(counts []uint64) {
 			counts[u] += uint64(b.nobs)
 		}
 	}
+	cols := b.columns()
 	for i, u := range b.order {
 		n := 0
-		for _, x := range b.cols[i*b.cw : (i+1)*b.cw] {
+		for _, x := range cols[i*b.cw : (i+1)*b.cw] {
 			n += bits.OnesCount64(x)
 		}
 		counts[u] += uint64(n)
@@ -231,6 +286,7 @@ func (b *block) unitCounts(counts []uint64) {
 func (b *block) rows(units int) []uint64 {
 	w := words(units)
 	out := make([]uint64, b.nobs*w)
+	cols := b.columns()
 	var tile [64]uint64
 	for k := 0; k < w; k++ {
 		for s := 0; s < b.cw; s++ {
@@ -242,7 +298,7 @@ func (b *block) rows(units int) []uint64 {
 				case b.full[k]>>j&1 != 0:
 					tile[j] = ^uint64(0)
 				case b.colOf[u] >= 0:
-					tile[j] = b.cols[int(b.colOf[u])*b.cw+s]
+					tile[j] = cols[int(b.colOf[u])*b.cw+s]
 				default:
 					tile[j] = 0
 				}

@@ -283,7 +283,7 @@ func (l *Layer) UnitObservations(u int, limit int) ([]int64, error) {
 				out = append(out, b.first+int64(o))
 			}
 		case b.colOf[u] >= 0:
-			col := b.cols[int(b.colOf[u])*b.cw : int(b.colOf[u]+1)*b.cw]
+			col := b.columns()[int(b.colOf[u])*b.cw : int(b.colOf[u]+1)*b.cw]
 			for wi, x := range col {
 				for x != 0 {
 					if limit > 0 && len(out) >= limit {

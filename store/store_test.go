@@ -191,7 +191,6 @@ func TestRoundTrip(t *testing.T) {
 
 func goldenLayers() []layerData {
 	rng := rand.New(rand.NewPCG(5, 6))
-	// "wide" has 2100 units: blocks of 256 observations, so 2 blocks.
 	return []layerData{{"wide", []int{260, 2100}, sparse(rng, 260*2100, 2100, 1)}, {"fc", []int{200, 70}, sparse(rng, 200*70, 70, 1)},
 		{"conv", []int{3, 9, 4, 4}, sparse(rng, 3*9*16, 9, 16)}}
 }
@@ -258,7 +257,11 @@ func TestCorruption(t *testing.T) {
 		}
 	}
 	// Two blocks' index entries swapped (offset, length, checksum): each
-	// decodes, but claims other observations.
+	// decodes, but claims other observations. A store of many blocks:
+	rng := rand.New(rand.NewPCG(7, 8))
+	multi := filepath.Join(dir, "multi.actbits")
+	write(t, multi, []layerData{{"wide", []int{1500, 2100}, sparse(rng, 1500*2100, 2100, 1)}}, 1<<20, "fastest")
+	good, _ = os.ReadFile(multi)
 	foot := good[len(good)-32:]
 	idxOff := int(binary.LittleEndian.Uint64(foot))
 	swapped := slices.Clone(good)
