@@ -54,3 +54,32 @@ printf "  %-34s %8s GB/s\n" "actprof profile (AVX2, best of $reps)" "$act" "actp
   "numpy_count.py (best of $reps)" "$numpy" "membw mmap sweep, all cores" "$mmap" "membw in-memory sweep" "${mem:-NA}"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "NA" || b == 0) print "NA"; else printf "%.2fx", a / b }'; }
 echo "  ratios: actprof/numpy $(ratio "$act" "$numpy") (target >= 2x)   actprof/mmap-sweep $(ratio "$act" "$mmap") (target >= 0.8x)   generic/numpy $(ratio "$gen" "$numpy")"
+
+echo "== pattern store (--patterns)"
+go build -o bin/patterncmp ./bench/patterncmp
+raw_bits=$(( bytes / 4 / 8 ))   # one bit per float32 element
+for lv in fastest default; do
+  t_pat=$(for i in $(seq "$reps"); do
+    s=$(now); bin/actprof profile --quiet --patterns "$root/.bench/acts.actbits" --patterns-level $lv -o /dev/null "$file" > /dev/null; e=$(now)
+    awk -v s="$s" -v e="$e" 'BEGIN { print e - s }'
+  done | best)
+  awk -v a="$t_act" -v p="$t_pat" -v rb="$raw_bits" -v lv="$lv" -v sz="$(stat -c %s "$root/.bench/acts.actbits")" 'BEGIN {
+    printf "  %-8s profile %.3f s -> %.3f s with --patterns: slowdown %.0f%% (target <= 25%%); patterns %.0f MB/s of raw bits; %.3f bits per unit-observation\n",
+      lv, a, p, 100 * (p / a - 1), rb / (p - a) / 1e6, sz * 8 / (rb * 8) }'
+done
+echo "  random access on the $(du -h "$root/.bench/acts.actbits" | cut -f1) store of the 2 GiB file:"
+bin/patterncmp "$root/.bench/acts.actbits" | sed 's/^/    /'
+
+real=$root/.bench/real
+if [ ! -f "$real/mlp_fc1.npy" ]; then
+  if /usr/bin/python3 -c 'import torch, sklearn' 2>/dev/null; then
+    /usr/bin/python3 bench/realistic/make.py "$real" 20 | sed 's/^/  /'
+  else
+    echo "  (realistic dataset skipped: needs Debian's python3-torch and python3-sklearn)"
+  fi
+fi
+if [ -f "$real/mlp_fc1.npy" ]; then
+  echo "  ReLU networks trained on digits (bench/realistic/make.py), bits per unit-observation:"
+  bin/actprof profile --quiet --patterns "$root/.bench/real.actbits" -o /dev/null "$real" > /dev/null
+  bin/patterncmp "$root/.bench/real.actbits" | sed 's/^/    /'
+fi

@@ -13,7 +13,6 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"os"
-	"sort"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -69,33 +68,6 @@ func main() {
 			os.Exit(1)
 		}
 		uo := float64(u) * float64(l.Info.Observations)
-		// Experiment: rows over units sorted by rate, constant units dropped.
-		perm := make([]int, 0, u)
-		for i := range counts {
-			if counts[i] > 0 && counts[i] < float64(l.Info.Observations) {
-				perm = append(perm, i)
-			}
-		}
-		sort.Slice(perm, func(a, b int) bool { return counts[perm[a]] < counts[perm[b]] })
-		m := len(perm)
-		var sorted []byte
-		for o := int64(0); o < l.Info.Observations; o++ {
-			row := packed[o*int64(nb) : (o+1)*int64(nb)]
-			var cur byte
-			for j, unit := range perm {
-				if row[unit/8]>>(unit%8)&1 != 0 {
-					cur |= 1 << (j % 8)
-				}
-				if j%8 == 7 {
-					sorted = append(sorted, cur)
-					cur = 0
-				}
-			}
-			if m%8 != 0 {
-				sorted = append(sorted, cur)
-			}
-		}
-		fmt.Printf("  [sorted rows: %.4f]\n", float64(len(enc.EncodeAll(sorted, nil)))*8/uo)
 		zs := float64(len(enc.EncodeAll(packed, nil))) * 8 / uo
 		var rs float64
 		for _, b := range unitBits {
