@@ -25,13 +25,14 @@ func BenchmarkEncodeBlock(b *testing.B) {
 	for _, lv := range []string{"fastest", "default"} {
 		enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(Levels[lv]), zstd.WithEncoderConcurrency(1))
 		var scratch []uint64
+		order := layerOrder(units, nobs, rows)
 		b.Run("transpose", func(b *testing.B) {
 			b.SetBytes(int64(len(rows) * 8))
 			for b.Loop() {
-				encodeBlock(0, 0, nobs, units, rows, &scratch)
+				encodeBlock(0, 0, nobs, order, rows, &scratch)
 			}
 		})
-		raw := encodeBlock(0, 0, nobs, units, rows, &scratch)
+		raw := encodeBlock(0, 0, nobs, order, rows, &scratch)
 		b.Run("zstd-"+lv, func(b *testing.B) {
 			b.SetBytes(int64(len(rows) * 8))
 			for b.Loop() {

@@ -23,7 +23,19 @@ type Reader struct {
 	size   int64
 	Header Header
 	index  [][]entry
+	pos    [][]int32 // per layer: unit -> position in the storage order
 	dec    *zstd.Decoder
+
+	mu    sync.Mutex
+	dicts []*dictDecoder // per layer, made on first use
+}
+
+// dictDecoder decodes a layer's blocks after block 0, whose raw payload is
+// their dictionary.
+type dictDecoder struct {
+	once sync.Once
+	dec  *zstd.Decoder
+	err  error
 }
 
 // Open opens a store and checks its footer, header and index.
@@ -112,9 +124,22 @@ func (r *Reader) load() error {
 		if l.Units <= 0 || l.Units > maxUnits || l.Observations <= 0 || l.ObsPerSample <= 0 || l.ObsPerSample > l.Observations {
 			return corrupt("layer %q: bad units or observations", l.Name)
 		}
-		if len(idx) < 8 {
-			return corrupt("index too short")
+		if len(idx) < 4 || int(binary.LittleEndian.Uint32(idx)) != l.Units || len(idx) < 4+4*l.Units+8 {
+			return corrupt("index too short or wrong unit count for layer %q", l.Name)
 		}
+		pos := make([]int32, l.Units)
+		for u := range pos {
+			pos[u] = -1
+		}
+		for p := 0; p < l.Units; p++ {
+			u := binary.LittleEndian.Uint32(idx[4+4*p:])
+			if u >= uint32(l.Units) || pos[u] >= 0 {
+				return corrupt("layer %q: storage order is not a permutation", l.Name)
+			}
+			pos[u] = int32(p)
+		}
+		r.pos = append(r.pos, pos)
+		idx = idx[4+4*l.Units:]
 		n := binary.LittleEndian.Uint64(idx)
 		idx = idx[8:]
 		if n > uint64(len(idx)/entryLen) {
@@ -139,12 +164,21 @@ func (r *Reader) load() error {
 	if len(idx) != 0 {
 		return corrupt("index has %d extra bytes", len(idx))
 	}
+	r.dicts = make([]*dictDecoder, len(r.Header.Layers))
+	for i := range r.dicts {
+		r.dicts[i] = &dictDecoder{}
+	}
 	return nil
 }
 
 // Close closes the file.
 func (r *Reader) Close() error {
 	r.dec.Close()
+	for _, d := range r.dicts {
+		if d.dec != nil {
+			d.dec.Close()
+		}
+	}
 	return r.f.Close()
 }
 
@@ -207,6 +241,40 @@ func (l *Layer) block(k int) (*block, error) {
 		return b, nil
 	}
 	l.mu.Unlock()
+	dec := l.r.dec
+	if k > 0 {
+		d := l.r.dicts[l.i]
+		d.once.Do(func() {
+			b0, err := l.readBlock(0, l.r.dec)
+			if err != nil {
+				d.err = err
+				return
+			}
+			d.dec, d.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30),
+				zstd.WithDecoderDictRaw(dictID(l.i), b0))
+		})
+		if d.err != nil {
+			return nil, d.err
+		}
+		dec = d.dec
+	}
+	raw, err := l.readBlock(k, dec)
+	if err != nil {
+		return nil, err
+	}
+	e := l.r.index[l.i][k]
+	b, err := decodeBlock(raw, l.i, int64(e.FirstObs), int(e.NObs), l.r.pos[l.i])
+	if err != nil {
+		return nil, &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: block %d: %w", l.Info.Name, k, err)}
+	}
+	l.mu.Lock()
+	l.cache, l.ck = b, k
+	l.mu.Unlock()
+	return b, nil
+}
+
+// readBlock reads block k, checks its checksum and decompresses it.
+func (l *Layer) readBlock(k int, dec *zstd.Decoder) ([]byte, error) {
 	e := l.r.index[l.i][k]
 	data, err := l.r.readAt(int64(e.Length), int64(e.Offset))
 	if err != nil {
@@ -215,21 +283,15 @@ func (l *Layer) block(k int) (*block, error) {
 	if checksum(data) != e.CRC {
 		return nil, l.errorf(ErrCorrupt, "block %d: checksum mismatch", k)
 	}
-	raw, err := l.r.dec.DecodeAll(data, nil)
+	want := rawLen(l.Info.Units, int(e.NObs))
+	raw, err := dec.DecodeAll(data, make([]byte, 0, want))
 	if err != nil {
 		return nil, l.errorf(ErrCorrupt, "block %d: %v", k, err)
 	}
-	if len(raw) > maxRaw(l.Info.Units, int(e.NObs)) {
-		return nil, l.errorf(ErrCorrupt, "block %d: too large", k)
+	if len(raw) != want {
+		return nil, l.errorf(ErrCorrupt, "block %d: %d bytes, want %d", k, len(raw), want)
 	}
-	b, err := decodeBlock(raw, l.i, int64(e.FirstObs), int(e.NObs), l.Info.Units)
-	if err != nil {
-		return nil, &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: block %d: %w", l.Info.Name, k, err)}
-	}
-	l.mu.Lock()
-	l.cache, l.ck = b, k
-	l.mu.Unlock()
-	return b, nil
+	return raw, nil
 }
 
 // find returns the block holding observation o.
@@ -274,24 +336,13 @@ func (l *Layer) UnitObservations(u int, limit int) ([]int64, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case b.full[u/64]>>(u%64)&1 != 0:
-			for o := 0; o < b.nobs; o++ {
+		for wi, x := range b.column(u) {
+			for x != 0 {
 				if limit > 0 && len(out) >= limit {
 					return out, nil
 				}
-				out = append(out, b.first+int64(o))
-			}
-		case b.colOf[u] >= 0:
-			col := b.columns()[int(b.colOf[u])*b.cw : int(b.colOf[u]+1)*b.cw]
-			for wi, x := range col {
-				for x != 0 {
-					if limit > 0 && len(out) >= limit {
-						return out, nil
-					}
-					out = append(out, b.first+int64(wi*64+bits.TrailingZeros64(x)))
-					x &= x - 1
-				}
+				out = append(out, b.first+int64(wi*64+bits.TrailingZeros64(x)))
+				x &= x - 1
 			}
 		}
 	}
@@ -319,7 +370,7 @@ func (l *Layer) Rows(f func(first int64, n int, rows []uint64) error) error {
 		if err != nil {
 			return err
 		}
-		if err := f(b.first, b.nobs, b.rows(l.Info.Units)); err != nil {
+		if err := f(b.first, b.nobs, b.rows()); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/actprof/actprof/cpu"
@@ -260,18 +261,30 @@ func TestCorruption(t *testing.T) {
 	// decodes, but claims other observations. A store of many blocks:
 	rng := rand.New(rand.NewPCG(7, 8))
 	multi := filepath.Join(dir, "multi.actbits")
-	write(t, multi, []layerData{{"wide", []int{1500, 2100}, sparse(rng, 1500*2100, 2100, 1)}}, 1<<20, "fastest")
+	write(t, multi, []layerData{{"wide", []int{2000, 2100}, sparse(rng, 2000*2100, 2100, 1)}}, 1<<20, "fastest")
 	good, _ = os.ReadFile(multi)
 	foot := good[len(good)-32:]
 	idxOff := int(binary.LittleEndian.Uint64(foot))
 	swapped := slices.Clone(good)
-	e0 := swapped[idxOff+8 : idxOff+8+32]
-	e1 := swapped[idxOff+8+32 : idxOff+8+64]
+	ents := idxOff + 4 + 4*2100 + 8 // past the layer's unit count, storage order and block count
+	e0 := swapped[ents : ents+32]
+	e1 := swapped[ents+32 : ents+64]
 	for i := 0; i < 16; i++ {
 		e0[i], e1[i] = e1[i], e0[i]
 	}
 	binary.LittleEndian.PutUint32(swapped[len(swapped)-16:], crc(swapped[idxOff:len(swapped)-32]))
-	if err := readAll(swapped); !errors.Is(err, store.ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte("index says")) {
-		t.Errorf("swapped blocks: %v", err)
+	if err := readAll(swapped); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("swapped blocks 0 and 1: %v", err)
+	}
+	// Blocks 1 and 2 (both compressed against block 0) swapped: they
+	// decompress, and their own header gives them away.
+	swapped = slices.Clone(good)
+	e1, e2 := swapped[ents+32:ents+64], swapped[ents+64:ents+96]
+	for i := 0; i < 16; i++ {
+		e1[i], e2[i] = e2[i], e1[i]
+	}
+	binary.LittleEndian.PutUint32(swapped[len(swapped)-16:], crc(swapped[idxOff:len(swapped)-32]))
+	if err := readAll(swapped); !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "index says") {
+		t.Errorf("swapped blocks 1 and 2: %v", err)
 	}
 }

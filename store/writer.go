@@ -27,25 +27,33 @@ var Levels = map[string]zstd.EncoderLevel{
 // goroutines that deliver them, then written in order. The file appears
 // under its name only when Close succeeds.
 type Writer struct {
-	path string
-	f    *os.File
-	bw   *bufio.Writer
-	enc  *zstd.Encoder
-	hdr  Header
-	off  int64
+	path  string
+	f     *os.File
+	bw    *bufio.Writer
+	enc   *zstd.Encoder // for each layer's block 0
+	level zstd.EncoderLevel
+	hdr   Header
+	off   int64
 
 	mu      sync.Mutex
 	err     error
 	index   [][]entry
+	orders  [][]int32 // per layer, storage order (set by the layer's chunk 0)
 	layer   int
 	next    int64                   // next observation to write of the layer
 	pending map[int64]*encodedChunk // chunks that arrived early, by first obs
+	dictEnc *zstd.Encoder           // the layer's encoder with block 0 as dictionary
 	scratch sync.Pool
 }
 
+// encodedChunk is one Write's observations, compressed, or (bits != nil)
+// still raw because the layer's chunk 0, which fixes the storage order and
+// the dictionary, had not arrived.
 type encodedChunk struct {
+	first  int64
 	nobs   int64
 	blocks []encoded
+	bits   []uint64
 }
 
 type encoded struct {
@@ -94,8 +102,8 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	if err != nil {
 		return nil, &profiler.FileError{Path: path, Err: err}
 	}
-	w := &Writer{path: path, f: f, bw: bufio.NewWriterSize(f, 1<<20), enc: enc, hdr: h,
-		index: make([][]entry, len(h.Layers)), layer: -1}
+	w := &Writer{path: path, f: f, bw: bufio.NewWriterSize(f, 1<<20), enc: enc, level: lv, hdr: h,
+		index: make([][]entry, len(h.Layers)), orders: make([][]int32, len(h.Layers)), layer: -1}
 	w.write([]byte(magic))
 	w.write(binary.LittleEndian.AppendUint32(nil, uint32(len(hj))))
 	w.write(hj)
@@ -128,33 +136,65 @@ func (w *Writer) BeginLayer(i int, p profiler.Plan) error {
 }
 
 // Write implements profiler.PatternSink: it encodes and compresses the
-// observations, then writes them in order.
+// observations in the calling goroutine, then writes them in order.
 func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
-	info := w.hdr.Layers[i]
-	units := info.Units
-	wd := words(units)
-	bo := BlockObs(units)
-	sp, _ := w.scratch.Get().(*[]uint64)
-	if sp == nil {
-		sp = new([]uint64)
+	w.mu.Lock()
+	if i != w.layer {
+		w.mu.Unlock()
+		return fmt.Errorf("%s: patterns of layer %d written during layer %d", w.path, i, w.layer)
 	}
-	ch := &encodedChunk{nobs: int64(n)}
-	for o := 0; o < n; o += bo {
-		k := min(bo, n-o)
-		raw := encodeBlock(i, first+int64(o), k, units, bits[o*wd:(o+k)*wd], sp)
-		ch.blocks = append(ch.blocks, encoded{first + int64(o), k, w.enc.EncodeAll(raw, nil)})
+	order, enc := w.orders[i], w.dictEnc
+	if order == nil && first != 0 {
+		// Before chunk 0: keep a copy, which chunk 0's writer encodes.
+		w.pending[first] = &encodedChunk{first: first, nobs: int64(n), bits: slices.Clone(bits)}
+		err := w.err
+		w.mu.Unlock()
+		return err
 	}
-	w.scratch.Put(sp)
+	w.mu.Unlock()
+
+	ch := &encodedChunk{first: first, nobs: int64(n)}
+	var deferred []*encodedChunk
+	if first == 0 {
+		units := w.hdr.Layers[i].Units
+		wd := words(units)
+		n0 := min(n, BlockObs(units))
+		order = layerOrder(units, n0, bits[:n0*wd])
+		sp := w.getScratch()
+		raw0 := encodeBlock(i, 0, n0, order, bits[:n0*wd], sp)
+		w.scratch.Put(sp)
+		var err error
+		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(w.level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithEncoderCRC(false), zstd.WithEncoderDictRaw(dictID(i), raw0))
+		if err != nil {
+			return &profiler.FileError{Path: w.path, Err: err}
+		}
+		ch.blocks = append(ch.blocks, encoded{0, n0, w.enc.EncodeAll(raw0, nil)})
+		w.encodeInto(ch, i, order, enc, bits[n0*wd:], n0, n-n0)
+		w.mu.Lock()
+		w.orders[i], w.dictEnc = order, enc
+		for _, c := range w.pending {
+			if c.bits != nil {
+				deferred = append(deferred, c)
+			}
+		}
+		w.mu.Unlock()
+		for _, c := range deferred {
+			w.encodeInto(c, i, order, enc, c.bits, 0, int(c.nobs))
+		}
+	} else {
+		w.encodeInto(ch, i, order, enc, bits, 0, n)
+	}
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if i != w.layer {
-		return fmt.Errorf("%s: patterns of layer %d written during layer %d", w.path, i, w.layer)
+	for _, c := range deferred {
+		c.bits = nil
 	}
 	w.pending[first] = ch
 	for {
 		c, ok := w.pending[w.next]
-		if !ok {
+		if !ok || c.bits != nil {
 			break
 		}
 		delete(w.pending, w.next)
@@ -168,6 +208,33 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 	return w.err
 }
 
+// dictID names layer i's dictionary in its zstd frames.
+func dictID(i int) uint32 { return uint32(i) + 1 }
+
+func (w *Writer) getScratch() *[]uint64 {
+	sp, _ := w.scratch.Get().(*[]uint64)
+	if sp == nil {
+		sp = new([]uint64)
+	}
+	return sp
+}
+
+// encodeInto appends to c the blocks of observations [off, off+n) of c
+// (rows holds exactly those), compressed with enc.
+func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Encoder, rows []uint64, off, n int) {
+	units := w.hdr.Layers[i].Units
+	wd := words(units)
+	bo := BlockObs(units)
+	sp := w.getScratch()
+	for o := 0; o < n; o += bo {
+		k := min(bo, n-o)
+		first := c.first + int64(off+o)
+		raw := encodeBlock(i, first, k, order, rows[o*wd:(o+k)*wd], sp)
+		c.blocks = append(c.blocks, encoded{first, k, enc.EncodeAll(raw, nil)})
+	}
+	w.scratch.Put(sp)
+}
+
 // ChunkObservations implements profiler.PatternSink: whole blocks.
 func (w *Writer) ChunkObservations(i int) int { return BlockObs(w.hdr.Layers[i].Units) }
 
@@ -177,6 +244,10 @@ func (w *Writer) EndLayer(i int) error {
 	defer w.mu.Unlock()
 	if w.next != w.hdr.Layers[i].Observations || len(w.pending) != 0 {
 		return fmt.Errorf("%s: layer %s: %d of %d observations written", w.path, w.hdr.Layers[i].Name, w.next, w.hdr.Layers[i].Observations)
+	}
+	if w.dictEnc != nil {
+		w.dictEnc.Close()
+		w.dictEnc = nil
 	}
 	return w.err
 }
@@ -194,7 +265,11 @@ func (w *Writer) Close() error {
 		}
 	}
 	var idx []byte
-	for _, es := range w.index {
+	for i, es := range w.index {
+		idx = binary.LittleEndian.AppendUint32(idx, uint32(len(w.orders[i])))
+		for _, u := range w.orders[i] {
+			idx = binary.LittleEndian.AppendUint32(idx, uint32(u))
+		}
 		idx = binary.LittleEndian.AppendUint64(idx, uint64(len(es)))
 		for _, e := range es {
 			var b [entryLen]byte
@@ -240,4 +315,7 @@ func (w *Writer) Abort() {
 	w.f.Close()
 	os.Remove(w.f.Name())
 	w.enc.Close()
+	if w.dictEnc != nil {
+		w.dictEnc.Close()
+	}
 }
