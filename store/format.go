@@ -35,7 +35,7 @@ const (
 	footerLen   = 32
 	entryLen    = 32
 	maxHeader   = 64 << 20
-	maxUnits    = 1 << 24 // per layer; bounds what a damaged header can make a reader allocate
+	maxUnits    = 1 << 20 // per layer; bounds what a damaged header can make a reader allocate
 )
 
 // Header describes the store's layers; it is stored as JSON after the magic.

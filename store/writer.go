@@ -85,6 +85,11 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: compression level %q (fastest, default, better, best)", profiler.ErrBadOption, level)
 	}
+	for _, l := range h.Layers {
+		if l.Units > maxUnits {
+			return nil, fmt.Errorf("%w: layer %s: %d units; the pattern store takes at most %d per layer", profiler.ErrBadOption, l.Name, l.Units, maxUnits)
+		}
+	}
 	hj, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
