@@ -101,8 +101,12 @@ func encodeBlock(layer int, first int64, nobs int, order []int32, rows []uint64,
 					break
 				}
 				row := body[o*nb:]
+				if k*8+8 <= nb {
+					binary.LittleEndian.PutUint64(row[k*8:], tile[r])
+					continue
+				}
 				x := tile[r]
-				for by := k * 8; by < min(nb, k*8+8); by++ {
+				for by := k * 8; by < nb; by++ {
 					row[by] = byte(x)
 					x >>= 8
 				}
@@ -167,8 +171,12 @@ func (b *block) columns() []uint64 {
 					var x uint64
 					if o := s*64 + r; o < b.nobs {
 						row := b.raw[o*nb:]
-						for by := k * 8; by < min(nb, k*8+8); by++ {
-							x |= uint64(row[by]) << (8 * (by - k*8))
+						if k*8+8 <= nb {
+							x = binary.LittleEndian.Uint64(row[k*8:])
+						} else {
+							for by := k * 8; by < nb; by++ {
+								x |= uint64(row[by]) << (8 * (by - k*8))
+							}
 						}
 					}
 					tile[r] = x
