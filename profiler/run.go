@@ -220,8 +220,10 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 		// At least the sink's preferred observations per Write.
 		g := lc.plan.Geom
 		if want := int64(lc.opt.Patterns.ChunkObservations(lc.index)); want > 0 {
-			groups := (want + g.Inner - 1) / g.Inner
-			lc.step = max(lc.step, groups*g.Units*g.Inner)
+			// A whole number of the sink's blocks (as near as whole
+			// observation groups allow) per Write.
+			block := max(1, want/g.Inner) * g.Units * g.Inner
+			lc.step = max(1, lc.step/block) * block
 		}
 	}
 	src, err := lc.plan.Layer.Open()

@@ -231,6 +231,11 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 	wd := words(units)
 	bo := BlockObs(units)
 	sp := w.getScratch()
+	// Even blocks of at most bo observations: no small tail blocks when
+	// n is not a multiple of bo.
+	if nblk := (n + bo - 1) / bo; nblk > 0 {
+		bo = (n + nblk - 1) / nblk
+	}
 	for o := 0; o < n; o += bo {
 		k := min(bo, n-o)
 		first := c.first + int64(off+o)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math/bits"
 	"os"
@@ -242,52 +245,85 @@ func patternsStats(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// statsOf counts distinct row patterns exactly (a map keyed by the pattern
-// bytes).
+// statsOf counts distinct row patterns by a 128-bit hash of each (16 bytes
+// of memory per distinct pattern, whatever the layer's width; a collision
+// among fewer than 2^40 patterns has probability below 2^-48), then reads
+// the most common ones back in a second pass.
 func statsOf(l *store.Layer, top int) (layerStats, error) {
 	info := l.Info
 	w := (info.Units + 63) / 64
-	seen := map[string]int64{}
+	seed1, seed2 := maphash.MakeSeed(), maphash.MakeSeed()
+	type key [2]uint64
+	hashRow := func(row []uint64, buf []byte) key {
+		for k, x := range row {
+			binary.LittleEndian.PutUint64(buf[8*k:], x)
+		}
+		return key{maphash.Bytes(seed1, buf), maphash.Bytes(seed2, buf)}
+	}
+	seen := map[key]int64{}
+	buf := make([]byte, 8*w)
 	err := l.Rows(func(first int64, n int, rows []uint64) error {
-		buf := make([]byte, 8*w)
 		for o := 0; o < n; o++ {
-			for k, x := range rows[o*w : (o+1)*w] {
-				for b := 0; b < 8; b++ {
-					buf[8*k+b] = byte(x >> (8 * b))
-				}
-			}
-			seen[string(buf)]++
+			seen[hashRow(rows[o*w:(o+1)*w], buf)]++
 		}
 		return nil
 	})
 	if err != nil {
 		return layerStats{}, err
 	}
-	type kv struct {
-		k string
+	type kc struct {
+		k key
 		c int64
 	}
-	list := make([]kv, 0, len(seen))
+	list := make([]kc, 0, len(seen))
 	for k, c := range seen {
-		list = append(list, kv{k, c})
+		list = append(list, kc{k, c})
 	}
 	sort.Slice(list, func(i, j int) bool {
 		if list[i].c != list[j].c {
 			return list[i].c > list[j].c
 		}
-		return list[i].k < list[j].k
+		if list[i].k[0] != list[j].k[0] {
+			return list[i].k[0] < list[j].k[0]
+		}
+		return list[i].k[1] < list[j].k[1]
 	})
+	list = list[:min(top, len(list))]
 	st := layerStats{Layer: info.Name, Units: info.Units, Observations: info.Observations, DistinctPatterns: len(seen),
-		StoredBytes: l.StoredBytes()}
+		StoredBytes: l.StoredBytes(), MostCommon: []commonPattern{}}
 	st.BitsPerUnitObs = float64(st.StoredBytes*8) / float64(int64(info.Units)*info.Observations)
-	for _, p := range list[:min(top, len(list))] {
-		fired := []int{}
-		for i := 0; i < len(p.k); i++ {
-			for b := p.k[i]; b != 0; b &= b - 1 {
-				fired = append(fired, 8*i+bits.TrailingZeros8(b))
+	// Second pass: the patterns of the most common hashes.
+	want := map[key]int{}
+	for i, p := range list {
+		want[p.k] = i
+	}
+	found := make([][]int, len(list))
+	left := len(list)
+	errDone := errors.New("done")
+	err = l.Rows(func(first int64, n int, rows []uint64) error {
+		for o := 0; o < n && left > 0; o++ {
+			row := rows[o*w : (o+1)*w]
+			if i, ok := want[hashRow(row, buf)]; ok && found[i] == nil {
+				fired := []int{}
+				for k, x := range row {
+					for ; x != 0; x &= x - 1 {
+						fired = append(fired, 64*k+bits.TrailingZeros64(x))
+					}
+				}
+				found[i] = fired
+				left--
 			}
 		}
-		st.MostCommon = append(st.MostCommon, commonPattern{p.c, fired})
+		if left == 0 {
+			return errDone
+		}
+		return nil
+	})
+	if err != nil && err != errDone {
+		return layerStats{}, err
+	}
+	for i, p := range list {
+		st.MostCommon = append(st.MostCommon, commonPattern{p.c, found[i]})
 	}
 	return st, nil
 }
