@@ -83,3 +83,8 @@ if [ -f "$real/mlp_fc1.npy" ]; then
   bin/actprof profile --quiet --patterns "$root/.bench/real.actbits" -o /dev/null "$real" > /dev/null
   bin/patterncmp "$root/.bench/real.actbits" | sed 's/^/    /'
 fi
+
+echo "  a multi-GB store (bench/bigstore: random patterns written through store.Writer), single-observation queries:"
+go build -o bin/bigstore ./bench/bigstore
+bin/bigstore -gib 2 "$root/.bench/big.actbits" | sed 's/^/    /'
+rm -f "$root/.bench/big.actbits"
