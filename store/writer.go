@@ -13,6 +13,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/actprof/actprof/internal/atomicfile"
 	"github.com/actprof/actprof/profiler"
 )
 
@@ -27,13 +28,14 @@ var Levels = map[string]zstd.EncoderLevel{
 // goroutines that deliver them, then written in order. The file appears
 // under its name only when Close succeeds.
 type Writer struct {
-	path  string
-	f     *os.File
-	bw    *bufio.Writer
-	enc   *zstd.Encoder // for each layer's block 0
-	level zstd.EncoderLevel
-	hdr   Header
-	off   int64
+	path   string
+	f      *os.File
+	direct bool // path is not a regular file (/dev/null): written in place, never renamed over
+	bw     *bufio.Writer
+	enc    *zstd.Encoder // for each layer's block 0
+	level  zstd.EncoderLevel
+	hdr    Header
+	off    int64
 
 	mu      sync.Mutex
 	err     error
@@ -99,15 +101,21 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
+	var f *os.File
+	direct := atomicfile.Special(path) // e.g. /dev/null: write through, never rename over it
+	if direct {
+		f, err = os.OpenFile(path, os.O_WRONLY, 0)
+	} else {
+		dir, base := filepath.Split(path)
+		if dir == "" {
+			dir = "."
+		}
+		f, err = os.CreateTemp(dir, "."+base+".tmp-*")
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return nil, &profiler.FileError{Path: path, Err: err}
 	}
-	w := &Writer{path: path, f: f, bw: bufio.NewWriterSize(f, 1<<20), enc: enc, level: lv, hdr: h,
+	w := &Writer{path: path, f: f, direct: direct, bw: bufio.NewWriterSize(f, 1<<20), enc: enc, level: lv, hdr: h,
 		index: make([][]entry, len(h.Layers)), orders: make([][]int32, len(h.Layers)), layer: -1}
 	w.write([]byte(magic))
 	w.write(binary.LittleEndian.AppendUint32(nil, uint32(len(hj))))
@@ -295,7 +303,13 @@ func (w *Writer) Close() error {
 	foot = binary.LittleEndian.AppendUint32(foot, FormatVersion)
 	foot = append(foot, footerMagic...)
 	w.write(foot)
-	if w.err == nil {
+	if w.err == nil && w.direct {
+		if err := w.bw.Flush(); err != nil {
+			w.err = err
+		} else if err := w.f.Close(); err != nil {
+			w.err = err
+		}
+	} else if w.err == nil {
 		if err := w.bw.Flush(); err != nil {
 			w.err = err
 		} else if err := w.f.Sync(); err != nil {
@@ -323,7 +337,9 @@ func (w *Writer) Close() error {
 // Abort removes the temporary file; the store is not written.
 func (w *Writer) Abort() {
 	w.f.Close()
-	os.Remove(w.f.Name())
+	if !w.direct {
+		os.Remove(w.f.Name())
+	}
 	w.enc.Close()
 	if w.dictEnc != nil {
 		w.dictEnc.Close()

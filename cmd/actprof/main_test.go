@@ -425,3 +425,21 @@ print(" ".join(bad) or "ok")
 		t.Errorf("verify against another threshold's profile passed")
 	}
 }
+
+// TestOutputToDevNull: -o /dev/null and --patterns /dev/null write through
+// the device instead of renaming a file over it.
+func TestOutputToDevNull(t *testing.T) {
+	before, err := os.Stat(os.DevNull)
+	if err != nil || before.Mode().IsRegular() {
+		t.Skipf("no %s device here", os.DevNull)
+	}
+	dir := t.TempDir()
+	writeNpy(t, filepath.Join(dir, "a.npy"), []int{3, 2}, []float32{1, 0, 0, 1, 1, 1})
+	if _, se, code := actprof(t, "profile", "--quiet", "-o", os.DevNull, "--patterns", os.DevNull, filepath.Join(dir, "a.npy")); code != 0 {
+		t.Fatalf("profile: %s", se)
+	}
+	after, err := os.Stat(os.DevNull)
+	if err != nil || !os.SameFile(before, after) || after.Mode() != before.Mode() {
+		t.Fatalf("%s was replaced", os.DevNull)
+	}
+}

@@ -13,8 +13,26 @@ import (
 
 // Write calls fill with a buffered writer onto a temporary file next to path
 // and, if fill and the write succeed, renames it to path. On any error the
-// temporary file is removed and path is untouched.
+// temporary file is removed and path is untouched. A path that exists and is
+// not a regular file (/dev/null, a pipe, a terminal) is written directly:
+// renaming over it would replace the device.
 func Write(path string, fill func(w io.Writer) error) (err error) {
+	if Special(path) {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, unwrapPath(err))
+		}
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if err := fill(bw); err != nil {
+			f.Close()
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			f.Close()
+			return fmt.Errorf("%s: %w", path, unwrapPath(err))
+		}
+		return f.Close()
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -60,4 +78,11 @@ func unwrapPath(err error) error {
 		return fmt.Errorf("%s: %w", le.Op, le.Err)
 	}
 	return err
+}
+
+// Special reports whether path exists and is not a regular file or a
+// symbolic link to one.
+func Special(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.Mode().IsRegular()
 }

@@ -34,3 +34,18 @@ func TestWriteWholeOrNothing(t *testing.T) {
 		t.Fatal("write into a missing folder succeeded")
 	}
 }
+
+// Writing to /dev/null writes through it and leaves the device alone.
+func TestSpecialFileWrittenInPlace(t *testing.T) {
+	before, err := os.Stat(os.DevNull)
+	if err != nil || before.Mode().IsRegular() {
+		t.Skipf("no %s device here", os.DevNull)
+	}
+	if err := Write(os.DevNull, func(w io.Writer) error { _, err := io.WriteString(w, "x"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(os.DevNull)
+	if err != nil || after.Mode() != before.Mode() || !os.SameFile(before, after) {
+		t.Fatalf("%s replaced: %v -> %v", os.DevNull, before.Mode(), after.Mode())
+	}
+}
