@@ -443,3 +443,53 @@ func TestOutputToDevNull(t *testing.T) {
 		t.Fatalf("%s was replaced", os.DevNull)
 	}
 }
+
+// TestDeviceAutoFallsBack: with actprof-cuda installed beside actprof,
+// --device auto gives the profile --device cpu gives: on the GPU when one is
+// usable, else on the CPU after one notice line; --device cuda without a
+// GPU is an error.
+func TestDeviceAutoFallsBack(t *testing.T) {
+	if _, err := os.Stat("/usr/include/cuda.h"); err != nil {
+		t.Skip("CUDA headers not installed (Debian's nvidia-cuda-toolkit; CI installs it): cannot build actprof-cuda")
+	}
+	cudaBin := filepath.Join(filepath.Dir(bin), "actprof-cuda")
+	if out, err := exec.Command("go", "build", "-tags", "cuda", "-o", cudaBin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building actprof-cuda: %v\n%s", err, out)
+	}
+	defer os.Remove(cudaBin)
+	dir := t.TempDir()
+	if _, se, code := actprof(t, "synth", "-o", dir, "--rows", "500", "--layer", "fc:40", "--layer", "conv:6x3x3"); code != 0 {
+		t.Fatal(se)
+	}
+	cpuOut, _, code := actprof(t, "profile", "--quiet", "--device", "cpu", "--json", dir)
+	if code != 0 {
+		t.Fatal("cpu profile failed")
+	}
+	autoOut, autoErr, code := actprof(t, "profile", "--device", "auto", "--json", dir)
+	if code != 0 {
+		t.Fatalf("auto: %d %s", code, autoErr)
+	}
+	pc, err1 := profiler.DecodeProfile(strings.NewReader(cpuOut))
+	pa, err2 := profiler.DecodeProfile(strings.NewReader(autoOut))
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	gpu := strings.HasPrefix(pa.Backend, "cuda")
+	pa.Backend = pc.Backend
+	if !slices.EqualFunc(pa.Layers, pc.Layers, func(a, b profiler.LayerProfile) bool {
+		return slices.Equal(a.Counts, b.Counts) && slices.Equal(a.NaNCounts, b.NaNCounts) && a.Observations == b.Observations
+	}) {
+		t.Fatalf("--device auto (%s) differs from --device cpu", pa.Backend)
+	}
+	if !gpu {
+		if !strings.Contains(autoErr, "no usable GPU") || !strings.Contains(autoErr, "counting on the CPU") {
+			t.Errorf("no fallback notice: %q", autoErr)
+		}
+		if _, se, code := actprof(t, "profile", "--device", "cuda", dir); code != 1 || strings.Count(se, "\n") != 1 {
+			t.Errorf("--device cuda without a GPU: exit %d, %q", code, se)
+		}
+		if so, _, code := actprof(t, "devices"); code != 0 || !strings.Contains(so, "cuda    unavailable") {
+			t.Errorf("devices: %d %q", code, so)
+		}
+	}
+}

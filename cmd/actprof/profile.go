@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/actprof/actprof/cpu"
 	"github.com/actprof/actprof/input"
 	"github.com/actprof/actprof/internal/atomicfile"
 	"github.com/actprof/actprof/profiler"
@@ -97,6 +96,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	quiet := fs.Bool("quiet", false, "no progress or timing lines on stderr")
 	patterns := fs.String("patterns", "", "also write every observation's fired units to the pattern store `FILE` (.actbits)")
 	level := fs.String("patterns-level", "default", "pattern store compression: fastest, default, better, best")
+	device := fs.String("device", "auto", "where to count: auto (a GPU through actprof-cuda when one is usable, else the CPU), cpu, cuda or cuda:N")
 	generic := fs.Bool("generic", false, "use the plain-Go CPU kernels, not the vector ones (for comparison)")
 	paths, err := parse(fs, args)
 	if err != nil {
@@ -129,7 +129,13 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if _, ok := store.Levels[*level]; !ok {
 		return usagef("--patterns-level %q: want fastest, default, better or best", *level)
 	}
-	backend := &cpu.Backend{Generic: *generic}
+	if _, _, err := parseDevice(*device); err != nil {
+		return err
+	}
+	backend, err := chooseBackend(ctx, e, *device, *generic, *quiet)
+	if err != nil {
+		return err
+	}
 	var prog *progress
 	if !*quiet {
 		prog = newProgress(e.stderr, e.stderrTTY)
