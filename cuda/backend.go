@@ -14,9 +14,10 @@ package cuda
 
 import (
 	_ "embed"
+	"encoding/binary"
 	"fmt"
 	"math"
-	"sync"
+	"time"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -28,8 +29,11 @@ import (
 //go:embed kernels.fatbin
 var fatbin []byte
 
-// Backend counts on one GPU. Calls are serialised: one chunk at a time
-// goes through the context's thread, one cgo round per chunk.
+// Backend counts on one GPU. The context lives on one locked OS thread
+// (gorgonia.org/cu's Ctx); each chunk costs a few coarse rounds through it.
+// Two slots, each with its own stream, pinned staging and device buffers,
+// let the copy of one chunk to the GPU overlap the kernel on another, while
+// counting goroutines fill the other slot's staging.
 type Backend struct {
 	dev  cu.Device
 	name string
@@ -37,18 +41,27 @@ type Backend struct {
 	mod  cu.Module
 	fns  map[string]cu.Function
 
-	mu       sync.Mutex
+	slots chan *slot
+	all   []*slot
+	ref   *cpu.Backend
+}
+
+// slot is one chunk in flight.
+type slot struct {
 	stream   cu.Stream
-	pinned   []byte // staging for a chunk
+	pinned   []byte // staging for the chunk
 	dData    cu.DevicePtr
 	dataCap  int64
 	dCounts  cu.DevicePtr // 2 x units u64: counts, then NaNs
+	hCounts  []byte       // pinned copy back of dCounts
 	countCap int64
 	dBits    cu.DevicePtr
+	hBits    []byte // pinned copy back of dBits
 	bitsCap  int64
-	host     []uint64 // counts and NaNs copied back
-	ref      *cpu.Backend
 }
+
+// nslots is the number of chunks in flight on the GPU.
+const nslots = 2
 
 // Device describes one GPU.
 type Device struct {
@@ -84,7 +97,8 @@ func New(ordinal int) (*Backend, error) {
 	if err != nil || ordinal < 0 || ordinal >= n {
 		return nil, fmt.Errorf("%w: no CUDA device %d (%d found, %v)", profiler.ErrBackend, ordinal, n, err)
 	}
-	b := &Backend{dev: cu.Device(ordinal), name: fmt.Sprintf("cuda:%d", ordinal), fns: map[string]cu.Function{}, ref: cpu.New()}
+	b := &Backend{dev: cu.Device(ordinal), name: fmt.Sprintf("cuda:%d", ordinal), fns: map[string]cu.Function{}, ref: cpu.New(),
+		slots: make(chan *slot, nslots)}
 	b.ctx = cu.NewContext(b.dev, cu.SchedBlockingSync)
 	err = b.ctx.Do(func() error {
 		mod, err := cu.LoadData(string(fatbin))
@@ -99,8 +113,16 @@ func New(ordinal int) (*Backend, error) {
 			}
 			b.fns[name] = fn
 		}
-		b.stream, err = cu.MakeStream(cu.NonBlocking)
-		return err
+		for i := 0; i < nslots; i++ {
+			st, err := cu.MakeStream(cu.NonBlocking)
+			if err != nil {
+				return err
+			}
+			sl := &slot{stream: st}
+			b.all = append(b.all, sl)
+			b.slots <- sl
+		}
+		return nil
 	})
 	if err != nil {
 		b.ctx.Close()
@@ -112,17 +134,20 @@ func New(ordinal int) (*Backend, error) {
 // Name is "cuda:N".
 func (b *Backend) Name() string { return b.name }
 
-// Close frees the GPU's memory and the context.
+// Close frees the GPU's memory and the context. No Count may be running.
 func (b *Backend) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.ctx.Do(func() error {
-		for _, p := range []cu.DevicePtr{b.dData, b.dCounts, b.dBits} {
-			if p != 0 {
-				cu.MemFree(p)
+		for _, sl := range b.all {
+			for _, p := range []cu.DevicePtr{sl.dData, sl.dCounts, sl.dBits} {
+				if p != 0 {
+					cu.MemFree(p)
+				}
 			}
+			hostFree(sl.pinned)
+			hostFree(sl.hCounts)
+			hostFree(sl.hBits)
+			sl.stream.Destroy()
 		}
-		hostFree(b.pinned)
 		return nil
 	})
 	return b.ctx.Close()
@@ -160,27 +185,30 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 	if t.Bits != nil {
 		nobs = n / (g.Units * g.Inner) * g.Inner
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	sl := <-b.slots
+	defer func() { b.slots <- sl }()
+	countBytes, bitBytes := int64(2*units*8), nobs*int64(w32)*4
+	fail := func(err error) error { return fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err) }
+	if err := b.ctx.Do(func() error { return sl.reserve(int64(len(blk.Data)), countBytes, bitBytes) }); err != nil {
+		return fail(err)
+	}
+	copy(sl.pinned, blk.Data) // in the calling goroutine, while the GPU works on the other slot
 	err := b.ctx.Do(func() error {
-		if err := b.reserve(int64(len(blk.Data)), int64(2*units*8), nobs*int64(w32)*4); err != nil {
+		if err := cu.MemcpyHtoDAsync(sl.dData, unsafe.Pointer(&sl.pinned[0]), int64(len(blk.Data)), sl.stream); err != nil {
 			return err
 		}
-		copy(b.pinned, blk.Data)
-		if err := cu.MemcpyHtoDAsync(b.dData, unsafe.Pointer(&b.pinned[0]), int64(len(blk.Data)), b.stream); err != nil {
-			return err
-		}
-		if err := cu.MemsetD8Async(b.dCounts, 0, int64(2*units*8), b.stream); err != nil {
+		if err := cu.MemsetD8Async(sl.dCounts, 0, countBytes, sl.stream); err != nil {
 			return err
 		}
 		dBits := cu.DevicePtr(0)
 		if nobs > 0 {
-			dBits = b.dBits
-			if err := cu.MemsetD8Async(dBits, 0, nobs*int64(w32)*4, b.stream); err != nil {
+			dBits = sl.dBits
+			if err := cu.MemsetD8Async(dBits, 0, bitBytes, sl.stream); err != nil {
 				return err
 			}
 		}
-		dNaNs := b.dCounts + cu.DevicePtr(units*8)
+		dData, dCounts := sl.dData, sl.dCounts
+		dNaNs := dCounts + cu.DevicePtr(units*8)
 		// gorgonia.org/cu copies every kernel argument as 8 bytes: hold the
 		// 4-byte ones (int, float) in the low half of a uint64.
 		thr := uint64(math.Float32bits(blk.Thr.F32))
@@ -190,9 +218,9 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 			rows := n / g.Units
 			gx := (units + 31) / 32
 			gy := int(min((rows+warps-1)/warps, 65535, int64(max(1, 4096/gx))))
-			args := []unsafe.Pointer{unsafe.Pointer(&b.dData), unsafe.Pointer(&rows), unsafe.Pointer(&units32), unsafe.Pointer(&thr),
-				unsafe.Pointer(&b.dCounts), unsafe.Pointer(&dNaNs), unsafe.Pointer(&dBits), unsafe.Pointer(&w32c)}
-			if err := b.fns["rows_"+kind].Launch(gx, gy, 1, 32*warps, 1, 1, 0, b.stream, args); err != nil {
+			args := []unsafe.Pointer{unsafe.Pointer(&dData), unsafe.Pointer(&rows), unsafe.Pointer(&units32), unsafe.Pointer(&thr),
+				unsafe.Pointer(&dCounts), unsafe.Pointer(&dNaNs), unsafe.Pointer(&dBits), unsafe.Pointer(&w32c)}
+			if err := b.fns["rows_"+kind].Launch(gx, gy, 1, 32*warps, 1, 1, 0, sl.stream, args); err != nil {
 				return err
 			}
 		} else {
@@ -203,27 +231,40 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 				threads = int(max(32, (inner+31)/32*32))
 			}
 			gx := int(min(nruns, 1<<20))
-			args := []unsafe.Pointer{unsafe.Pointer(&b.dData), unsafe.Pointer(&nruns), unsafe.Pointer(&units32), unsafe.Pointer(&inner),
-				unsafe.Pointer(&thr), unsafe.Pointer(&b.dCounts), unsafe.Pointer(&dNaNs), unsafe.Pointer(&dBits), unsafe.Pointer(&w32c)}
-			if err := b.fns["runs_"+kind].Launch(gx, 1, 1, threads, 1, 1, 0, b.stream, args); err != nil {
+			args := []unsafe.Pointer{unsafe.Pointer(&dData), unsafe.Pointer(&nruns), unsafe.Pointer(&units32), unsafe.Pointer(&inner),
+				unsafe.Pointer(&thr), unsafe.Pointer(&dCounts), unsafe.Pointer(&dNaNs), unsafe.Pointer(&dBits), unsafe.Pointer(&w32c)}
+			if err := b.fns["runs_"+kind].Launch(gx, 1, 1, threads, 1, 1, 0, sl.stream, args); err != nil {
 				return err
 			}
 		}
-		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&b.host[0]), b.dCounts, int64(2*units*8), b.stream); err != nil {
+		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&sl.hCounts[0]), dCounts, countBytes, sl.stream); err != nil {
 			return err
 		}
 		if nobs > 0 {
-			if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&t.Bits[0]), dBits, nobs*int64(w32)*4, b.stream); err != nil {
-				return err
-			}
+			return cu.MemcpyDtoHAsync(unsafe.Pointer(&sl.hBits[0]), dBits, bitBytes, sl.stream)
 		}
-		return b.stream.Synchronize()
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err)
+		return fail(err)
+	}
+	// Wait without holding the context's thread, so the other slot can be
+	// submitted meanwhile.
+	for {
+		err := b.ctx.Do(func() error { return sl.stream.Query() })
+		if err == nil {
+			break
+		}
+		if err != cu.NotReady {
+			return fail(err)
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+	if nobs > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&t.Bits[0])), bitBytes), sl.hBits[:bitBytes])
 	}
 	// The runs layout counts whole runs, so unit u's runs start at unit
-	// (Start/Inner) % Units; the kernel indexes units from the block's first
+	// (Start/Inner) % Units; the kernel numbers units from the block's first
 	// run.
 	shift := 0
 	if !rowsLayout {
@@ -231,48 +272,41 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 	}
 	for i := 0; i < units; i++ {
 		u := (i + shift) % units
-		t.Counts[u] += b.host[i]
-		t.NaNs[u] += b.host[units+i]
+		t.Counts[u] += binary.LittleEndian.Uint64(sl.hCounts[8*i:])
+		t.NaNs[u] += binary.LittleEndian.Uint64(sl.hCounts[8*(units+i):])
 	}
 	return nil
 }
 
-// reserve grows the staging and device buffers; on the context's thread.
-func (b *Backend) reserve(data, counts, bits int64) error {
-	if data > b.dataCap {
-		if b.dData != 0 {
-			cu.MemFree(b.dData)
-			hostFree(b.pinned)
+// reserve grows the slot's staging and device buffers; on the context's
+// thread.
+func (sl *slot) reserve(data, counts, bits int64) error {
+	grow := func(need int64, capacity *int64, d *cu.DevicePtr, h *[]byte) error {
+		if need <= *capacity {
+			return nil
 		}
+		if *d != 0 {
+			cu.MemFree(*d)
+			*d = 0
+		}
+		hostFree(*h)
+		*h = nil
+		*capacity = 0
 		var err error
-		if b.dData, err = cu.MemAlloc(data); err != nil {
+		if *d, err = cu.MemAlloc(need); err != nil {
 			return err
 		}
-		if b.pinned, err = hostAlloc(int(data)); err != nil {
+		if *h, err = hostAlloc(int(need)); err != nil {
 			return err
 		}
-		b.dataCap = data
+		*capacity = need
+		return nil
 	}
-	if counts > b.countCap {
-		if b.dCounts != 0 {
-			cu.MemFree(b.dCounts)
-		}
-		var err error
-		if b.dCounts, err = cu.MemAlloc(counts); err != nil {
-			return err
-		}
-		b.countCap = counts
-		b.host = make([]uint64, counts/8)
+	if err := grow(data, &sl.dataCap, &sl.dData, &sl.pinned); err != nil {
+		return err
 	}
-	if bits > b.bitsCap {
-		if b.dBits != 0 {
-			cu.MemFree(b.dBits)
-		}
-		var err error
-		if b.dBits, err = cu.MemAlloc(bits); err != nil {
-			return err
-		}
-		b.bitsCap = bits
+	if err := grow(counts, &sl.countCap, &sl.dCounts, &sl.hCounts); err != nil {
+		return err
 	}
-	return nil
+	return grow(max(bits, 4), &sl.bitsCap, &sl.dBits, &sl.hBits)
 }
