@@ -34,6 +34,14 @@ cuda/kernels.fatbin: kernels/count.cu
 cuda: build
 	$(GO) build -tags cuda -o $(BIN)/actprof-cuda ./cmd/actprof
 
+# On a GPU machine: kernel GB/s on device-resident data vs a device-to-device
+# copy, and end-to-end GB/s from a page-cached file vs the pinned
+# host-to-device copy, as ratios. Without Go there: copy bin/cuda.test over
+# and run it with the same flags.
+bench-cuda:
+	$(GO) test -c -tags cuda -o $(BIN)/cuda.test ./cuda
+	$(BIN)/cuda.test -test.run XXX -test.bench . -test.benchtime 5x
+
 # What can be checked of the GPU path without a GPU: the kernels compile,
 # the cuda-tagged code vets and every package's test binary builds.
 cuda-check:
