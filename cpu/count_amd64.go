@@ -20,6 +20,12 @@ func rowsF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int
 func rowsBF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 
 //go:noescape
+func rowsF64AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float64, acc *int32) bool
+
+//go:noescape
+func runF64AVX2(x unsafe.Pointer, n int, t float64) (count int, nan bool)
+
+//go:noescape
 func runF32AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
 
 //go:noescape
@@ -67,6 +73,20 @@ func kernelsFor(dt profiler.DType, generic bool) kernels {
 		f, fr = rowsBF16AVX2, runBF16AVX2
 	case dt == profiler.Float16 && haveF16C:
 		f, fr = rowsF16AVX2, runF16AVX2
+	case dt == profiler.Float64 && haveAVX2:
+		// The float64 kernels take T itself, not its float32 rounding.
+		ref := k
+		k.rows = func(data []byte, rows, units, stride int, thr *profiler.Threshold, counts, nans []uint64) {
+			f := func(x unsafe.Pointer, rows, rowLen, stride int, _ float32, acc *int32) bool {
+				return rowsF64AVX2(x, rows, rowLen, stride, thr.T, acc)
+			}
+			rowsAVX(f, ref, data, rows, units, stride, thr, counts, nans)
+		}
+		k.run = func(data []byte, thr *profiler.Threshold) (uint64, uint64) {
+			fr := func(x unsafe.Pointer, n int, _ float32) (int, bool) { return runF64AVX2(x, n, thr.T) }
+			return runAVX(fr, ref, data, thr)
+		}
+		return k
 	default:
 		return k
 	}

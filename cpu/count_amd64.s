@@ -350,3 +350,102 @@ bnext:
 bdone:
 	VZEROUPPER
 	RET
+
+// float64: 8 elements (two vectors of 4) per step. The 64-bit compare masks
+// are packed to 8 int32 lanes (VPERMD takes the low half of each) so that
+// the accumulators and the Go side are those of the 32-bit kernels.
+
+DATA packIdx<>+0(SB)/4, $0
+DATA packIdx<>+4(SB)/4, $2
+DATA packIdx<>+8(SB)/4, $4
+DATA packIdx<>+12(SB)/4, $6
+DATA packIdx<>+16(SB)/4, $0
+DATA packIdx<>+20(SB)/4, $2
+DATA packIdx<>+24(SB)/4, $4
+DATA packIdx<>+28(SB)/4, $6
+GLOBL packIdx<>(SB), RODATA|NOPTR, $32
+
+// F64STEP: loads 8 doubles at element AX, leaves the 8 packed fired masks
+// in Y2 and ORs NaN masks into Y14.
+#define F64STEP \
+	VMOVUPD     (SI)(AX*8), Y0; \
+	VMOVUPD     32(SI)(AX*8), Y1; \
+	VCMPPD      $0x1e, Y15, Y0, Y2; \
+	VCMPPD      $0x1e, Y15, Y1, Y3; \
+	VCMPPD      $3, Y0, Y0, Y0; \
+	VCMPPD      $3, Y1, Y1, Y1; \
+	VORPD       Y0, Y14, Y14; \
+	VORPD       Y1, Y14, Y14; \
+	VPERMD      Y2, Y13, Y2; \
+	VPERMD      Y3, Y13, Y3; \
+	VINSERTI128 $1, X3, Y2, Y2
+
+// func rowsF64AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float64, acc *int32) bool
+TEXT ·rowsF64AVX2(SB), NOSPLIT, $0-49
+	MOVQ         x+0(FP), SI
+	MOVQ         rows+8(FP), CX
+	MOVQ         rowLen+16(FP), DX
+	MOVQ         stride+24(FP), R8
+	VBROADCASTSD t+32(FP), Y15
+	MOVQ         acc+40(FP), DI
+	VXORPD       Y14, Y14, Y14
+	VMOVDQU      packIdx<>(SB), Y13
+	TESTQ        CX, CX
+	JZ           ddone
+
+drow:
+	XORQ AX, AX
+
+dloop:
+	CMPQ    AX, DX
+	JGE     dnext
+	F64STEP
+	VPADDD  (DI)(AX*4), Y2, Y2
+	VMOVDQU Y2, (DI)(AX*4)
+	ADDQ    $8, AX
+	JMP     dloop
+
+dnext:
+	ADDQ R8, SI
+	DECQ CX
+	JNZ  drow
+
+ddone:
+	VPTEST Y14, Y14
+	SETNE  ret+48(FP)
+	VZEROUPPER
+	RET
+
+// func runF64AVX2(x unsafe.Pointer, n int, t float64) (count int, nan bool)
+TEXT ·runF64AVX2(SB), NOSPLIT, $0-33
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), DX
+	VBROADCASTSD t+16(FP), Y15
+	VPXOR        Y14, Y14, Y14
+	VPXOR        Y10, Y10, Y10
+	VMOVDQU      packIdx<>(SB), Y13
+	XORQ         AX, AX
+
+rloop:
+	CMPQ   AX, DX
+	JGE    rdone
+	F64STEP
+	VPADDD Y2, Y10, Y10
+	ADDQ   $8, AX
+	JMP    rloop
+
+rdone:
+	VEXTRACTI128 $1, Y10, X1
+	VPADDD       X1, X10, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPADDD       X1, X0, X0
+	VMOVD        X0, BX
+	MOVLQSX      BX, BX
+	NEGQ         BX
+	MOVQ         BX, count+24(FP)
+	VPTEST       Y14, Y14
+	SETNE        nan+32(FP)
+	VZEROUPPER
+	RET
