@@ -29,10 +29,10 @@ func BenchmarkEncodeBlock(b *testing.B) {
 		b.Run("transpose", func(b *testing.B) {
 			b.SetBytes(int64(len(rows) * 8))
 			for b.Loop() {
-				encodeBlock(0, 0, nobs, order, rows, &scratch)
+				encodeBlock(0, 0, nobs, order, rows, &scratch, nil)
 			}
 		})
-		raw := encodeBlock(0, 0, nobs, order, rows, &scratch)
+		raw := encodeBlock(0, 0, nobs, order, rows, &scratch, nil)
 		b.Run("zstd-"+lv, func(b *testing.B) {
 			b.SetBytes(int64(len(rows) * 8))
 			for b.Loop() {

@@ -51,8 +51,9 @@ func layerOrder(units, nobs int, rows []uint64) []int32 {
 
 // encodeBlock builds the raw payload of observations [first, first+nobs)
 // from their row bits (W words each, natural unit order), permuted to order.
-// scratch is reused between calls.
-func encodeBlock(layer int, first int64, nobs int, order []int32, rows []uint64, scratch *[]uint64) []byte {
+// scratch is reused between calls; the payload is written into dst when it
+// is large enough (the result aliases it), else into a new slice.
+func encodeBlock(layer int, first int64, nobs int, order []int32, rows []uint64, scratch *[]uint64, dst []byte) []byte {
 	units := len(order)
 	w := words(units)
 	cw := words(nobs)
@@ -80,7 +81,12 @@ func encodeBlock(layer int, first int64, nobs int, order []int32, rows []uint64,
 		}
 	}
 	nb := rowBytes(units)
-	out := make([]byte, rawLen(units, nobs))
+	out := dst
+	if n := rawLen(units, nobs); cap(out) >= n {
+		out = out[:n]
+	} else {
+		out = make([]byte, n)
+	}
 	binary.LittleEndian.PutUint32(out, uint32(layer))
 	binary.LittleEndian.PutUint64(out[4:], uint64(first))
 	binary.LittleEndian.PutUint32(out[12:], uint32(nobs))

@@ -174,7 +174,7 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 		n0 := min(n, BlockObs(units))
 		order = layerOrder(units, n0, bits[:n0*wd])
 		sp := w.getScratch()
-		raw0 := encodeBlock(i, 0, n0, order, bits[:n0*wd], sp)
+		raw0 := encodeBlock(i, 0, n0, order, bits[:n0*wd], sp, nil) // kept: the layer's dictionary
 		w.scratch.Put(sp)
 		var err error
 		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(w.level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
@@ -239,6 +239,7 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 	wd := words(units)
 	bo := BlockObs(units)
 	sp := w.getScratch()
+	var raw []byte // reused: EncodeAll copies what it keeps
 	// Even blocks of at most bo observations: no small tail blocks when
 	// n is not a multiple of bo.
 	if nblk := (n + bo - 1) / bo; nblk > 0 {
@@ -247,7 +248,7 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 	for o := 0; o < n; o += bo {
 		k := min(bo, n-o)
 		first := c.first + int64(off+o)
-		raw := encodeBlock(i, first, k, order, rows[o*wd:(o+k)*wd], sp)
+		raw = encodeBlock(i, first, k, order, rows[o*wd:(o+k)*wd], sp, raw)
 		c.blocks = append(c.blocks, encoded{first, k, enc.EncodeAll(raw, nil)})
 	}
 	w.scratch.Put(sp)
