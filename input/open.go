@@ -1,9 +1,10 @@
 // Package input reads recorded activations: .npy files, .npz archives,
 // safetensors files and folders of them, including folders of .npy shards.
 // Open lists the layers and checks their headers; each layer's Open then
-// streams its bytes with bounded memory (uncompressed data are memory-mapped
-// a window at a time, compressed .npz members decompressed a chunk at a
-// time). Every error names the file and wraps one of the profiler's
+// gives its bytes with bounded memory: uncompressed data through ReadAt
+// (pread, from the profiler's workers in parallel; profiler.ReaderAtSource)
+// or, for sequential readers, memory-mapped a window at a time; compressed
+// .npz members decompressed a chunk at a time. Every error names the file and wraps one of the profiler's
 // sentinel errors.
 package input
 
