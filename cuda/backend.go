@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -44,6 +45,17 @@ type Backend struct {
 	slots chan *slot
 	all   []*slot
 	ref   *cpu.Backend
+	doMu  sync.Mutex // Ctx.Do is not safe for concurrent callers (one shared error channel)
+}
+
+// do runs fn on the context's thread. gorgonia.org/cu's Ctx.Do hands every
+// caller's result back through one channel, so two concurrent callers could
+// take each other's: calls are serialised here. Each is short (a submission
+// or a query); the waiting happens outside.
+func (b *Backend) do(fn func() error) error {
+	b.doMu.Lock()
+	defer b.doMu.Unlock()
+	return b.do(fn)
 }
 
 // slot is one chunk in flight.
@@ -100,7 +112,7 @@ func New(ordinal int) (*Backend, error) {
 	b := &Backend{dev: cu.Device(ordinal), name: fmt.Sprintf("cuda:%d", ordinal), fns: map[string]cu.Function{}, ref: cpu.New(),
 		slots: make(chan *slot, nslots)}
 	b.ctx = cu.NewContext(b.dev, cu.SchedBlockingSync)
-	err = b.ctx.Do(func() error {
+	err = b.do(func() error {
 		mod, err := cu.LoadData(string(fatbin))
 		if err != nil {
 			return fmt.Errorf("loading kernels: %v", err)
@@ -136,7 +148,7 @@ func (b *Backend) Name() string { return b.name }
 
 // Close frees the GPU's memory and the context. No Count may be running.
 func (b *Backend) Close() error {
-	b.ctx.Do(func() error {
+	b.do(func() error {
 		for _, sl := range b.all {
 			for _, p := range []cu.DevicePtr{sl.dData, sl.dCounts, sl.dBits} {
 				if p != 0 {
@@ -189,11 +201,11 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 	defer func() { b.slots <- sl }()
 	countBytes, bitBytes := int64(2*units*8), nobs*int64(w32)*4
 	fail := func(err error) error { return fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err) }
-	if err := b.ctx.Do(func() error { return sl.reserve(int64(len(blk.Data)), countBytes, bitBytes) }); err != nil {
+	if err := b.do(func() error { return sl.reserve(int64(len(blk.Data)), countBytes, bitBytes) }); err != nil {
 		return fail(err)
 	}
 	copy(sl.pinned, blk.Data) // in the calling goroutine, while the GPU works on the other slot
-	err := b.ctx.Do(func() error {
+	err := b.do(func() error {
 		if err := cu.MemcpyHtoDAsync(sl.dData, unsafe.Pointer(&sl.pinned[0]), int64(len(blk.Data)), sl.stream); err != nil {
 			return err
 		}
@@ -251,7 +263,7 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 	// Wait without holding the context's thread, so the other slot can be
 	// submitted meanwhile.
 	for {
-		err := b.ctx.Do(func() error { return sl.stream.Query() })
+		err := b.do(func() error { return sl.stream.Query() })
 		if err == nil {
 			break
 		}

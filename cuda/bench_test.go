@@ -43,7 +43,7 @@ func BenchmarkKernel(b *testing.B) {
 				host[i], host[i+1], host[i+2], host[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 			}
 			var kernel, copyT time.Duration
-			err := be.ctx.Do(func() error {
+			err := be.do(func() error {
 				src, err := cu.MemAlloc(bytes)
 				if err != nil {
 					return err
@@ -152,7 +152,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 // pinnedH2D measures the pinned host-to-device copy rate in GB/s.
 func (b *Backend) pinnedH2D(n int64) (float64, error) {
 	var rate float64
-	err := b.ctx.Do(func() error {
+	err := b.do(func() error {
 		h, err := hostAlloc(int(n))
 		if err != nil {
 			return err
