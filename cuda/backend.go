@@ -55,7 +55,7 @@ type Backend struct {
 func (b *Backend) do(fn func() error) error {
 	b.doMu.Lock()
 	defer b.doMu.Unlock()
-	return b.do(fn)
+	return b.ctx.Do(fn)
 }
 
 // slot is one chunk in flight.
