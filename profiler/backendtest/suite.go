@@ -142,6 +142,7 @@ func Run(t *testing.T, newBackend func() (profiler.Backend, error), opt Options)
 	if err != nil {
 		t.Skipf("backend unavailable: %v", err)
 	}
+	t.Run("Empty", func(t *testing.T) { testEmpty(t, b) })
 	t.Run("Shapes", func(t *testing.T) { testShapes(t, b) })
 	t.Run("Chunks", func(t *testing.T) { testChunks(t, b) })
 	t.Run("Patterns", func(t *testing.T) { testPatterns(t, b) })
@@ -152,6 +153,35 @@ func Run(t *testing.T, newBackend func() (profiler.Backend, error), opt Options)
 		}
 		testPast2to32(t, b)
 	})
+}
+
+// testEmpty: a block of 0 rows changes nothing and is no error.
+func testEmpty(t *testing.T, b profiler.Backend) {
+	for _, dt := range DTypes {
+		for _, inner := range []int64{1, 7} {
+			g := profiler.Geometry{Outer: 5, Units: 33, Inner: inner}
+			thr, _ := profiler.NewThreshold(0)
+			tl := profiler.NewTally(33)
+			tl.Counts[3], tl.NaNs[4] = 7, 9
+			tl.Bits = []uint64{}
+			blk := &profiler.Block{DType: dt, Thr: thr, Geom: g, Data: []byte{}, Start: 33 * inner}
+			if err := b.Count(blk, tl); err != nil {
+				t.Fatalf("%v inner %d: empty block: %v", dt, inner, err)
+			}
+			for u := range tl.Counts {
+				want, wantNaN := uint64(0), uint64(0)
+				if u == 3 {
+					want = 7
+				}
+				if u == 4 {
+					wantNaN = 9
+				}
+				if tl.Counts[u] != want || tl.NaNs[u] != wantNaN {
+					t.Fatalf("%v inner %d: empty block changed unit %d", dt, inner, u)
+				}
+			}
+		}
+	}
 }
 
 // testShapes: every dtype and threshold over unit counts around the vector
