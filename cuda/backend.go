@@ -143,6 +143,11 @@ func New(ordinal int) (*Backend, error) {
 	return b, nil
 }
 
+// ChunkBytes is the chunk size the driver uses by default with this
+// backend: large enough that a chunk's copy and launch costs are small
+// beside its transfer time.
+func (b *Backend) ChunkBytes() int { return 32 << 20 }
+
 // Name is "cuda:N".
 func (b *Backend) Name() string { return b.name }
 

@@ -27,7 +27,8 @@ type Options struct {
 	// Workers is the number of counting goroutines; default GOMAXPROCS.
 	Workers int
 	// ChunkBytes is the size of the blocks handed to the backend; default
-	// DefaultChunkBytes. Results do not depend on it.
+	// the backend's ChunkBytes() if it has that method (a GPU wants large
+	// transfers), else DefaultChunkBytes. Results do not depend on it.
 	ChunkBytes int
 	// Progress, if set, is called after each chunk is read with the bytes
 	// read so far and in all. It may be called from several goroutines at
@@ -108,6 +109,9 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	}
 	if opt.ChunkBytes <= 0 {
 		opt.ChunkBytes = DefaultChunkBytes
+		if p, ok := opt.Backend.(interface{ ChunkBytes() int }); ok && p.ChunkBytes() > 0 {
+			opt.ChunkBytes = p.ChunkBytes()
+		}
 	}
 	plans, err := PlanLayers(layers, opt.UnitAxis)
 	if err != nil {
