@@ -62,10 +62,20 @@ func corrupt(format string, args ...any) error {
 }
 
 func (r *Reader) readAt(n, off int64) ([]byte, error) {
+	return r.readInto(nil, n, off)
+}
+
+// readInto reads n bytes at off into buf (grown if too small).
+func (r *Reader) readInto(buf []byte, n, off int64) ([]byte, error) {
 	if off < 0 || n < 0 || off+n > r.size {
 		return nil, corrupt("truncated: need bytes [%d, %d) of a %d-byte file", off, off+n, r.size)
 	}
-	b := make([]byte, n)
+	b := buf
+	if int64(cap(b)) >= n {
+		b = b[:n]
+	} else {
+		b = make([]byte, n)
+	}
 	if _, err := r.f.ReadAt(b, off); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, corrupt("truncated")
@@ -273,10 +283,22 @@ func (l *Layer) block(k int) (*block, error) {
 	return b, nil
 }
 
+// readBufs recycles the compressed bytes of blocks (decompressed blocks are
+// kept by their decoder and cache, compressed ones only while decoding).
+var readBufs sync.Pool
+
 // readBlock reads block k, checks its checksum and decompresses it.
 func (l *Layer) readBlock(k int, dec *zstd.Decoder) ([]byte, error) {
 	e := l.r.index[l.i][k]
-	data, err := l.r.readAt(int64(e.Length), int64(e.Offset))
+	bp, _ := readBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer readBufs.Put(bp)
+	data, err := l.r.readInto(*bp, int64(e.Length), int64(e.Offset))
+	if err == nil {
+		*bp = data
+	}
 	if err != nil {
 		return nil, &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: block %d: %w", l.Info.Name, k, err)}
 	}
