@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/actprof/actprof/profiler"
 )
@@ -43,15 +44,28 @@ func packBits(blk *profiler.Block, out []uint64, generic bool) error {
 		}
 		return nil
 	}
-	// Inner > 1: element (a, u, i) is unit u of observation a*Inner+i.
+	// Inner > 1: element (a, u, i) is unit u of observation a*Inner+i. Each
+	// run's fired bits are packed like a row (vector kernel where there is
+	// one), then scattered to the observations, one step per fired element.
 	groups := int(n / group)
+	run := make([]uint64, profiler.Words(inner))
 	for a := 0; a < groups; a++ {
 		for u := 0; u < units; u++ {
-			run := blk.Data[(a*units+u)*inner*sz:]
-			word, shift := u>>6, u&63
-			o := out[a*inner*w+word:]
-			for i := 0; i < inner; i++ {
-				o[i*w] |= key(run, i) << shift
+			data := blk.Data[(a*units+u)*inner*sz : (a*units+u+1)*inner*sz]
+			clear(run)
+			done := 0
+			if !generic {
+				done = bitsRowsFast(blk.DType, data, 1, inner, &blk.Thr, run, len(run))
+			}
+			for i := done; i < inner; i++ {
+				run[i>>6] |= key(data, i) << (i & 63)
+			}
+			bit := uint64(1) << (u & 63)
+			o := out[a*inner*w+u>>6:]
+			for k, x := range run {
+				for ; x != 0; x &= x - 1 {
+					o[(k*64+bits.TrailingZeros64(x))*w] |= bit
+				}
 			}
 		}
 	}
