@@ -169,6 +169,16 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if sw != nil && !*quiet {
+		if st, err := os.Stat(*patterns); err == nil && st.Mode().IsRegular() {
+			var uo float64
+			for _, l := range p.Layers {
+				uo += float64(l.Units) * float64(l.Observations)
+			}
+			fmt.Fprintf(e.stderr, "actprof: wrote patterns to %s: %s, %.3f bits per unit-observation\n",
+				*patterns, humanBytes(st.Size()), float64(st.Size())*8/uo)
+		}
+	}
 	if !*quiet {
 		var total int64
 		for _, l := range p.Layers {
