@@ -169,6 +169,15 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if !*quiet {
+		var total int64
+		for _, l := range p.Layers {
+			total += int64(l.Units) * int64(l.Observations) * int64(dtypeSize(l.DType))
+		}
+		d := time.Since(start)
+		fmt.Fprintf(e.stderr, "actprof: profiled %d layers, %s in %.3f s (%.2f GB/s) on %s\n",
+			len(p.Layers), humanBytes(total), d.Seconds(), float64(total)/d.Seconds()/1e9, backend.Name())
+	}
 	if sw != nil && !*quiet {
 		if st, err := os.Stat(*patterns); err == nil && st.Mode().IsRegular() {
 			var uo float64
@@ -178,15 +187,6 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "actprof: wrote patterns to %s: %s, %.3f bits per unit-observation\n",
 				*patterns, humanBytes(st.Size()), float64(st.Size())*8/uo)
 		}
-	}
-	if !*quiet {
-		var total int64
-		for _, l := range p.Layers {
-			total += int64(l.Units) * int64(l.Observations) * int64(dtypeSize(l.DType))
-		}
-		d := time.Since(start)
-		fmt.Fprintf(e.stderr, "actprof: profiled %d layers, %s in %.3f s (%.2f GB/s) on %s\n",
-			len(p.Layers), humanBytes(total), d.Seconds(), float64(total)/d.Seconds()/1e9, backend.Name())
 	}
 	if *out != "" {
 		if err := atomicfile.Write(*out, p.Encode); err != nil {
