@@ -277,6 +277,15 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s: wrote %s", c.name, out)
 		}
 	}
+	// An unwritable profile fails before anything is counted or stored.
+	st := filepath.Join(dir, "early.actbits")
+	if _, se, code := actprof(t, "profile", "-o", filepath.Join(dir, "no", "such", "p.json"), "--patterns", st, good); code != 1 ||
+		!strings.Contains(se, "does not exist") || strings.Count(se, "\n") != 1 {
+		t.Errorf("unwritable -o: exit %d, %q", code, se)
+	}
+	if _, err := os.Stat(st); err == nil {
+		t.Errorf("store written although the profile could not be")
+	}
 	// No temporary files left behind.
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {

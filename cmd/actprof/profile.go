@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -122,6 +123,13 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		return usagef("--chunk-size at most 2GiB")
 	}
 
+	// A profile that cannot be written fails now, before a long run (and
+	// before --patterns commits a store with no profile beside it).
+	if *out != "" && !atomicfile.Special(*out) {
+		if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
+			return fmt.Errorf("%s: cannot write the profile: folder %s does not exist", *out, filepath.Dir(*out))
+		}
+	}
 	ls, err := input.Open(paths, input.Options{Layers: layers})
 	if err != nil {
 		return err
