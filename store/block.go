@@ -49,6 +49,24 @@ func layerOrder(units, nobs int, rows []uint64) []int32 {
 	return order
 }
 
+// identityOrder is the natural order of units.
+func identityOrder(units int) []int32 {
+	order := make([]int32, units)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	return order
+}
+
+func isIdentity(order []int32) bool {
+	for i, u := range order {
+		if int(u) != i {
+			return false
+		}
+	}
+	return true
+}
+
 // encodeBlock builds the raw payload of observations [first, first+nobs)
 // from their row bits (W words each, natural unit order), permuted to order.
 // scratch is reused between calls; the payload is written into dst when it
@@ -56,6 +74,34 @@ func layerOrder(units, nobs int, rows []uint64) []int32 {
 func encodeBlock(layer int, first int64, nobs int, order []int32, rows []uint64, scratch *[]uint64, dst []byte) []byte {
 	units := len(order)
 	w := words(units)
+	nb := rowBytes(units)
+	out := dst
+	if n := rawLen(units, nobs); cap(out) >= n {
+		out = out[:n]
+	} else {
+		out = make([]byte, n)
+	}
+	binary.LittleEndian.PutUint32(out, uint32(layer))
+	binary.LittleEndian.PutUint64(out[4:], uint64(first))
+	binary.LittleEndian.PutUint32(out[12:], uint32(nobs))
+	body := out[blockHead:]
+	if isIdentity(order) {
+		// Natural order: each row's words, truncated to nb bytes.
+		for o := 0; o < nobs; o++ {
+			row, src := body[o*nb:(o+1)*nb], rows[o*w:(o+1)*w]
+			for k := 0; k < nb/8; k++ {
+				binary.LittleEndian.PutUint64(row[k*8:], src[k])
+			}
+			if r := nb % 8; r != 0 {
+				x := src[nb/8]
+				for by := nb &^ 7; by < nb; by++ {
+					row[by] = byte(x)
+					x >>= 8
+				}
+			}
+		}
+		return out
+	}
 	cw := words(nobs)
 	// Rows to columns (64x64 tiles), then columns in storage order back to
 	// rows: a permutation of each row's bits at the cost of two transposes.
@@ -80,17 +126,6 @@ func encodeBlock(layer int, first int64, nobs int, order []int32, rows []uint64,
 			}
 		}
 	}
-	nb := rowBytes(units)
-	out := dst
-	if n := rawLen(units, nobs); cap(out) >= n {
-		out = out[:n]
-	} else {
-		out = make([]byte, n)
-	}
-	binary.LittleEndian.PutUint32(out, uint32(layer))
-	binary.LittleEndian.PutUint64(out[4:], uint64(first))
-	binary.LittleEndian.PutUint32(out[12:], uint32(nobs))
-	body := out[blockHead:]
 	for k := 0; k < w; k++ {
 		for s := 0; s < cw; s++ {
 			for j := 0; j < 64; j++ {

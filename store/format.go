@@ -3,12 +3,12 @@
 // .actbits format, documented in docs/format.md.
 //
 // A layer's observations are cut into blocks of at most BlockObs(units)
-// observations. Each block is stored column by column (one bitset per unit
-// over the block's observations), units that never or always fire in the
-// block reduced to two masks, the other columns sorted by how often they
-// fire so that similar ones compress together, the whole compressed with
-// zstd and checksummed. An index at the end of the file locates every block,
-// so any observation is decoded by reading one block.
+// observations. A block holds one row of bits per observation over the
+// layer's storage order (units sorted by firing rate, or their natural order
+// at level fastest), compressed with the smaller of two codecs: byte planes
+// Huffman-coded per plane (planes.go) or zstd with the layer's block 0 as
+// dictionary; each block is checksummed. An index at the end of the file
+// locates every block, so any observation is decoded by reading one block.
 package store
 
 import (
@@ -26,8 +26,18 @@ var (
 	ErrRange = errors.New("out of range")
 )
 
-// FormatVersion of the .actbits files this package writes and reads.
-const FormatVersion = 1
+// FormatVersion of the .actbits files this package writes. It reads
+// version 1 too (every block a bare zstd frame, header codec "zstd").
+const FormatVersion = 2
+
+// Codecs is the header's codec field for version 2: every stored block
+// starts with a codec byte, codecZstd or codecPlanes.
+const Codecs = "zstd+planes"
+
+const (
+	codecZstd   = 0 // a zstd frame (block 0 plain, the others with block 0 as dictionary)
+	codecPlanes = 1 // the planes codec (planes.go)
+)
 
 const (
 	magic       = "ACTBITS\x00"

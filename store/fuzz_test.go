@@ -10,12 +10,14 @@ import (
 
 // FuzzOpen: any bytes, opened and read through every query, give an error
 // or a result, never a panic or a hang. Seeds: testdata/fuzz/FuzzOpen and
-// the golden store.
+// the golden stores.
 func FuzzOpen(f *testing.F) {
-	good, err := os.ReadFile(filepath.Join("testdata", "golden.actbits"))
-	if err == nil {
-		f.Add(good)
-		f.Add(good[:len(good)/2])
+	for _, name := range []string{"golden.actbits", "golden-fastest.actbits", "golden-v1.actbits"} {
+		good, err := os.ReadFile(filepath.Join("testdata", name))
+		if err == nil {
+			f.Add(good)
+			f.Add(good[:len(good)/2])
+		}
 	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -106,8 +106,8 @@ func (r *Reader) load() error {
 	if err := json.Unmarshal(hj, &r.Header); err != nil {
 		return corrupt("header: %v", err)
 	}
-	if r.Header.FormatVersion != FormatVersion || r.Header.Codec != "zstd" {
-		return corrupt("format version %d codec %q (this actprof reads version %d, zstd)", r.Header.FormatVersion, r.Header.Codec, FormatVersion)
+	if v, c := r.Header.FormatVersion, r.Header.Codec; !(v == 1 && c == "zstd" || v == FormatVersion && c == Codecs) {
+		return corrupt("format version %d codec %q (this actprof reads version 1 with codec zstd and version %d with %s)", v, c, FormatVersion, Codecs)
 	}
 	dataStart := 12 + hl
 	foot, err := r.readAt(footerLen, r.size-footerLen)
@@ -251,24 +251,7 @@ func (l *Layer) block(k int) (*block, error) {
 		return b, nil
 	}
 	l.mu.Unlock()
-	dec := l.r.dec
-	if k > 0 {
-		d := l.r.dicts[l.i]
-		d.once.Do(func() {
-			b0, err := l.readBlock(0, l.r.dec)
-			if err != nil {
-				d.err = err
-				return
-			}
-			d.dec, d.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30),
-				zstd.WithDecoderDictRaw(dictID(l.i), b0))
-		})
-		if d.err != nil {
-			return nil, d.err
-		}
-		dec = d.dec
-	}
-	raw, err := l.readBlock(k, dec)
+	raw, err := l.readBlock(k)
 	if err != nil {
 		return nil, err
 	}
@@ -287,8 +270,26 @@ func (l *Layer) block(k int) (*block, error) {
 // kept by their decoder and cache, compressed ones only while decoding).
 var readBufs sync.Pool
 
+// planeCoders recycles the planes codec's buffers.
+var planeCoders = sync.Pool{New: func() any { return new(planeCoder) }}
+
+// dictDec returns the decoder of the layer's zstd blocks after block 0.
+func (l *Layer) dictDec() (*zstd.Decoder, error) {
+	d := l.r.dicts[l.i]
+	d.once.Do(func() {
+		b0, err := l.readBlock(0)
+		if err != nil {
+			d.err = err
+			return
+		}
+		d.dec, d.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30),
+			zstd.WithDecoderDictRaw(dictID(l.i), b0))
+	})
+	return d.dec, d.err
+}
+
 // readBlock reads block k, checks its checksum and decompresses it.
-func (l *Layer) readBlock(k int, dec *zstd.Decoder) ([]byte, error) {
+func (l *Layer) readBlock(k int) ([]byte, error) {
 	e := l.r.index[l.i][k]
 	bp, _ := readBufs.Get().(*[]byte)
 	if bp == nil {
@@ -305,8 +306,31 @@ func (l *Layer) readBlock(k int, dec *zstd.Decoder) ([]byte, error) {
 	if checksum(data) != e.CRC {
 		return nil, l.errorf(ErrCorrupt, "block %d: checksum mismatch", k)
 	}
+	codec := byte(codecZstd)
+	if l.r.Header.FormatVersion >= 2 {
+		if len(data) == 0 {
+			return nil, l.errorf(ErrCorrupt, "block %d: empty", k)
+		}
+		codec, data = data[0], data[1:]
+	}
 	want := rawLen(l.Info.Units, int(e.NObs))
-	raw, err := dec.DecodeAll(data, make([]byte, 0, want))
+	var raw []byte
+	switch codec {
+	case codecZstd:
+		dec := l.r.dec
+		if k > 0 {
+			if dec, err = l.dictDec(); err != nil {
+				return nil, err
+			}
+		}
+		raw, err = dec.DecodeAll(data, make([]byte, 0, want))
+	case codecPlanes:
+		pc := planeCoders.Get().(*planeCoder)
+		raw, err = pc.decode(make([]byte, want), data, rowBytes(l.Info.Units), int(e.NObs))
+		planeCoders.Put(pc)
+	default:
+		err = fmt.Errorf("unknown codec %d", codec)
+	}
 	if err != nil {
 		return nil, l.errorf(ErrCorrupt, "block %d: %v", k, err)
 	}

@@ -182,9 +182,11 @@ func TestRoundTrip(t *testing.T) {
 		layers = append(layers, layerData{"dead", []int{100, 33}, make([]byte, 4*3300)},
 			layerData{"full", []int{100, 33}, backendtest.Encode(profiler.Float32, slices.Repeat([]float64{1}, 3300))})
 		for _, chunk := range []int{1, 4096, 1 << 20} {
-			path := filepath.Join(dir, "s.actbits")
-			write(t, path, layers, chunk, "fastest")
-			check(t, path, layers)
+			for _, level := range []string{"fastest", "default"} {
+				path := filepath.Join(dir, "s.actbits")
+				write(t, path, layers, chunk, level)
+				check(t, path, layers)
+			}
 			_ = trial
 		}
 	}
@@ -196,25 +198,34 @@ func goldenLayers() []layerData {
 		{"conv", []int{3, 9, 4, 4}, sparse(rng, 3*9*16, 9, 16)}}
 }
 
-// TestGolden: the writer's bytes for a fixed dataset, and the reader's view
-// of the committed file, are those of testdata/golden.actbits.
+// TestGolden: the writer's bytes for a fixed dataset at levels default
+// (rate-sorted order, zstd and planes blocks) and fastest (natural order,
+// planes only), and the reader's view of the committed files, are those of
+// testdata/golden*.actbits. golden-v1.actbits, written by format version 1
+// (bare zstd blocks), must still read.
 func TestGolden(t *testing.T) {
 	layers := goldenLayers()
-	golden := filepath.Join("testdata", "golden.actbits")
-	path := filepath.Join(t.TempDir(), "g.actbits")
-	write(t, path, layers, 2000, "default")
-	got, _ := os.ReadFile(path)
-	if *update {
-		os.WriteFile(golden, got, 0o644)
+	for _, level := range []string{"default", "fastest"} {
+		golden := filepath.Join("testdata", "golden.actbits")
+		if level != "default" {
+			golden = filepath.Join("testdata", "golden-"+level+".actbits")
+		}
+		path := filepath.Join(t.TempDir(), "g.actbits")
+		write(t, path, layers, 2000, level)
+		got, _ := os.ReadFile(path)
+		if *update {
+			os.WriteFile(golden, got, 0o644)
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (go test ./store -update creates it)", err)
+		}
+		check(t, golden, layers)
+		if !bytes.Equal(got, want) {
+			t.Errorf("writer output differs from %s (format change? go test ./store -update, and bump the format version if readers must tell)", golden)
+		}
 	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (go test ./store -update creates it)", err)
-	}
-	check(t, golden, layers)
-	if !bytes.Equal(got, want) {
-		t.Errorf("writer output differs from %s (format change? go test ./store -update, and bump the format version if readers must tell)", golden)
-	}
+	check(t, filepath.Join("testdata", "golden-v1.actbits"), layers)
 }
 
 func TestCorruption(t *testing.T) {

@@ -17,7 +17,10 @@ import (
 	"github.com/actprof/actprof/profiler"
 )
 
-// Levels are the compression levels a writer takes, by name.
+// Levels are the compression levels a writer takes, by name: fastest
+// codes every block with the planes codec only, over the natural unit
+// order (no bit permutation); the others sort units by firing rate and keep,
+// per block, the smaller of the planes codec and zstd at that level.
 var Levels = map[string]zstd.EncoderLevel{
 	"fastest": zstd.SpeedFastest, "default": zstd.SpeedDefault,
 	"better": zstd.SpeedBetterCompression, "best": zstd.SpeedBestCompression,
@@ -32,8 +35,9 @@ type Writer struct {
 	f      *os.File
 	direct bool // path is not a regular file (/dev/null): written in place, never renamed over
 	bw     *bufio.Writer
-	enc    *zstd.Encoder // for each layer's block 0
+	enc    *zstd.Encoder // for each layer's block 0 (nil at level fastest)
 	level  zstd.EncoderLevel
+	fast   bool // level fastest: planes codec, natural order
 	hdr    Header
 	off    int64
 
@@ -45,7 +49,15 @@ type Writer struct {
 	next    int64                   // next observation to write of the layer
 	pending map[int64]*encodedChunk // chunks that arrived early, by first obs
 	dictEnc *zstd.Encoder           // the layer's encoder with block 0 as dictionary
-	scratch sync.Pool
+	scratch sync.Pool               // *blockScratch
+	bufs    sync.Pool               // *[]byte: stored blocks, recycled once written
+}
+
+// blockScratch is one goroutine's buffers for encoding blocks.
+type blockScratch struct {
+	tiles []uint64 // encodeBlock's transposes
+	raw   []byte   // a block's raw payload
+	pc    planeCoder
 }
 
 // encodedChunk is one Write's observations, compressed, or (bits != nil)
@@ -61,12 +73,12 @@ type encodedChunk struct {
 type encoded struct {
 	first int64
 	nobs  int
-	data  []byte
+	data  *[]byte
 }
 
 // NewHeader describes plans as a store header.
 func NewHeader(plans []profiler.Plan, threshold float64) Header {
-	h := Header{FormatVersion: FormatVersion, Codec: "zstd", Threshold: threshold}
+	h := Header{FormatVersion: FormatVersion, Codec: Codecs, Threshold: threshold}
 	for _, p := range plans {
 		h.Layers = append(h.Layers, LayerInfo{
 			Name: p.Layer.Name, DType: p.Layer.DType.String(), Shape: slices.Clone(p.Layer.Shape),
@@ -96,10 +108,14 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(lv), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true))
-	if err != nil {
-		return nil, err
+	fast := level == "fastest"
+	var enc *zstd.Encoder
+	if !fast {
+		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(lv), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true))
+		if err != nil {
+			return nil, err
+		}
 	}
 	var f *os.File
 	direct := atomicfile.Special(path) // e.g. /dev/null: write through, never rename over it
@@ -115,7 +131,7 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	if err != nil {
 		return nil, &profiler.FileError{Path: path, Err: err}
 	}
-	w := &Writer{path: path, f: f, direct: direct, bw: bufio.NewWriterSize(f, 1<<20), enc: enc, level: lv, hdr: h,
+	w := &Writer{path: path, f: f, direct: direct, bw: bufio.NewWriterSize(f, 1<<20), enc: enc, level: lv, fast: fast, hdr: h,
 		index: make([][]entry, len(h.Layers)), orders: make([][]int32, len(h.Layers)), layer: -1}
 	w.write([]byte(magic))
 	w.write(binary.LittleEndian.AppendUint32(nil, uint32(len(hj))))
@@ -172,17 +188,23 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 		units := w.hdr.Layers[i].Units
 		wd := words(units)
 		n0 := min(n, BlockObs(units))
-		order = layerOrder(units, n0, bits[:n0*wd])
-		sp := w.getScratch()
-		raw0 := encodeBlock(i, 0, n0, order, bits[:n0*wd], sp, nil) // kept: the layer's dictionary
-		w.scratch.Put(sp)
-		var err error
-		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(w.level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-			zstd.WithEncoderCRC(false), zstd.WithEncoderDictRaw(dictID(i), raw0))
-		if err != nil {
-			return &profiler.FileError{Path: w.path, Err: err}
+		if w.fast {
+			order = identityOrder(units)
+		} else {
+			order = layerOrder(units, n0, bits[:n0*wd])
 		}
-		ch.blocks = append(ch.blocks, encoded{0, n0, w.enc.EncodeAll(raw0, nil)})
+		sc := w.getScratch()
+		raw0 := encodeBlock(i, 0, n0, order, bits[:n0*wd], &sc.tiles, nil) // kept: the layer's dictionary
+		ch.blocks = append(ch.blocks, encoded{0, n0, w.compress(sc, w.enc, raw0, units, n0)})
+		w.scratch.Put(sc)
+		if !w.fast {
+			var err error
+			enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(w.level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+				zstd.WithEncoderCRC(false), zstd.WithEncoderDictRaw(dictID(i), raw0))
+			if err != nil {
+				return &profiler.FileError{Path: w.path, Err: err}
+			}
+		}
 		w.encodeInto(ch, i, order, enc, bits[n0*wd:], n0, n-n0)
 		w.mu.Lock()
 		w.orders[i], w.dictEnc = order, enc
@@ -212,9 +234,11 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 		}
 		delete(w.pending, w.next)
 		for _, b := range c.blocks {
-			w.index[i] = append(w.index[i], entry{Offset: uint64(w.off), Length: uint32(len(b.data)),
-				CRC: checksum(b.data), FirstObs: uint64(b.first), NObs: uint32(b.nobs)})
-			w.write(b.data)
+			data := *b.data
+			w.index[i] = append(w.index[i], entry{Offset: uint64(w.off), Length: uint32(len(data)),
+				CRC: checksum(data), FirstObs: uint64(b.first), NObs: uint32(b.nobs)})
+			w.write(data)
+			w.bufs.Put(b.data)
 		}
 		w.next += c.nobs
 	}
@@ -224,12 +248,38 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 // dictID names layer i's dictionary in its zstd frames.
 func dictID(i int) uint32 { return uint32(i) + 1 }
 
-func (w *Writer) getScratch() *[]uint64 {
-	sp, _ := w.scratch.Get().(*[]uint64)
-	if sp == nil {
-		sp = new([]uint64)
+func (w *Writer) getScratch() *blockScratch {
+	sc, _ := w.scratch.Get().(*blockScratch)
+	if sc == nil {
+		sc = new(blockScratch)
 	}
-	return sp
+	return sc
+}
+
+// compress codes one block's raw payload into its stored form: a codec
+// byte, then the planes encoding or a zstd frame made with enc (nil at
+// level fastest, where only the planes codec runs), whichever is smaller.
+// The result is a buffer of w.bufs, given back once written.
+func (w *Writer) compress(sc *blockScratch, enc *zstd.Encoder, raw []byte, units, nobs int) *[]byte {
+	out := w.getBuf()
+	*out = sc.pc.encode(append((*out)[:0], codecPlanes), raw, rowBytes(units), nobs)
+	if enc != nil {
+		z := w.getBuf()
+		*z = enc.EncodeAll(raw, append((*z)[:0], codecZstd))
+		if len(*z) < len(*out) {
+			out, z = z, out
+		}
+		w.bufs.Put(z)
+	}
+	return out
+}
+
+func (w *Writer) getBuf() *[]byte {
+	b, _ := w.bufs.Get().(*[]byte)
+	if b == nil {
+		b = new([]byte)
+	}
+	return b
 }
 
 // encodeInto appends to c the blocks of observations [off, off+n) of c
@@ -238,8 +288,7 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
 	bo := BlockObs(units)
-	sp := w.getScratch()
-	var raw []byte // reused: EncodeAll copies what it keeps
+	sc := w.getScratch()
 	// Even blocks of at most bo observations: no small tail blocks when
 	// n is not a multiple of bo.
 	if nblk := (n + bo - 1) / bo; nblk > 0 {
@@ -248,10 +297,10 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 	for o := 0; o < n; o += bo {
 		k := min(bo, n-o)
 		first := c.first + int64(off+o)
-		raw = encodeBlock(i, first, k, order, rows[o*wd:(o+k)*wd], sp, raw)
-		c.blocks = append(c.blocks, encoded{first, k, enc.EncodeAll(raw, nil)})
+		sc.raw = encodeBlock(i, first, k, order, rows[o*wd:(o+k)*wd], &sc.tiles, sc.raw)
+		c.blocks = append(c.blocks, encoded{first, k, w.compress(sc, enc, sc.raw, units, k)})
 	}
-	w.scratch.Put(sp)
+	w.scratch.Put(sc)
 }
 
 // ChunkObservations implements profiler.PatternSink: whole blocks.
@@ -331,7 +380,9 @@ func (w *Writer) Close() error {
 		}
 		return err
 	}
-	w.enc.Close()
+	if w.enc != nil {
+		w.enc.Close()
+	}
 	return nil
 }
 
@@ -341,7 +392,9 @@ func (w *Writer) Abort() {
 	if !w.direct {
 		os.Remove(w.f.Name())
 	}
-	w.enc.Close()
+	if w.enc != nil {
+		w.enc.Close()
+	}
 	if w.dictEnc != nil {
 		w.dictEnc.Close()
 	}

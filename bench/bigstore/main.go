@@ -44,7 +44,7 @@ func main() {
 	obs := int64(*gib * (1 << 30) * 8 / 0.75 / float64(u))
 	chunk := int64(store.BlockObs(u))
 	obs = (obs + chunk - 1) / chunk * chunk
-	h := store.Header{FormatVersion: store.FormatVersion, Codec: "zstd", Layers: []store.LayerInfo{{
+	h := store.Header{FormatVersion: store.FormatVersion, Codec: store.Codecs, Layers: []store.LayerInfo{{
 		Name: "big", DType: "float32", Shape: []int{int(obs), u}, UnitAxis: 1, Units: u, Observations: obs, ObsPerSample: 1}}}
 	if !*reuse {
 		write(path, h, u, w, obs, chunk)
