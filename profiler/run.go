@@ -198,24 +198,42 @@ func (lc *layerCount) newWorker() *worker {
 // count counts one block of whole elements starting at element start, and
 // hands its patterns to the sink.
 func (lc *layerCount) count(w *worker, data []byte, start int64) error {
+	if err := lc.countPart(w, data, start, start); err != nil {
+		return err
+	}
+	return lc.emit(w, start, int64(len(data)/lc.plan.Layer.DType.Size()))
+}
+
+// countPart counts data, elements [start, ...) of a block that starts at
+// element first, writing its patterns to their place in the worker's
+// pattern buffer. Both start and first begin whole observation groups.
+func (lc *layerCount) countPart(w *worker, data []byte, start, first int64) error {
 	l, g := lc.plan.Layer, lc.plan.Geom
 	blk := Block{DType: l.DType, Thr: lc.thr, Geom: g, Data: data, Start: start}
-	var nobs int64
 	if lc.opt.Patterns != nil {
 		group := g.Units * g.Inner
-		nobs = int64(len(data)/l.DType.Size()) / group * g.Inner
-		w.tally.Bits = w.bits[:nobs*int64(Words(int(g.Units)))]
+		wd := int64(Words(int(g.Units)))
+		off := (start - first) / group * g.Inner * wd
+		nobs := int64(len(data)/l.DType.Size()) / group * g.Inner
+		w.tally.Bits = w.bits[off : off+nobs*wd]
 	}
 	if err := lc.opt.Backend.Count(&blk, w.tally); err != nil {
 		return &FileError{Path: l.Path, Err: fmt.Errorf("layer %s: %w", l.Name, err)}
 	}
-	if lc.opt.Patterns != nil {
-		first := start / (g.Units * g.Inner) * g.Inner
-		if err := lc.opt.Patterns.Write(lc.index, first, int(nobs), w.tally.Bits); err != nil {
-			return err
-		}
-	}
 	return nil
+}
+
+// emit hands the patterns of the block of n elements at element start,
+// counted into the worker's pattern buffer, to the sink.
+func (lc *layerCount) emit(w *worker, start, n int64) error {
+	if lc.opt.Patterns == nil {
+		return nil
+	}
+	g := lc.plan.Geom
+	group := g.Units * g.Inner
+	nobs := n / group * g.Inner
+	first := start / group * g.Inner
+	return lc.opt.Patterns.Write(lc.index, first, int(nobs), w.bits[:nobs*int64(Words(int(g.Units)))])
 }
 
 func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, error) {
@@ -262,6 +280,10 @@ func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src Read
 	size := int64(l.DType.Size())
 	want := lc.plan.Geom.Elements()
 	step := lc.step
+	// With patterns on, a step is whole blocks of the sink (megabytes);
+	// it is read and counted in parts of about ChunkBytes, so that each
+	// part is counted while still in cache, and handed to the sink once.
+	part := min(step, chunkElems(lc.plan.Geom, int(size), lc.opt.ChunkBytes, true))
 	var next atomic.Int64
 	errs := make([]error, len(workers))
 	var failed atomic.Bool
@@ -270,7 +292,7 @@ func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src Read
 		wg.Add(1)
 		go func(i int, w *worker) {
 			defer wg.Done()
-			buf := make([]byte, step*size)
+			buf := make([]byte, part*size)
 			for !failed.Load() {
 				if err := ctx.Err(); err != nil {
 					errs[i] = err
@@ -282,21 +304,29 @@ func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src Read
 					return
 				}
 				n := min(step, want-pos)
-				b := buf[:n*size]
-				if _, err := src.ReadAt(b, pos*size); err != nil {
-					if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-						err = FileErrorf(l.Path, ErrTruncated, "layer %s: data ends before byte %d of %d", l.Name, (pos+n)*size, want*size)
+				for off := int64(0); off < n; off += part {
+					m := min(part, n-off)
+					b := buf[:m*size]
+					if _, err := src.ReadAt(b, (pos+off)*size); err != nil {
+						if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+							err = FileErrorf(l.Path, ErrTruncated, "layer %s: data ends before byte %d of %d", l.Name, (pos+off+m)*size, want*size)
+						}
+						errs[i] = err
+						failed.Store(true)
+						return
 					}
+					if err := lc.countPart(w, b, pos+off, pos); err != nil {
+						errs[i] = err
+						failed.Store(true)
+						return
+					}
+					progress(m * size)
+				}
+				if err := lc.emit(w, pos, n); err != nil {
 					errs[i] = err
 					failed.Store(true)
 					return
 				}
-				if err := lc.count(w, b, pos); err != nil {
-					errs[i] = err
-					failed.Store(true)
-					return
-				}
-				progress(n * size)
 			}
 		}(i, w)
 	}

@@ -14,13 +14,13 @@ import (
 //	rows: nobs x ceil(units/8) bytes: observation first+k's bits, bit j of
 //	      byte i = unit order[8i+j] (the layer's storage order), padding 0
 //
-// The storage order is fixed per layer: units sorted by how often they fire
-// in the layer's first block (dead units first, always-on last, ties by
-// index), so bytes hold units of similar rates and constant units make
-// constant bytes. Block 0 is compressed alone; every other block with block
-// 0's raw payload as its zstd dictionary, so patterns repeated across the
-// layer are matches wherever they recur, while any block still decodes with
-// only itself and block 0.
+// The storage order is fixed per layer: at levels other than fastest, units
+// sorted by how often they fire in the layer's first block (dead units
+// first, always-on last, ties by index), so bytes hold units of similar
+// rates and constant units make constant bytes; at level fastest, the
+// natural order. How a payload is compressed (zstd with block 0's payload as
+// dictionary, or byte planes) is the writer's and reader's business
+// (writer.go, planes.go), not this file's.
 const blockHead = 4 + 8 + 4
 
 // rowBytes is the size of one stored row.
