@@ -157,26 +157,46 @@ func encodeBlock(layer int, first int64, nobs int, order []int32, rows []uint64,
 	return out
 }
 
-// block is a decoded block.
+// block is a decoded block: its rows, or its byte planes (from the planes
+// codec: a single-observation query then needs no transpose).
 type block struct {
-	layer int
-	first int64
-	nobs  int
-	raw   []byte  // nobs rows of nb bytes, storage order
-	nb    int     // bytes per row
-	pos   []int32 // unit -> position in the storage order
-	cw    int     // words per column
-	once  sync.Once
-	cols  []uint64 // per position, cw words each, built on first use
+	layer   int
+	first   int64
+	nobs    int
+	raw     []byte // nobs rows of nb bytes, storage order (from planes on first use)
+	planes  []byte // or nil: nb planes of nobs bytes
+	rawOnce sync.Once
+	nb      int     // bytes per row
+	pos     []int32 // unit -> position in the storage order
+	cw      int     // words per column
+	once    sync.Once
+	cols    []uint64 // per position, cw words each, built on first use
 }
 
-// decodeBlock parses and checks a raw payload against what the index says.
-func decodeBlock(raw []byte, layer int, first int64, nobs int, pos []int32) (*block, error) {
+// rowData returns the block's rows.
+func (b *block) rowData() []byte {
+	b.rawOnce.Do(func() {
+		if b.raw == nil {
+			b.raw = make([]byte, b.nb*b.nobs)
+			fromPlanes(b.raw, b.planes, b.nb, b.nobs)
+		}
+	})
+	return b.raw
+}
+
+// decodeBlock parses and checks a payload against what the index says:
+// raw is the head and rows, or, when planes is not nil, the head alone and
+// planes the rows as byte planes.
+func decodeBlock(raw, planes []byte, layer int, first int64, nobs int, pos []int32) (*block, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 	}
 	units := len(pos)
-	if len(raw) != rawLen(units, nobs) {
+	if planes != nil {
+		if len(raw) != blockHead || len(planes) != nobs*rowBytes(units) {
+			return nil, bad("block is %d bytes, want %d", len(raw)+len(planes), rawLen(units, nobs))
+		}
+	} else if len(raw) != rawLen(units, nobs) {
 		return nil, bad("block is %d bytes, want %d", len(raw), rawLen(units, nobs))
 	}
 	if l := int(binary.LittleEndian.Uint32(raw)); l != layer {
@@ -188,14 +208,26 @@ func decodeBlock(raw []byte, layer int, first int64, nobs int, pos []int32) (*bl
 	if n := int(binary.LittleEndian.Uint32(raw[12:])); n != nobs {
 		return nil, bad("block holds %d observations, index says %d", n, nobs)
 	}
-	b := &block{layer: layer, first: first, nobs: nobs, raw: raw[blockHead:], nb: rowBytes(units), pos: pos, cw: words(nobs)}
+	b := &block{layer: layer, first: first, nobs: nobs, nb: rowBytes(units), pos: pos, cw: words(nobs)}
 	if units%8 != 0 {
 		pad := byte(0xff) << (units % 8)
+		last := planes[min(len(planes), (b.nb-1)*nobs):]
 		for o := 0; o < nobs; o++ {
-			if b.raw[o*b.nb+b.nb-1]&pad != 0 {
+			x := byte(0)
+			if planes != nil {
+				x = last[o]
+			} else {
+				x = raw[blockHead+o*b.nb+b.nb-1]
+			}
+			if x&pad != 0 {
 				return nil, bad("bits past the last unit")
 			}
 		}
+	}
+	if planes != nil {
+		b.planes = planes
+	} else {
+		b.raw = raw[blockHead:]
 	}
 	return b, nil
 }
@@ -204,6 +236,7 @@ func decodeBlock(raw []byte, layer int, first int64, nobs int, pos []int32) (*bl
 func (b *block) columns() []uint64 {
 	b.once.Do(func() {
 		units, nb := len(b.pos), b.nb
+		raw := b.rowData()
 		b.cols = make([]uint64, b.cw*units)
 		var tile [64]uint64
 		for k := 0; k < words(units); k++ {
@@ -211,7 +244,7 @@ func (b *block) columns() []uint64 {
 				for r := 0; r < 64; r++ {
 					var x uint64
 					if o := s*64 + r; o < b.nobs {
-						row := b.raw[o*nb:]
+						row := raw[o*nb:]
 						if k*8+8 <= nb {
 							x = binary.LittleEndian.Uint64(row[k*8:])
 						} else {
@@ -244,6 +277,9 @@ func (b *block) column(u int) []uint64 {
 // block).
 func (b *block) fired(u, o int) bool {
 	p := b.pos[u]
+	if b.planes != nil {
+		return b.planes[int(p)/8*b.nobs+o]>>(p%8)&1 != 0
+	}
 	return b.raw[o*b.nb+int(p)/8]>>(p%8)&1 != 0
 }
 

@@ -19,8 +19,9 @@ import (
 //
 // Encoded form, after the raw payload's 16-byte head (copied as is):
 //
-//	for each plane j = 0 .. nb-1, for each segment of at most planeSeg
-//	observations:
+//	for each group of planeSpan(nobs) planes (1, or more when nobs < 4096),
+//	for each segment of at most planeSeg bytes of the group's planes
+//	(concatenated):
 //	  u8 mode
 //	  mode 0 (raw):   the segment's bytes
 //	  mode 1 (rle):   one byte, repeated over the segment
@@ -35,6 +36,17 @@ const (
 	planeTable
 	planeReuse
 )
+
+// planeSpan is the number of consecutive planes coded together (one
+// Huffman table): 1, or for blocks of fewer than 4096 observations (wide
+// layers) enough planes to make 4096 bytes, so that a table is not paid for
+// every few hundred bytes.
+func planeSpan(nobs int) int {
+	if nobs >= 4096 {
+		return 1
+	}
+	return (4096 + nobs - 1) / max(nobs, 1)
+}
 
 // planeCoder holds one goroutine's buffers for the planes codec.
 type planeCoder struct {
@@ -128,8 +140,9 @@ func (c *planeCoder) encode(dst, raw []byte, nb, nobs int) []byte {
 	c.s.Reuse = huff0.ReusePolicyAllow
 	c.s.TableLog = 0
 	tableWritten := false
-	for j := 0; j < nb; j++ {
-		col := pl[j*nobs : (j+1)*nobs]
+	span := planeSpan(nobs)
+	for j := 0; j < nb; j += span {
+		col := pl[j*nobs : min(j+span, nb)*nobs]
 		for len(col) > 0 {
 			seg := col[:min(len(col), planeSeg)]
 			col = col[len(seg):]
@@ -171,30 +184,41 @@ func (c *planeCoder) decode(dst, data []byte, nb, nobs int) ([]byte, error) {
 	}
 	dst = dst[:n]
 	copy(dst, data[:blockHead])
-	data = data[blockHead:]
 	if cap(c.plane) < nb*nobs {
 		c.plane = make([]byte, nb*nobs)
 	}
 	pl := c.plane[:nb*nobs]
+	if err := c.decodePlanes(pl, data[blockHead:], nb, nobs); err != nil {
+		return nil, err
+	}
+	fromPlanes(dst[blockHead:], pl, nb, nobs)
+	return dst, nil
+}
+
+// decodePlanes decodes the segments (data, after the head) into the nb
+// byte planes of nobs bytes, pl.
+func (c *planeCoder) decodePlanes(pl, data []byte, nb, nobs int) error {
 	var dec *huff0.Decoder
+	span := planeSpan(nobs)
 	for off := 0; off < len(pl); {
-		k := min(planeSeg, nobs-off%nobs)
+		gl := span * nobs // bytes of a group of planes
+		k := min(planeSeg, min(gl-off%gl, len(pl)-off))
 		seg := pl[off : off+k]
 		if len(data) < 1 {
-			return nil, fmt.Errorf("planes block truncated at byte plane %d", off/nobs)
+			return fmt.Errorf("planes block truncated at byte plane %d", off/nobs)
 		}
 		mode := data[0]
 		data = data[1:]
 		switch mode {
 		case planeRaw:
 			if len(data) < k {
-				return nil, fmt.Errorf("planes block truncated at byte plane %d", off/nobs)
+				return fmt.Errorf("planes block truncated at byte plane %d", off/nobs)
 			}
 			copy(seg, data[:k])
 			data = data[k:]
 		case planeRLE:
 			if len(data) < 1 {
-				return nil, fmt.Errorf("planes block truncated at byte plane %d", off/nobs)
+				return fmt.Errorf("planes block truncated at byte plane %d", off/nobs)
 			}
 			for i := range seg {
 				seg[i] = data[0]
@@ -203,31 +227,30 @@ func (c *planeCoder) decode(dst, data []byte, nb, nobs int) ([]byte, error) {
 		case planeTable, planeReuse:
 			m, w := binary.Uvarint(data)
 			if w <= 0 || m > uint64(len(data)-w) {
-				return nil, fmt.Errorf("planes block: bad length at byte plane %d", off/nobs)
+				return fmt.Errorf("planes block: bad length at byte plane %d", off/nobs)
 			}
 			in := data[w : w+int(m)]
 			data = data[w+int(m):]
 			if mode == planeTable {
 				s, rest, err := huff0.ReadTable(in, &c.s)
 				if err != nil {
-					return nil, fmt.Errorf("planes block: byte plane %d: %v", off/nobs, err)
+					return fmt.Errorf("planes block: byte plane %d: %v", off/nobs, err)
 				}
 				dec, in = s.Decoder(), rest
 			} else if dec == nil {
-				return nil, fmt.Errorf("planes block: byte plane %d reuses a table before any", off/nobs)
+				return fmt.Errorf("planes block: byte plane %d reuses a table before any", off/nobs)
 			}
 			out, err := dec.Decompress4X(seg[:0:k], in)
 			if err != nil || len(out) != k {
-				return nil, fmt.Errorf("planes block: byte plane %d does not decode (%v)", off/nobs, err)
+				return fmt.Errorf("planes block: byte plane %d does not decode (%v)", off/nobs, err)
 			}
 		default:
-			return nil, fmt.Errorf("planes block: unknown mode %d at byte plane %d", mode, off/nobs)
+			return fmt.Errorf("planes block: unknown mode %d at byte plane %d", mode, off/nobs)
 		}
 		off += k
 	}
 	if len(data) != 0 {
-		return nil, fmt.Errorf("planes block has %d extra bytes", len(data))
+		return fmt.Errorf("planes block has %d extra bytes", len(data))
 	}
-	fromPlanes(dst[blockHead:], pl, nb, nobs)
-	return dst, nil
+	return nil
 }

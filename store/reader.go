@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 
@@ -251,12 +252,12 @@ func (l *Layer) block(k int) (*block, error) {
 		return b, nil
 	}
 	l.mu.Unlock()
-	raw, err := l.readBlock(k)
+	raw, planes, err := l.readPayload(k, true)
 	if err != nil {
 		return nil, err
 	}
 	e := l.r.index[l.i][k]
-	b, err := decodeBlock(raw, l.i, int64(e.FirstObs), int(e.NObs), l.r.pos[l.i])
+	b, err := decodeBlock(raw, planes, l.i, int64(e.FirstObs), int(e.NObs), l.r.pos[l.i])
 	if err != nil {
 		return nil, &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: block %d: %w", l.Info.Name, k, err)}
 	}
@@ -290,6 +291,13 @@ func (l *Layer) dictDec() (*zstd.Decoder, error) {
 
 // readBlock reads block k, checks its checksum and decompresses it.
 func (l *Layer) readBlock(k int) ([]byte, error) {
+	raw, _, err := l.readPayload(k, false)
+	return raw, err
+}
+
+// readPayload is readBlock; with wantPlanes, a planes-coded block comes
+// back as its head (raw) and its byte planes, not transposed to rows.
+func (l *Layer) readPayload(k int, wantPlanes bool) (raw, planes []byte, err error) {
 	e := l.r.index[l.i][k]
 	bp, _ := readBufs.Get().(*[]byte)
 	if bp == nil {
@@ -301,43 +309,51 @@ func (l *Layer) readBlock(k int) ([]byte, error) {
 		*bp = data
 	}
 	if err != nil {
-		return nil, &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: block %d: %w", l.Info.Name, k, err)}
+		return nil, nil, &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: block %d: %w", l.Info.Name, k, err)}
 	}
 	if checksum(data) != e.CRC {
-		return nil, l.errorf(ErrCorrupt, "block %d: checksum mismatch", k)
+		return nil, nil, l.errorf(ErrCorrupt, "block %d: checksum mismatch", k)
 	}
 	codec := byte(codecZstd)
 	if l.r.Header.FormatVersion >= 2 {
 		if len(data) == 0 {
-			return nil, l.errorf(ErrCorrupt, "block %d: empty", k)
+			return nil, nil, l.errorf(ErrCorrupt, "block %d: empty", k)
 		}
 		codec, data = data[0], data[1:]
 	}
 	want := rawLen(l.Info.Units, int(e.NObs))
-	var raw []byte
 	switch codec {
 	case codecZstd:
 		dec := l.r.dec
 		if k > 0 {
 			if dec, err = l.dictDec(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		raw, err = dec.DecodeAll(data, make([]byte, 0, want))
 	case codecPlanes:
 		pc := planeCoders.Get().(*planeCoder)
-		raw, err = pc.decode(make([]byte, want), data, rowBytes(l.Info.Units), int(e.NObs))
+		if wantPlanes && len(data) >= blockHead {
+			nb := rowBytes(l.Info.Units)
+			raw, planes = slices.Clone(data[:blockHead]), make([]byte, nb*int(e.NObs))
+			if err = pc.decodePlanes(planes, data[blockHead:], nb, int(e.NObs)); err == nil {
+				planeCoders.Put(pc)
+				return raw, planes, nil
+			}
+		} else {
+			raw, err = pc.decode(make([]byte, want), data, rowBytes(l.Info.Units), int(e.NObs))
+		}
 		planeCoders.Put(pc)
 	default:
 		err = fmt.Errorf("unknown codec %d", codec)
 	}
 	if err != nil {
-		return nil, l.errorf(ErrCorrupt, "block %d: %v", k, err)
+		return nil, nil, l.errorf(ErrCorrupt, "block %d: %v", k, err)
 	}
 	if len(raw) != want {
-		return nil, l.errorf(ErrCorrupt, "block %d: %d bytes, want %d", k, len(raw), want)
+		return nil, nil, l.errorf(ErrCorrupt, "block %d: %d bytes, want %d", k, len(raw), want)
 	}
-	return raw, nil
+	return raw, nil, nil
 }
 
 // find returns the block holding observation o.

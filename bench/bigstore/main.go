@@ -24,6 +24,7 @@ func main() {
 	units := flag.Int("units", 4096, "units of the layer")
 	queries := flag.Int("queries", 1000, "random observations to look up")
 	reuse := flag.Bool("reuse", false, "only query FILE, written by an earlier run")
+	level := flag.String("level", "fastest", "compression level (store.Levels)")
 	cpuprof := flag.String("cpuprofile", "", "write a CPU profile of the queries")
 	flag.Parse()
 	if *cpuprof != "" {
@@ -47,14 +48,14 @@ func main() {
 	h := store.Header{FormatVersion: store.FormatVersion, Codec: store.Codecs, Layers: []store.LayerInfo{{
 		Name: "big", DType: "float32", Shape: []int{int(obs), u}, UnitAxis: 1, Units: u, Observations: obs, ObsPerSample: 1}}}
 	if !*reuse {
-		write(path, h, u, w, obs, chunk)
+		write(path, h, u, w, obs, chunk, *level)
 	}
 	query(path, *queries)
 }
 
-func write(path string, h store.Header, u, w int, obs, chunk int64) {
+func write(path string, h store.Header, u, w int, obs, chunk int64, level string) {
 	t0 := time.Now()
-	sw, err := store.Create(path, h, "fastest")
+	sw, err := store.Create(path, h, level)
 	check(err)
 	plan := profiler.Plan{Layer: profiler.Layer{Name: "big", Shape: []int{int(obs), u}}, Geom: profiler.Geometry{Outer: obs, Units: int64(u), Inner: 1}}
 	check(sw.BeginLayer(0, plan))
@@ -100,7 +101,7 @@ func write(path string, h store.Header, u, w int, obs, chunk int64) {
 	check(sw.EndLayer(0))
 	check(sw.Close())
 	st, _ := os.Stat(path)
-	fmt.Printf("wrote %.2f GiB store (%d units x %d observations) in %.1f s\n", float64(st.Size())/(1<<30), u, obs, time.Since(t0).Seconds())
+	fmt.Printf("wrote %.2f GiB store (%d units x %d observations, level %s) in %.1f s\n", float64(st.Size())/(1<<30), u, obs, level, time.Since(t0).Seconds())
 }
 
 func query(path string, queries int) {
