@@ -2,6 +2,7 @@ package store
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -56,6 +57,25 @@ func BenchmarkEncodeBlock(b *testing.B) {
 		b.SetBytes(int64(len(rows) * 8))
 		for b.Loop() {
 			out = pc.encode(out[:0], raw, rowBytes(units), nobs)
+		}
+	})
+	nb := rowBytes(units)
+	pl := slices.Clone(pc.planes(raw[blockHead:], nb, nobs))
+	codes := newStaticCodes(pl, nb, nobs)
+	var sout, sbuf []byte
+	b.Run("static", func(b *testing.B) {
+		b.SetBytes(int64(len(rows) * 8))
+		for b.Loop() {
+			sout = codes.encode(sout[:0], pc.planes(raw[blockHead:], nb, nobs), nb, nobs, &sbuf)
+		}
+	})
+	b.Run("static-decode", func(b *testing.B) {
+		b.SetBytes(int64(len(rows) * 8))
+		dst := make([]byte, len(pl))
+		for b.Loop() {
+			if err := codes.decode(dst, sout, nb, nobs); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	b.Run("planes-decode", func(b *testing.B) {

@@ -37,6 +37,7 @@ const Codecs = "zstd+planes"
 const (
 	codecZstd   = 0 // a zstd frame (block 0 plain, the others with block 0 as dictionary)
 	codecPlanes = 1 // the planes codec (planes.go)
+	codecStatic = 2 // byte planes, Huffman codes fixed per layer by block 0 (static.go)
 )
 
 const (

@@ -130,13 +130,24 @@ func transpose8(a *[8]uint64) {
 // encode appends the planes encoding of raw (a block's raw payload: head
 // and nobs rows of nb bytes) to dst.
 func (c *planeCoder) encode(dst, raw []byte, nb, nobs int) []byte {
-	body := raw[blockHead:]
+	return c.encodePlanes(dst, raw[:blockHead], c.planes(raw[blockHead:], nb, nobs), nb, nobs)
+}
+
+// planes returns the byte planes of nobs rows of nb bytes (body), in the
+// coder's buffer.
+func (c *planeCoder) planes(body []byte, nb, nobs int) []byte {
 	if cap(c.plane) < len(body) {
 		c.plane = make([]byte, len(body))
 	}
 	pl := c.plane[:len(body)]
 	toPlanes(pl, body, nb, nobs)
-	dst = append(dst, raw[:blockHead]...)
+	return pl
+}
+
+// encodePlanes appends the head and the planes encoding of pl (nb planes
+// of nobs bytes) to dst.
+func (c *planeCoder) encodePlanes(dst, head, pl []byte, nb, nobs int) []byte {
+	dst = append(dst, head...)
 	c.s.Reuse = huff0.ReusePolicyAllow
 	c.s.TableLog = 0
 	tableWritten := false

@@ -37,6 +37,10 @@ type dictDecoder struct {
 	once sync.Once
 	dec  *zstd.Decoder
 	err  error
+
+	codesOnce sync.Once
+	codes     *staticCodes
+	codesErr  error
 }
 
 // Open opens a store and checks its footer, header and index.
@@ -344,6 +348,17 @@ func (l *Layer) readPayload(k int, wantPlanes bool) (raw, planes []byte, err err
 			raw, err = pc.decode(make([]byte, want), data, rowBytes(l.Info.Units), int(e.NObs))
 		}
 		planeCoders.Put(pc)
+	case codecStatic:
+		var head []byte
+		if head, planes, err = l.decodeStatic(k, data); err == nil {
+			if wantPlanes {
+				return head, planes, nil
+			}
+			raw = make([]byte, want)
+			copy(raw, head)
+			fromPlanes(raw[blockHead:], planes, rowBytes(l.Info.Units), int(e.NObs))
+			planes = nil
+		}
 	default:
 		err = fmt.Errorf("unknown codec %d", codec)
 	}
@@ -354,6 +369,52 @@ func (l *Layer) readPayload(k int, wantPlanes bool) (raw, planes []byte, err err
 		return nil, nil, l.errorf(ErrCorrupt, "block %d: %d bytes, want %d", k, len(raw), want)
 	}
 	return raw, nil, nil
+}
+
+// staticCodes returns the layer's static codes, from block 0's table
+// section.
+func (l *Layer) staticCodes() (*staticCodes, error) {
+	d := l.r.dicts[l.i]
+	d.codesOnce.Do(func() {
+		e := l.r.index[l.i][0]
+		data, err := l.r.readAt(int64(e.Length), int64(e.Offset))
+		switch {
+		case err != nil:
+			d.codesErr = err
+		case checksum(data) != e.CRC:
+			d.codesErr = fmt.Errorf("block 0: checksum mismatch")
+		case len(data) < 1+blockHead || data[0] != codecStatic:
+			d.codesErr = fmt.Errorf("block 0 has no static codes")
+		default:
+			d.codes, _, d.codesErr = readStaticCodes(data[1+blockHead:], rowBytes(l.Info.Units))
+		}
+	})
+	return d.codes, d.codesErr
+}
+
+// decodeStatic decodes static-coded block k (data after the codec byte) to
+// its head and byte planes.
+func (l *Layer) decodeStatic(k int, data []byte) (head, planes []byte, err error) {
+	if len(data) < blockHead {
+		return nil, nil, fmt.Errorf("static block shorter than its head")
+	}
+	nb, nobs := rowBytes(l.Info.Units), int(l.r.index[l.i][k].NObs)
+	head = slices.Clone(data[:blockHead])
+	data = data[blockHead:]
+	var codes *staticCodes
+	if k == 0 {
+		codes, data, err = readStaticCodes(data, nb)
+	} else if codes, err = l.staticCodes(); err != nil {
+		err = fmt.Errorf("its codes: %w", err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	planes = make([]byte, nb*nobs)
+	if err := codes.decode(planes, data, nb, nobs); err != nil {
+		return nil, nil, err
+	}
+	return head, planes, nil
 }
 
 // find returns the block holding observation o.

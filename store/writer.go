@@ -45,6 +45,7 @@ type Writer struct {
 	err     error
 	index   [][]entry
 	orders  [][]int32 // per layer, storage order (set by the layer's chunk 0)
+	codes   *staticCodes // level fastest: the current layer's codes (set by its chunk 0)
 	layer   int
 	next    int64                   // next observation to write of the layer
 	pending map[int64]*encodedChunk // chunks that arrived early, by first obs
@@ -57,6 +58,7 @@ type Writer struct {
 type blockScratch struct {
 	tiles []uint64 // encodeBlock's transposes
 	raw   []byte   // a block's raw payload
+	sbuf  []byte   // the static codec's stream B
 	pc    planeCoder
 }
 
@@ -160,7 +162,7 @@ func (w *Writer) BeginLayer(i int, p profiler.Plan) error {
 	if i < 0 || i >= len(w.hdr.Layers) || w.hdr.Layers[i].Name != p.Layer.Name || w.hdr.Layers[i].Units != int(p.Geom.Units) {
 		return fmt.Errorf("%s: layer %d (%s) is not the store header's", w.path, i, p.Layer.Name)
 	}
-	w.layer, w.next, w.pending = i, 0, map[int64]*encodedChunk{}
+	w.layer, w.next, w.pending, w.codes = i, 0, map[int64]*encodedChunk{}, nil
 	return w.err
 }
 
@@ -195,7 +197,18 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 		}
 		sc := w.getScratch()
 		raw0 := encodeBlock(i, 0, n0, order, bits[:n0*wd], &sc.tiles, nil) // kept: the layer's dictionary
-		ch.blocks = append(ch.blocks, encoded{0, n0, w.compress(sc, w.enc, raw0, units, n0)})
+		var codes *staticCodes
+		if w.fast {
+			nb := rowBytes(units)
+			pl := sc.pc.planes(raw0[blockHead:], nb, n0)
+			codes = newStaticCodes(pl, nb, n0)
+			b := w.getBuf()
+			*b = append(append((*b)[:0], codecStatic), raw0[:blockHead]...)
+			*b = codes.encode(codes.appendTables(*b), pl, nb, n0, &sc.sbuf)
+			ch.blocks = append(ch.blocks, encoded{0, n0, b})
+		} else {
+			ch.blocks = append(ch.blocks, encoded{0, n0, w.compress(sc, w.enc, nil, raw0, units, n0)})
+		}
 		w.scratch.Put(sc)
 		if !w.fast {
 			var err error
@@ -205,6 +218,9 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 				return &profiler.FileError{Path: w.path, Err: err}
 			}
 		}
+		w.mu.Lock()
+		w.codes = codes
+		w.mu.Unlock()
 		w.encodeInto(ch, i, order, enc, bits[n0*wd:], n0, n-n0)
 		w.mu.Lock()
 		w.orders[i], w.dictEnc = order, enc
@@ -257,11 +273,28 @@ func (w *Writer) getScratch() *blockScratch {
 }
 
 // compress codes one block's raw payload into its stored form: a codec
-// byte, then the planes encoding or a zstd frame made with enc (nil at
-// level fastest, where only the planes codec runs), whichever is smaller.
-// The result is a buffer of w.bufs, given back once written.
-func (w *Writer) compress(sc *blockScratch, enc *zstd.Encoder, raw []byte, units, nobs int) *[]byte {
+// byte, then, at level fastest (codes not nil), the static encoding unless
+// the block has drifted from the layer's codes, else the planes encoding;
+// at the other levels the smaller of the planes encoding and a zstd frame
+// made with enc. The result is a buffer of w.bufs, given back once written.
+func (w *Writer) compress(sc *blockScratch, enc *zstd.Encoder, codes *staticCodes, raw []byte, units, nobs int) *[]byte {
 	out := w.getBuf()
+	if codes != nil {
+		nb := rowBytes(units)
+		pl := sc.pc.planes(raw[blockHead:], nb, nobs)
+		*out = append(append((*out)[:0], codecStatic), raw[:blockHead]...)
+		*out = codes.encode(*out, pl, nb, nobs, &sc.sbuf)
+		if float64(len(*out)) <= 1.1*ownCodesEstimate(pl, nb, nobs) && len(*out) <= len(raw) {
+			return out
+		}
+		own := w.getBuf()
+		*own = sc.pc.encodePlanes(append((*own)[:0], codecPlanes), raw[:blockHead], pl, nb, nobs)
+		if len(*own) < len(*out) {
+			out, own = own, out
+		}
+		w.bufs.Put(own)
+		return out
+	}
 	*out = sc.pc.encode(append((*out)[:0], codecPlanes), raw, rowBytes(units), nobs)
 	if enc != nil {
 		z := w.getBuf()
@@ -289,6 +322,9 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 	wd := words(units)
 	bo := BlockObs(units)
 	sc := w.getScratch()
+	w.mu.Lock()
+	codes := w.codes
+	w.mu.Unlock()
 	// Even blocks of at most bo observations: no small tail blocks when
 	// n is not a multiple of bo.
 	if nblk := (n + bo - 1) / bo; nblk > 0 {
@@ -298,7 +334,7 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 		k := min(bo, n-o)
 		first := c.first + int64(off+o)
 		sc.raw = encodeBlock(i, first, k, order, rows[o*wd:(o+k)*wd], &sc.tiles, sc.raw)
-		c.blocks = append(c.blocks, encoded{first, k, w.compress(sc, enc, sc.raw, units, k)})
+		c.blocks = append(c.blocks, encoded{first, k, w.compress(sc, enc, codes, sc.raw, units, k)})
 	}
 	w.scratch.Put(sc)
 }

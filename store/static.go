@@ -1,0 +1,533 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// The static codec (codec 2, level fastest): a block's byte planes (as in
+// the planes codec) Huffman-coded with codes fixed for the whole layer, one
+// code per group of planes, made from the layer's block 0. Nothing is
+// counted or built per block, so it codes about twice as fast as the planes
+// codec, which builds a code per plane of every block. A block whose
+// distribution has drifted from block 0's is stored with the planes codec
+// instead (the writer estimates what the block's own codes would give).
+//
+// Codes are canonical, at most maxCodeLen bits, written least significant
+// bit first. A table has a code for each byte seen in its planes of block 0
+// and for an escape, which is followed by the byte itself in 8 bits: any
+// later block can be coded. A table is stored as 257 code lengths of 4
+// bits (bytes 0..255, then the escape; symbol 2i in the low nibble of byte
+// i; 0 = no code): 129 bytes.
+//
+// Encoded form, after the raw payload's 16-byte head:
+//
+//	block 0 only: u32 G (planes per table), ceil(nb/G) tables
+//	u32 length of stream A, stream A, stream B
+//
+// Stream A holds planes 0 .. h-1 (h = ceil(nb/2)), stream B planes h ..
+// nb-1, each plane's bytes in observation order coded with table p/G, a
+// stream's bits padded with zeros to a whole byte. Two streams let the
+// encoder and the decoder run two dependency chains at once.
+const (
+	maxCodeLen  = 11
+	nsym        = 257 // the bytes and the escape
+	esc         = 256
+	tableBytes  = (nsym + 1) / 2
+	escapedFlag = 1 << 31 // in an encode entry: escape code and literal
+)
+
+// staticCodes is a layer's code tables.
+type staticCodes struct {
+	group int                        // planes per table
+	lens  [][]uint8                  // per table, nsym code lengths
+	enc   []*[256]uint32             // per table: reversed code | length<<24 (| escapedFlag)
+	dec   []*[1 << maxCodeLen]uint16 // per table: symbol | length<<9
+}
+
+// codeGroup is the number of planes sharing a table: enough that each
+// table is made from at least 4096 bytes of block 0.
+func codeGroup(nb, nobs int) int {
+	g := (4096 + nobs - 1) / max(nobs, 1)
+	return min(max(g, 1), nb)
+}
+
+// newStaticCodes makes the tables from block 0's nb planes of nobs bytes.
+func newStaticCodes(planes []byte, nb, nobs int) *staticCodes {
+	g := codeGroup(nb, nobs)
+	c := &staticCodes{group: g}
+	for p0 := 0; p0 < nb; p0 += g {
+		var hist [256]uint64
+		for _, x := range planes[p0*nobs : min(p0+g, nb)*nobs] {
+			hist[x]++
+		}
+		freq := make([]uint64, nsym)
+		ones := uint64(0)
+		for s, n := range hist {
+			freq[s] = n
+			if n == 1 {
+				ones++
+			}
+		}
+		// Good-Turing: bytes seen once say how often unseen ones come.
+		freq[esc] = max(ones, 1)
+		c.lens = append(c.lens, huffmanLengths(freq))
+	}
+	c.build()
+	return c
+}
+
+// build makes the encode and decode tables from lens.
+func (c *staticCodes) build() {
+	c.enc, c.dec = c.enc[:0], c.dec[:0]
+	for _, l := range c.lens {
+		codes := canonical(l)
+		enc := new([256]uint32)
+		dec := new([1 << maxCodeLen]uint16)
+		for s := 0; s < nsym; s++ {
+			if n := l[s]; n > 0 {
+				for f := 0; f < 1<<(maxCodeLen-n); f++ {
+					dec[int(codes[s])|f<<n] = uint16(s) | uint16(n)<<9
+				}
+			}
+		}
+		for s := 0; s < 256; s++ {
+			if n := l[s]; n > 0 {
+				enc[s] = uint32(codes[s]) | uint32(n)<<24
+			} else {
+				n := l[esc]
+				enc[s] = (uint32(codes[esc]) | uint32(s)<<n) | uint32(n+8)<<24 | escapedFlag
+			}
+		}
+		c.enc, c.dec = append(c.enc, enc), append(c.dec, dec)
+	}
+}
+
+// huffmanLengths returns code lengths of at most maxCodeLen for the
+// symbols of nonzero frequency (at least two, at most 2^maxCodeLen), 0 for
+// the others.
+func huffmanLengths(freq []uint64) []uint8 {
+	var syms []int
+	for s, f := range freq {
+		if f > 0 {
+			syms = append(syms, s)
+		}
+	}
+	slices.SortStableFunc(syms, func(a, b int) int {
+		switch {
+		case freq[a] < freq[b]:
+			return -1
+		case freq[a] > freq[b]:
+			return 1
+		}
+		return 0
+	})
+	// Huffman's algorithm with two queues (leaves sorted by weight, then
+	// inner nodes in the order made), then the depths limited as in JPEG
+	// (ITU T.81, K.3), the longest codes going to the rarest symbols.
+	m := len(syms)
+	w := make([]uint64, 0, 2*m-1)
+	for _, s := range syms {
+		w = append(w, freq[s])
+	}
+	parent := make([]int, 2*m-1)
+	leaf, inner := 0, m
+	pick := func() int {
+		if leaf < m && (inner >= len(w) || w[leaf] <= w[inner]) {
+			leaf++
+			return leaf - 1
+		}
+		inner++
+		return inner - 1
+	}
+	for len(w) < 2*m-1 {
+		a, b := pick(), pick()
+		w = append(w, w[a]+w[b])
+		parent[a], parent[b] = len(w)-1, len(w)-1
+	}
+	depth := make([]int, 2*m-1)
+	count := make([]int, max(2*m+1, maxCodeLen+1))
+	for i := 2*m - 3; i >= 0; i-- {
+		depth[i] = depth[parent[i]] + 1
+	}
+	for i := 0; i < m; i++ {
+		count[depth[i]]++
+	}
+	for i := len(count) - 1; i > maxCodeLen; i-- {
+		for count[i] > 0 {
+			j := i - 2
+			for count[j] == 0 {
+				j--
+			}
+			count[i] -= 2
+			count[i-1]++
+			count[j+1] += 2
+			count[j]--
+		}
+	}
+	lens := make([]uint8, len(freq))
+	k := 0
+	for n := maxCodeLen; n >= 1; n-- {
+		for c := 0; c < count[n]; c++ {
+			lens[syms[k]] = uint8(n)
+			k++
+		}
+	}
+	return lens
+}
+
+// canonical returns each symbol's canonical code, bit-reversed for
+// least-significant-first writing.
+func canonical(lens []uint8) []uint16 {
+	var count [maxCodeLen + 1]int
+	for _, n := range lens {
+		count[n]++
+	}
+	count[0] = 0
+	var next [maxCodeLen + 1]int
+	code := 0
+	for n := 1; n <= maxCodeLen; n++ {
+		code = (code + count[n-1]) << 1
+		next[n] = code
+	}
+	codes := make([]uint16, len(lens))
+	for s, n := range lens {
+		if n == 0 {
+			continue
+		}
+		c := next[n]
+		next[n]++
+		var r uint16
+		for i := 0; i < int(n); i++ {
+			r = r<<1 | uint16(c>>i&1)
+		}
+		codes[s] = r
+	}
+	return codes
+}
+
+// validLengths reports whether lens (from a file) are a complete prefix
+// code of at most maxCodeLen bits with an escape.
+func validLengths(lens []uint8) bool {
+	kraft := 0
+	for _, n := range lens {
+		if n > maxCodeLen {
+			return false
+		}
+		if n > 0 {
+			kraft += 1 << (maxCodeLen - n)
+		}
+	}
+	return kraft == 1<<maxCodeLen && lens[esc] > 0
+}
+
+// appendTables appends block 0's table section.
+func (c *staticCodes) appendTables(dst []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(c.group))
+	for _, l := range c.lens {
+		for i := 0; i < nsym; i += 2 {
+			b := l[i]
+			if i+1 < nsym {
+				b |= l[i+1] << 4
+			}
+			dst = append(dst, b)
+		}
+	}
+	return dst
+}
+
+// readStaticCodes parses block 0's table section for nb planes and
+// returns the rest of the data.
+func readStaticCodes(data []byte, nb int) (*staticCodes, []byte, error) {
+	if len(data) < 4 {
+		return nil, nil, errors.New("static block 0: no code tables")
+	}
+	g := int(binary.LittleEndian.Uint32(data))
+	if g < 1 || g > nb {
+		return nil, nil, fmt.Errorf("static block 0: %d planes per code, the block has %d", g, nb)
+	}
+	nt := (nb + g - 1) / g
+	data = data[4:]
+	if len(data) < nt*tableBytes {
+		return nil, nil, errors.New("static block 0: code tables truncated")
+	}
+	c := &staticCodes{group: g}
+	for t := 0; t < nt; t++ {
+		l := make([]uint8, nsym)
+		for s := range l {
+			l[s] = data[t*tableBytes+s/2] >> (4 * (s % 2)) & 15
+		}
+		if !validLengths(l) {
+			return nil, nil, fmt.Errorf("static block 0: code table %d is not a complete prefix code", t)
+		}
+		c.lens = append(c.lens, l)
+	}
+	c.build()
+	return c, data[nt*tableBytes:], nil
+}
+
+// huffStream is one bit stream being written.
+type huffStream struct {
+	out []byte
+	acc uint64
+	n   uint
+}
+
+// put adds one code (at most 19 bits) and flushes whole bytes.
+func (s *huffStream) put(e uint32) {
+	if len(s.out)+8 > cap(s.out) {
+		s.out = slices.Grow(s.out, 8)
+	}
+	s.acc |= uint64(e&0xffffff) << s.n
+	s.n += uint(e >> 24 & 31)
+	binary.LittleEndian.PutUint64(s.out[len(s.out):len(s.out)+8], s.acc)
+	s.out = s.out[:len(s.out)+int(s.n>>3)]
+	s.acc >>= s.n &^ 7
+	s.n &= 7
+}
+
+// encode appends the static coding of the nb planes of nobs bytes
+// (planes) to dst; bs is scratch for stream B.
+func (c *staticCodes) encode(dst, planes []byte, nb, nobs int, bs *[]byte) []byte {
+	h := (nb + 1) / 2
+	lenAt := len(dst)
+	dst = slices.Grow(append(dst, 0, 0, 0, 0), h*nobs*9/8+16)
+	a := huffStream{out: dst}
+	b := huffStream{out: slices.Grow((*bs)[:0], (nb-h)*nobs*9/8+16)}
+	g := c.group
+	for p := 0; p < h; p++ {
+		ta := c.enc[p/g]
+		pa := planes[p*nobs : (p+1)*nobs]
+		if q := p + h; q < nb {
+			encodePair(&a, &b, pa, planes[q*nobs:(q+1)*nobs], ta, c.enc[q/g])
+		} else {
+			for _, x := range pa {
+				a.put(ta[x])
+			}
+		}
+	}
+	for _, s := range []*huffStream{&a, &b} {
+		if s.n > 0 {
+			s.out = append(s.out, byte(s.acc))
+			s.acc, s.n = 0, 0
+		}
+	}
+	binary.LittleEndian.PutUint32(a.out[lenAt:], uint32(len(a.out)-lenAt-4))
+	*bs = b.out
+	return append(a.out, b.out...)
+}
+
+// encodePair codes two planes of equal length into two streams,
+// interleaved, 4 bytes of each at a time (at most 44 bits) unless one of
+// them is escaped.
+func encodePair(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32) {
+	oa, accA, nA := a.out, a.acc, a.n
+	ob, accB, nB := b.out, b.acc, b.n
+	pb = pb[:len(pa)]
+	i := 0
+	for ; i+4 <= len(pa); i += 4 {
+		xa, xb := pa[i:i+4:i+4], pb[i:i+4:i+4]
+		e0, e1, e2, e3 := ta[xa[0]], ta[xa[1]], ta[xa[2]], ta[xa[3]]
+		f0, f1, f2, f3 := tb[xb[0]], tb[xb[1]], tb[xb[2]], tb[xb[3]]
+		if (e0|e1|e2|e3|f0|f1|f2|f3)&escapedFlag != 0 {
+			a.out, a.acc, a.n = oa, accA, nA
+			b.out, b.acc, b.n = ob, accB, nB
+			for k := 0; k < 4; k++ {
+				a.put(ta[xa[k]])
+				b.put(tb[xb[k]])
+			}
+			oa, accA, nA = a.out, a.acc, a.n
+			ob, accB, nB = b.out, b.acc, b.n
+			continue
+		}
+		if len(oa)+8 > cap(oa) {
+			oa = slices.Grow(oa, 8)
+		}
+		if len(ob)+8 > cap(ob) {
+			ob = slices.Grow(ob, 8)
+		}
+		accA |= uint64(e0&0xffffff) << nA
+		nA += uint(e0 >> 24)
+		accB |= uint64(f0&0xffffff) << nB
+		nB += uint(f0 >> 24)
+		accA |= uint64(e1&0xffffff) << nA
+		nA += uint(e1 >> 24)
+		accB |= uint64(f1&0xffffff) << nB
+		nB += uint(f1 >> 24)
+		accA |= uint64(e2&0xffffff) << nA
+		nA += uint(e2 >> 24)
+		accB |= uint64(f2&0xffffff) << nB
+		nB += uint(f2 >> 24)
+		accA |= uint64(e3&0xffffff) << nA
+		nA += uint(e3 >> 24)
+		accB |= uint64(f3&0xffffff) << nB
+		nB += uint(f3 >> 24)
+		binary.LittleEndian.PutUint64(oa[len(oa):len(oa)+8], accA)
+		oa = oa[:len(oa)+int(nA>>3)]
+		accA >>= nA &^ 7
+		nA &= 7
+		binary.LittleEndian.PutUint64(ob[len(ob):len(ob)+8], accB)
+		ob = ob[:len(ob)+int(nB>>3)]
+		accB >>= nB &^ 7
+		nB &= 7
+	}
+	a.out, a.acc, a.n = oa, accA, nA
+	b.out, b.acc, b.n = ob, accB, nB
+	for ; i < len(pa); i++ {
+		a.put(ta[pa[i]])
+		b.put(tb[pb[i]])
+	}
+}
+
+// huffReader reads one bit stream; past its end it reads zeros (callers
+// check pos against the end).
+type huffReader struct {
+	data []byte
+	pos  uint // bit position
+}
+
+// peek returns the bits from pos on (at least 57 of them valid).
+func (r *huffReader) peek() uint64 {
+	i := int(r.pos >> 3)
+	if i+8 <= len(r.data) {
+		return binary.LittleEndian.Uint64(r.data[i:]) >> (r.pos & 7)
+	}
+	var x uint64
+	for k := i; k < len(r.data); k++ {
+		x |= uint64(r.data[k]) << (8 * (k - i))
+	}
+	return x >> (r.pos & 7)
+}
+
+// get decodes one byte.
+func (r *huffReader) get(t *[1 << maxCodeLen]uint16) byte {
+	x := r.peek()
+	e := t[x&0x7ff]
+	n := uint(e >> 9)
+	if e&0x1ff == esc {
+		r.pos += n + 8
+		return byte(x >> n)
+	}
+	r.pos += n
+	return byte(e)
+}
+
+// decodePair decodes two planes of equal length from two streams,
+// interleaved, 5 bytes of each per load (at most 55 bits) unless one of
+// them is escaped.
+func decodePair(a, b *huffReader, pa, pb []byte, ta, tb *[1 << maxCodeLen]uint16) {
+	pb = pb[:len(pa)]
+	da, db := a.data, b.data
+	i := 0
+	for ; i+5 <= len(pa); i += 5 {
+		posA, posB := a.pos, b.pos
+		ka, kb := int(posA>>3), int(posB>>3)
+		if ka+8 > len(da) || kb+8 > len(db) {
+			break
+		}
+		x := binary.LittleEndian.Uint64(da[ka:]) >> (posA & 7)
+		y := binary.LittleEndian.Uint64(db[kb:]) >> (posB & 7)
+		e0, f0 := ta[x&0x7ff], tb[y&0x7ff]
+		x >>= e0 >> 9
+		y >>= f0 >> 9
+		e1, f1 := ta[x&0x7ff], tb[y&0x7ff]
+		x >>= e1 >> 9
+		y >>= f1 >> 9
+		e2, f2 := ta[x&0x7ff], tb[y&0x7ff]
+		x >>= e2 >> 9
+		y >>= f2 >> 9
+		e3, f3 := ta[x&0x7ff], tb[y&0x7ff]
+		x >>= e3 >> 9
+		y >>= f3 >> 9
+		e4, f4 := ta[x&0x7ff], tb[y&0x7ff]
+		qa, qb := pa[i:i+5:i+5], pb[i:i+5:i+5]
+		if (e0|e1|e2|e3|e4|f0|f1|f2|f3|f4)&esc != 0 {
+			for k := 0; k < 5; k++ {
+				qa[k] = a.get(ta)
+				qb[k] = b.get(tb)
+			}
+			continue
+		}
+		qa[0], qa[1], qa[2], qa[3], qa[4] = byte(e0), byte(e1), byte(e2), byte(e3), byte(e4)
+		qb[0], qb[1], qb[2], qb[3], qb[4] = byte(f0), byte(f1), byte(f2), byte(f3), byte(f4)
+		a.pos = posA + uint(e0>>9+e1>>9+e2>>9+e3>>9+e4>>9)
+		b.pos = posB + uint(f0>>9+f1>>9+f2>>9+f3>>9+f4>>9)
+	}
+	for ; i < len(pa); i++ {
+		pa[i] = a.get(ta)
+		pb[i] = b.get(tb)
+	}
+}
+
+// decode decodes encode's output (data, after any table section) into the
+// nb planes of nobs bytes, planes.
+func (c *staticCodes) decode(planes, data []byte, nb, nobs int) error {
+	if len(data) < 4 {
+		return errors.New("static block: no stream length")
+	}
+	la := binary.LittleEndian.Uint32(data)
+	if uint64(la) > uint64(len(data)-4) {
+		return errors.New("static block: first stream longer than the block")
+	}
+	a := huffReader{data: data[4 : 4+la]}
+	b := huffReader{data: data[4+la:]}
+	h := (nb + 1) / 2
+	g := c.group
+	for p := 0; p < h; p++ {
+		pa := planes[p*nobs : (p+1)*nobs]
+		if q := p + h; q < nb {
+			decodePair(&a, &b, pa, planes[q*nobs:(q+1)*nobs], c.dec[p/g], c.dec[q/g])
+		} else {
+			for i := range pa {
+				pa[i] = a.get(c.dec[p/g])
+			}
+		}
+		if a.pos > uint(len(a.data))*8 || b.pos > uint(len(b.data))*8 {
+			return fmt.Errorf("static block: bit stream truncated at plane %d", p)
+		}
+	}
+	for _, r := range []*huffReader{&a, &b} {
+		end := uint(len(r.data)) * 8
+		if end-r.pos >= 8 {
+			return fmt.Errorf("static block: bit stream of %d bits, %d decoded", end, r.pos)
+		}
+		if r.pos&7 != 0 && r.data[len(r.data)-1]>>(r.pos&7) != 0 {
+			return errors.New("static block: nonzero padding")
+		}
+	}
+	return nil
+}
+
+// ownCodesEstimate estimates, from every 8th byte of each plane (nb planes
+// of nobs bytes), the bytes the block would take with codes of its own: the
+// planes' entropy (Miller-Madow corrected for the sample) plus 40 bytes of
+// table per plane. The writer keeps the static coding of a block only if
+// it is within 10% of this.
+func ownCodesEstimate(planes []byte, nb, nobs int) float64 {
+	const step = 8
+	var bits float64
+	var hist [256]uint32
+	for p := 0; p < nb; p++ {
+		clear(hist[:])
+		n := 0
+		for i := p * nobs; i < (p+1)*nobs; i += step {
+			hist[planes[i]]++
+			n++
+		}
+		var h float64
+		k := 0
+		for _, c := range hist {
+			if c > 0 {
+				k++
+				q := float64(c) / float64(n)
+				h -= q * math.Log2(q)
+			}
+		}
+		h += float64(k-1) / (2 * float64(n) * math.Ln2)
+		bits += min(h, 8)*float64(nobs) + 40*8
+	}
+	return bits / 8
+}

@@ -1,0 +1,171 @@
+package store
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestHuffmanLengths: complete codes of at most maxCodeLen bits, as cheap
+// as Huffman's (by a naive merge) where the limit does not bind, and
+// limited where plain Huffman would go deeper (Fibonacci weights).
+func TestHuffmanLengths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	fib := make([]uint64, nsym)
+	a, b := uint64(1), uint64(1)
+	for i := 0; i < 40; i++ {
+		fib[i] = a
+		a, b = b, a+b
+	}
+	fib[esc] = 1
+	cases := map[string][]uint64{"fibonacci": fib}
+	for _, rate := range []float64{0.02, 0.2, 0.5} {
+		f := make([]uint64, nsym)
+		for i := 0; i < 20000; i++ {
+			var x byte
+			for k := 0; k < 8; k++ {
+				if rng.Float64() < rate {
+					x |= 1 << k
+				}
+			}
+			f[x]++
+		}
+		f[esc] = 1
+		cases["rate"+string(rune('0'+int(rate*10)))] = f
+	}
+	cases["two"] = make([]uint64, nsym)
+	cases["two"][7], cases["two"][esc] = 100, 1
+	for name, f := range cases {
+		l := huffmanLengths(f)
+		if !validLengths(l) {
+			t.Errorf("%s: lengths %v are not a complete code with an escape", name, l)
+		}
+		var n, cost, h float64
+		for _, c := range f {
+			n += float64(c)
+		}
+		for s, c := range f {
+			if c > 0 {
+				if l[s] == 0 {
+					t.Fatalf("%s: symbol %d of weight %d has no code", name, s, c)
+				}
+				cost += float64(c) * float64(l[s])
+				h -= float64(c) * math.Log2(float64(c)/n)
+			}
+		}
+		if name != "fibonacci" {
+			// Huffman's own cost (sum of merged weights, naive) where the
+			// length limit does not bind
+			var ws []float64
+			for _, c := range f {
+				if c > 0 {
+					ws = append(ws, float64(c))
+				}
+			}
+			opt := 0.0
+			for len(ws) > 1 {
+				slices.Sort(ws)
+				m := ws[0] + ws[1]
+				opt += m
+				ws = append(ws[2:], m)
+			}
+			// never below Huffman; equal where no code passes 11 bits
+			// (rate 0.5, two symbols); the limit costs under 1% elsewhere
+			if cost < opt || cost > 1.01*opt || (name == "rate5" || name == "two") && cost != opt {
+				t.Errorf("%s: %.0f bits, Huffman's %.0f (entropy %.0f)", name, cost, opt, h)
+			}
+		}
+	}
+}
+
+// TestStatic: the static codec's round trip, table section included, at
+// sizes that are and are not multiples of the batch sizes, an unpaired
+// plane, and later blocks with bytes that block 0 never had (escapes);
+// cut or damaged encodings are errors.
+func TestStatic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 3))
+	gen := func(nb, nobs int, rate float64) []byte {
+		pl := make([]byte, nb*nobs)
+		for i := range pl {
+			var x byte
+			for k := 0; k < 8; k++ {
+				if rng.Float64() < rate*float64(i/nobs%4+1)/4 {
+					x |= 1 << k
+				}
+			}
+			pl[i] = x
+		}
+		return pl
+	}
+	for _, sz := range []struct{ nb, nobs int }{{1, 1}, {1, 9}, {2, 5}, {3, 13}, {8, 4096}, {65, 100}, {512, 64}} {
+		first := gen(sz.nb, sz.nobs, 0.05) // sparse: later blocks escape
+		codes := newStaticCodes(first, sz.nb, sz.nobs)
+		tables := codes.appendTables(nil)
+		back, rest, err := readStaticCodes(append(tables, 9), sz.nb)
+		if err != nil || len(rest) != 1 || back.group != codes.group {
+			t.Fatalf("%+v: tables do not read back: %v", sz, err)
+		}
+		for i := range codes.lens {
+			if !bytes.Equal(codes.lens[i], back.lens[i]) {
+				t.Fatalf("%+v: table %d reads back differently", sz, i)
+			}
+		}
+		var bs []byte
+		for _, rate := range []float64{0.05, 0.3, 0.5} {
+			pl := gen(sz.nb, sz.nobs, rate)
+			enc := codes.encode(nil, pl, sz.nb, sz.nobs, &bs)
+			got := make([]byte, len(pl))
+			if err := back.decode(got, enc, sz.nb, sz.nobs); err != nil || !bytes.Equal(got, pl) {
+				t.Fatalf("%+v rate %.2f: round trip: %v", sz, rate, err)
+			}
+			for _, cut := range []int{0, 3, 4, len(enc) / 2, len(enc) - 1} {
+				if cut < len(enc) && back.decode(got, enc[:cut], sz.nb, sz.nobs) == nil && !bytes.Equal(got, pl) {
+					t.Errorf("%+v: a cut encoding decodes to other bytes without error", sz)
+				}
+			}
+		}
+	}
+	// a damaged table is refused
+	codes := newStaticCodes(gen(4, 100, 0.3), 4, 100)
+	tables := codes.appendTables(nil)
+	tables[4+3] ^= 0x11
+	if _, _, err := readStaticCodes(tables, 4); err == nil {
+		t.Error("a damaged code table reads")
+	}
+}
+
+// TestStaticDrift: at level fastest a block whose bytes drift far from
+// block 0's is stored with the planes codec; the others with the static
+// codec.
+func TestStaticDrift(t *testing.T) {
+	const units, nobs = 64, 1 << 15 // BlockObs(64)
+	w := words(units)
+	rows := make([]uint64, 3*nobs*w)
+	rng := rand.New(rand.NewPCG(4, 5))
+	for o := 0; o < 3*nobs; o++ {
+		rate := 0.2
+		if o >= 2*nobs {
+			rate = 0.01 // the third block is sparse: drifted
+		}
+		for u := 0; u < units; u++ {
+			if rng.Float64() < rate {
+				rows[o*w+u/64] |= 1 << (u % 64)
+			}
+		}
+	}
+	var sc blockScratch
+	order := identityOrder(units)
+	raw0 := encodeBlock(0, 0, nobs, order, rows[:nobs*w], &sc.tiles, nil)
+	pl := sc.pc.planes(raw0[blockHead:], rowBytes(units), nobs)
+	codes := newStaticCodes(pl, rowBytes(units), nobs)
+	wr := &Writer{}
+	for k, want := range []byte{codecStatic, codecStatic, codecPlanes} {
+		raw := encodeBlock(0, int64(k*nobs), nobs, order, rows[k*nobs*w:(k+1)*nobs*w], &sc.tiles, nil)
+		out := wr.compress(&sc, nil, codes, raw, units, nobs)
+		if (*out)[0] != want {
+			t.Errorf("block %d stored with codec %d, want %d", k, (*out)[0], want)
+		}
+	}
+}
