@@ -44,7 +44,7 @@ type Writer struct {
 	mu      sync.Mutex
 	err     error
 	index   [][]entry
-	orders  [][]int32 // per layer, storage order (set by the layer's chunk 0)
+	orders  [][]int32    // per layer, storage order (set by the layer's chunk 0)
 	codes   *staticCodes // level fastest: the current layer's codes (set by its chunk 0)
 	layer   int
 	next    int64                   // next observation to write of the layer
