@@ -1,6 +1,7 @@
 package profiler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -177,7 +178,8 @@ type layerCount struct {
 	index int
 	thr   Threshold
 	opt   *Options
-	step  int64 // elements per block
+	step  int64        // elements per block
+	pipe  *patternPipe // with patterns on
 }
 
 // worker is one counting goroutine's state.
@@ -189,10 +191,15 @@ type worker struct {
 func (lc *layerCount) newWorker() *worker {
 	w := &worker{tally: NewTally(int(lc.plan.Geom.Units))}
 	if lc.opt.Patterns != nil {
-		g := lc.plan.Geom
-		w.bits = make([]uint64, lc.step/(g.Units*g.Inner)*g.Inner*int64(Words(int(g.Units))))
+		w.bits = lc.newBits()
 	}
 	return w
+}
+
+// newBits allocates a pattern buffer for one step.
+func (lc *layerCount) newBits() []uint64 {
+	g := lc.plan.Geom
+	return make([]uint64, lc.step/(g.Units*g.Inner)*g.Inner*int64(Words(int(g.Units))))
 }
 
 // count counts one block of whole elements starting at element start, and
@@ -224,7 +231,8 @@ func (lc *layerCount) countPart(w *worker, data []byte, start, first int64) erro
 }
 
 // emit hands the patterns of the block of n elements at element start,
-// counted into the worker's pattern buffer, to the sink.
+// counted into the worker's pattern buffer, to the sink's goroutines, and
+// gives the worker a free buffer.
 func (lc *layerCount) emit(w *worker, start, n int64) error {
 	if lc.opt.Patterns == nil {
 		return nil
@@ -233,7 +241,71 @@ func (lc *layerCount) emit(w *worker, start, n int64) error {
 	group := g.Units * g.Inner
 	nobs := n / group * g.Inner
 	first := start / group * g.Inner
-	return lc.opt.Patterns.Write(lc.index, first, int(nobs), w.bits[:nobs*int64(Words(int(g.Units)))])
+	p := lc.pipe
+	if err := p.error(); err != nil {
+		return err
+	}
+	p.jobs <- patternJob{first, int(nobs), w.bits}
+	w.bits = <-p.free
+	return nil
+}
+
+// patternPipe runs the sink's Writes on goroutines of their own (one fewer
+// than the workers, at least one, so that a worker back from a read finds a
+// free core), so that the counting workers go on reading while blocks are
+// compressed: from a disk, reads are then not held up by the compression.
+// Each worker fills one buffer while at most one more per worker waits or
+// is written.
+type patternPipe struct {
+	jobs chan patternJob
+	free chan []uint64
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	err  error
+}
+
+type patternJob struct {
+	first int64
+	nobs  int
+	bits  []uint64 // the buffer; the first nobs*Words(units) words are the patterns
+}
+
+func (lc *layerCount) startPipe() {
+	n, wd := lc.opt.Workers, Words(int(lc.plan.Geom.Units))
+	p := &patternPipe{jobs: make(chan patternJob, n), free: make(chan []uint64, 2*n)}
+	for i := 0; i < n; i++ {
+		p.free <- lc.newBits()
+	}
+	for i := 0; i < max(1, n-1); i++ {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for j := range p.jobs {
+				if p.error() == nil {
+					if err := lc.opt.Patterns.Write(lc.index, j.first, j.nobs, j.bits[:j.nobs*wd]); err != nil {
+						p.mu.Lock()
+						p.err = cmp.Or(p.err, err)
+						p.mu.Unlock()
+					}
+				}
+				p.free <- j.bits
+			}
+		}()
+	}
+	lc.pipe = p
+}
+
+func (p *patternPipe) error() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// stop waits for the Writes handed over and returns the first error.
+func (p *patternPipe) stop() error {
+	close(p.jobs)
+	p.wg.Wait()
+	return p.err
 }
 
 func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, error) {
@@ -257,10 +329,16 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 	for i := range workers {
 		workers[i] = lc.newWorker()
 	}
+	if lc.opt.Patterns != nil {
+		lc.startPipe()
+	}
 	if ra, ok := src.(ReaderAtSource); ok {
 		err = lc.readAt(ctx, progress, ra, workers)
 	} else {
 		err = lc.stream(ctx, progress, src, workers)
+	}
+	if lc.pipe != nil {
+		err = cmp.Or(err, lc.pipe.stop())
 	}
 	if err != nil {
 		return nil, err
