@@ -1,12 +1,15 @@
 package profiler_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
 
+	"github.com/actprof/actprof/cpu"
 	"github.com/actprof/actprof/profiler"
 	"github.com/actprof/actprof/profiler/backendtest"
 )
@@ -85,6 +88,46 @@ func TestPatternsMatchOracle(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// failing is a sink whose Write fails from its nth call on.
+type failing struct {
+	collect
+	mu    sync.Mutex
+	calls int
+	n     int
+}
+
+var errSinkFull = errors.New("sink full")
+
+func (f *failing) Write(i int, first int64, n int, bits []uint64) error {
+	f.mu.Lock()
+	f.calls++
+	c := f.calls
+	f.mu.Unlock()
+	if c >= f.n {
+		return errSinkFull
+	}
+	return f.collect.Write(i, first, n, bits)
+}
+
+// TestPatternsSinkError: a sink's Write error (handed over to the pattern
+// goroutines) stops the run with that error, on both read paths, without
+// hanging, however many Writes are in flight.
+func TestPatternsSinkError(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	shape := []int{4000, 70}
+	data := backendtest.Gen(rng, profiler.Float32, 4000*70, 0)
+	for _, mk := range []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer} {
+		for _, n := range []int{1, 2, 5} {
+			s := &failing{n: n}
+			_, err := profiler.Run(context.Background(), []profiler.Layer{mk("a", profiler.Float32, shape, data)},
+				profiler.Options{Backend: cpu.New(), Workers: 3, ChunkBytes: 256, Patterns: s})
+			if !errors.Is(err, errSinkFull) {
+				t.Errorf("Write failing from call %d: Run returned %v", n, err)
 			}
 		}
 	}
