@@ -54,6 +54,10 @@ type Writer struct {
 	bufs    sync.Pool               // *[]byte: stored blocks, recycled once written
 }
 
+// fastSplit: at level fastest, blocks after block 0 hold at most
+// BlockObs(units)/fastSplit observations (about 64 KiB of raw bits).
+const fastSplit = 4
+
 // blockScratch is one goroutine's buffers for encoding blocks.
 type blockScratch struct {
 	tiles []uint64 // encodeBlock's transposes
@@ -321,6 +325,11 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
 	bo := BlockObs(units)
+	if w.fast {
+		// The static codes come from block 0, so smaller blocks after it
+		// cost nothing in size and decode sooner for one observation.
+		bo = max(64, bo/fastSplit)
+	}
 	sc := w.getScratch()
 	w.mu.Lock()
 	codes := w.codes
