@@ -61,6 +61,10 @@ fmt-check:
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzNpyHeader -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzSafetensorsHeader -fuzztime 20s ./input/
+	$(GO) test -run XXX -fuzz FuzzDecoders -fuzztime 20s ./store/
+	# whole-store inputs are 40-100 KB: minimising each new one would take
+	# the run's whole time
+	$(GO) test -run XXX -fuzz FuzzOpen -fuzztime 30s -fuzzminimizetime 2s ./store/
 
 # Kernel benchmarks, then the end-to-end run on a 2 GiB file against NumPy
 # and the memory-sweep limit (../shared/bench), as ratios.
