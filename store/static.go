@@ -501,19 +501,40 @@ func (c *staticCodes) decode(planes, data []byte, nb, nobs int) error {
 	return nil
 }
 
-// ownCodesEstimate estimates, from every 8th byte of each plane (nb planes
-// of nobs bytes), the bytes the block would take with codes of its own: the
-// planes' entropy (Miller-Madow corrected for the sample) plus 40 bytes of
-// table per plane. The writer keeps the static coding of a block only if
-// it is within 10% of this.
+// estimate estimates, from every 8th byte of each plane (nb planes of
+// nobs bytes), the bytes of the planes' static coding.
+func (c *staticCodes) estimate(planes []byte, nb, nobs int) float64 {
+	const step = 8
+	bits := 0
+	for p := 0; p < nb; p++ {
+		l := c.lens[p/c.group]
+		for i := p * nobs; i < (p+1)*nobs; i += step {
+			if n := l[planes[i]]; n > 0 {
+				bits += int(n)
+			} else {
+				bits += int(l[esc]) + 8
+			}
+		}
+	}
+	return float64(bits) * step / 8
+}
+
+// ownCodesEstimate estimates, from every 8th byte of the nb planes of
+// nobs bytes, the bytes the planes codec would take for them: per group of
+// planes that it codes with one table (planeSpan), the group's entropy
+// (Miller-Madow corrected for the sample) plus 40 bytes of table. The
+// writer uses the static codes for a block only if their estimate is
+// within 10% of this.
 func ownCodesEstimate(planes []byte, nb, nobs int) float64 {
 	const step = 8
+	span := planeSpan(nobs)
 	var bits float64
 	var hist [256]uint32
-	for p := 0; p < nb; p++ {
+	for p := 0; p < nb; p += span {
 		clear(hist[:])
 		n := 0
-		for i := p * nobs; i < (p+1)*nobs; i += step {
+		end := min(p+span, nb) * nobs
+		for i := p * nobs; i < end; i += step {
 			hist[planes[i]]++
 			n++
 		}
@@ -527,7 +548,7 @@ func ownCodesEstimate(planes []byte, nb, nobs int) float64 {
 			}
 		}
 		h += float64(k-1) / (2 * float64(n) * math.Ln2)
-		bits += min(h, 8)*float64(nobs) + 40*8
+		bits += min(h, 8)*float64(end-p*nobs) + 40*8
 	}
 	return bits / 8
 }

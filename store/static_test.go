@@ -137,8 +137,8 @@ func TestStatic(t *testing.T) {
 }
 
 // TestStaticDrift: at level fastest a block whose bytes drift far from
-// block 0's is stored with the planes codec; the others with the static
-// codec.
+// block 0's is stored whole with the planes codec; the others with the
+// static codec, cut in fastSplit parts; all decode back.
 func TestStaticDrift(t *testing.T) {
 	const units, nobs = 64, 1 << 15 // BlockObs(64)
 	w := words(units)
@@ -158,14 +158,38 @@ func TestStaticDrift(t *testing.T) {
 	var sc blockScratch
 	order := identityOrder(units)
 	raw0 := encodeBlock(0, 0, nobs, order, rows[:nobs*w], &sc.tiles, nil)
-	pl := sc.pc.planes(raw0[blockHead:], rowBytes(units), nobs)
-	codes := newStaticCodes(pl, rowBytes(units), nobs)
+	nb := rowBytes(units)
+	codes := newStaticCodes(sc.pc.planes(raw0[blockHead:], nb, nobs), nb, nobs)
 	wr := &Writer{}
 	for k, want := range []byte{codecStatic, codecStatic, codecPlanes} {
 		raw := encodeBlock(0, int64(k*nobs), nobs, order, rows[k*nobs*w:(k+1)*nobs*w], &sc.tiles, nil)
-		out := wr.compress(&sc, nil, codes, raw, units, nobs)
-		if (*out)[0] != want {
-			t.Errorf("block %d stored with codec %d, want %d", k, (*out)[0], want)
+		blocks := wr.appendFast(nil, &sc, codes, raw, units, nobs)
+		if n := map[byte]int{codecStatic: fastSplit, codecPlanes: 1}[want]; len(blocks) != n {
+			t.Fatalf("block %d: %d blocks, want %d", k, len(blocks), n)
+		}
+		got := make([]byte, 0, len(raw))
+		for _, b := range blocks {
+			data := *b.data
+			if data[0] != want {
+				t.Fatalf("block %d stored with codec %d, want %d", k, data[0], want)
+			}
+			m := b.nobs
+			pl := make([]byte, nb*m)
+			var err error
+			if want == codecStatic {
+				err = codes.decode(pl, data[1+blockHead:], nb, m)
+			} else {
+				err = sc.pc.decodePlanes(pl, data[1+blockHead:], nb, m)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			part := make([]byte, nb*m)
+			fromPlanes(part, pl, nb, m)
+			got = append(got, part...)
+		}
+		if !bytes.Equal(got, raw[blockHead:]) {
+			t.Errorf("block %d does not decode back", k)
 		}
 	}
 }

@@ -54,8 +54,9 @@ type Writer struct {
 	bufs    sync.Pool               // *[]byte: stored blocks, recycled once written
 }
 
-// fastSplit: at level fastest, blocks after block 0 hold at most
-// BlockObs(units)/fastSplit observations (about 64 KiB of raw bits).
+// fastSplit: at level fastest, static blocks after block 0 hold
+// BlockObs(units)/fastSplit observations (about 64 KiB of raw bits), at
+// least 64.
 const fastSplit = 4
 
 // blockScratch is one goroutine's buffers for encoding blocks.
@@ -63,6 +64,7 @@ type blockScratch struct {
 	tiles []uint64 // encodeBlock's transposes
 	raw   []byte   // a block's raw payload
 	sbuf  []byte   // the static codec's stream B
+	sub   []byte   // the planes of part of a block
 	pc    planeCoder
 }
 
@@ -211,7 +213,7 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 			*b = codes.encode(codes.appendTables(*b), pl, nb, n0, &sc.sbuf)
 			ch.blocks = append(ch.blocks, encoded{0, n0, b})
 		} else {
-			ch.blocks = append(ch.blocks, encoded{0, n0, w.compress(sc, w.enc, nil, raw0, units, n0)})
+			ch.blocks = append(ch.blocks, encoded{0, n0, w.compress(sc, w.enc, raw0, units, n0)})
 		}
 		w.scratch.Put(sc)
 		if !w.fast {
@@ -276,29 +278,12 @@ func (w *Writer) getScratch() *blockScratch {
 	return sc
 }
 
-// compress codes one block's raw payload into its stored form: a codec
-// byte, then, at level fastest (codes not nil), the static encoding unless
-// the block has drifted from the layer's codes, else the planes encoding;
-// at the other levels the smaller of the planes encoding and a zstd frame
-// made with enc. The result is a buffer of w.bufs, given back once written.
-func (w *Writer) compress(sc *blockScratch, enc *zstd.Encoder, codes *staticCodes, raw []byte, units, nobs int) *[]byte {
+// compress codes one block's raw payload into its stored form (levels
+// other than fastest): a codec byte, then the smaller of the planes
+// encoding and a zstd frame made with enc. The result is a buffer of
+// w.bufs, given back once written.
+func (w *Writer) compress(sc *blockScratch, enc *zstd.Encoder, raw []byte, units, nobs int) *[]byte {
 	out := w.getBuf()
-	if codes != nil {
-		nb := rowBytes(units)
-		pl := sc.pc.planes(raw[blockHead:], nb, nobs)
-		*out = append(append((*out)[:0], codecStatic), raw[:blockHead]...)
-		*out = codes.encode(*out, pl, nb, nobs, &sc.sbuf)
-		if float64(len(*out)) <= 1.1*ownCodesEstimate(pl, nb, nobs) && len(*out) <= len(raw) {
-			return out
-		}
-		own := w.getBuf()
-		*own = sc.pc.encodePlanes(append((*own)[:0], codecPlanes), raw[:blockHead], pl, nb, nobs)
-		if len(*own) < len(*out) {
-			out, own = own, out
-		}
-		w.bufs.Put(own)
-		return out
-	}
 	*out = sc.pc.encode(append((*out)[:0], codecPlanes), raw, rowBytes(units), nobs)
 	if enc != nil {
 		z := w.getBuf()
@@ -325,11 +310,6 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
 	bo := BlockObs(units)
-	if w.fast {
-		// The static codes come from block 0, so smaller blocks after it
-		// cost nothing in size and decode sooner for one observation.
-		bo = max(64, bo/fastSplit)
-	}
 	sc := w.getScratch()
 	w.mu.Lock()
 	codes := w.codes
@@ -343,9 +323,52 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 		k := min(bo, n-o)
 		first := c.first + int64(off+o)
 		sc.raw = encodeBlock(i, first, k, order, rows[o*wd:(o+k)*wd], &sc.tiles, sc.raw)
-		c.blocks = append(c.blocks, encoded{first, k, w.compress(sc, enc, codes, sc.raw, units, k)})
+		if codes != nil {
+			c.blocks = w.appendFast(c.blocks, sc, codes, sc.raw, units, k)
+			continue
+		}
+		c.blocks = append(c.blocks, encoded{first, k, w.compress(sc, enc, sc.raw, units, k)})
 	}
 	w.scratch.Put(sc)
+}
+
+// appendFast codes one block's raw payload at level fastest: if the
+// layer's static codes fit it (their cost, estimated from a sample of its
+// bytes, within 10% of what its own codes would cost), as fastSplit smaller
+// static blocks, which cost nothing more and decode sooner for one
+// observation; else as one planes block, whose codes are its own.
+func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes, raw []byte, units, nobs int) []encoded {
+	nb := rowBytes(units)
+	pl := sc.pc.planes(raw[blockHead:], nb, nobs)
+	layer := binary.LittleEndian.Uint32(raw)
+	first := int64(binary.LittleEndian.Uint64(raw[4:]))
+	if codes.estimate(pl, nb, nobs) > 1.1*ownCodesEstimate(pl, nb, nobs) {
+		out := w.getBuf()
+		*out = sc.pc.encodePlanes(append((*out)[:0], codecPlanes), raw[:blockHead], pl, nb, nobs)
+		return append(dst, encoded{first, nobs, out})
+	}
+	k := max(64, (nobs+fastSplit-1)/fastSplit)
+	for o := 0; o < nobs; o += k {
+		m := min(k, nobs-o)
+		sub := pl
+		if m < nobs {
+			if cap(sc.sub) < nb*m {
+				sc.sub = make([]byte, nb*m)
+			}
+			sub = sc.sub[:nb*m]
+			for p := 0; p < nb; p++ {
+				copy(sub[p*m:(p+1)*m], pl[p*nobs+o:p*nobs+o+m])
+			}
+		}
+		out := w.getBuf()
+		*out = append((*out)[:0], codecStatic)
+		*out = binary.LittleEndian.AppendUint32(*out, layer)
+		*out = binary.LittleEndian.AppendUint64(*out, uint64(first+int64(o)))
+		*out = binary.LittleEndian.AppendUint32(*out, uint32(m))
+		*out = codes.encode(*out, sub, nb, m, &sc.sbuf)
+		dst = append(dst, encoded{first + int64(o), m, out})
+	}
+	return dst
 }
 
 // ChunkObservations implements profiler.PatternSink: whole blocks.
