@@ -54,7 +54,8 @@ type planeCoder struct {
 	plane []byte
 }
 
-// toPlanes writes the byte planes of nobs rows of nb bytes (body) to dst.
+// toPlanes writes the byte planes of nobs rows of nb bytes (body) to dst:
+// the transpose, nb rows of nobs bytes.
 func toPlanes(dst, body []byte, nb, nobs int) {
 	o8, j8 := nobs&^7, nb&^7
 	var a [8]uint64
@@ -80,31 +81,9 @@ func toPlanes(dst, body []byte, nb, nobs int) {
 	}
 }
 
-// fromPlanes is the inverse of toPlanes.
-func fromPlanes(body, src []byte, nb, nobs int) {
-	o8, j8 := nobs&^7, nb&^7
-	var a [8]uint64
-	for j := 0; j < j8; j += 8 {
-		for o := 0; o < o8; o += 8 {
-			for r := range a {
-				a[r] = binary.LittleEndian.Uint64(src[(j+r)*nobs+o:])
-			}
-			transpose8(&a)
-			for r := range a {
-				binary.LittleEndian.PutUint64(body[(o+r)*nb+j:], a[r])
-			}
-		}
-	}
-	for o := 0; o < nobs; o++ {
-		j0 := j8
-		if o >= o8 {
-			j0 = 0
-		}
-		for j := j0; j < nb; j++ {
-			body[o*nb+j] = src[j*nobs+o]
-		}
-	}
-}
+// fromPlanes is the inverse of toPlanes: the planes are nb rows of nobs
+// bytes, transposed back to nobs rows of nb bytes.
+func fromPlanes(body, src []byte, nb, nobs int) { toPlanes(body, src, nobs, nb) }
 
 // transpose8 transposes an 8x8 byte matrix held as 8 little-endian words:
 // byte c of word r becomes byte r of word c.
