@@ -234,6 +234,29 @@ type Layer struct {
 // Blocks is the number of blocks of the layer.
 func (l *Layer) Blocks() int { return len(l.r.index[l.i]) }
 
+// Codecs counts the layer's blocks by the codec that stores them ("zstd",
+// "planes", "static"), reading one byte of each.
+func (l *Layer) Codecs() (map[string]int, error) {
+	names := map[byte]string{codecZstd: "zstd", codecPlanes: "planes", codecStatic: "static"}
+	out := map[string]int{}
+	for k, e := range l.r.index[l.i] {
+		if l.r.Header.FormatVersion < 2 {
+			out["zstd"]++
+			continue
+		}
+		b, err := l.r.readAt(1, int64(e.Offset))
+		if err != nil || e.Length == 0 {
+			return nil, l.errorf(ErrCorrupt, "block %d: cannot read its codec", k)
+		}
+		name, ok := names[b[0]]
+		if !ok {
+			return nil, l.errorf(ErrCorrupt, "block %d: unknown codec %d", k, b[0])
+		}
+		out[name]++
+	}
+	return out, nil
+}
+
 // StoredBytes is the compressed size of the layer's blocks.
 func (l *Layer) StoredBytes() int64 {
 	var n int64

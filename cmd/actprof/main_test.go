@@ -381,9 +381,16 @@ func TestPatternsAgainstNumPy(t *testing.T) {
 	showFC := out("patterns", "show", st, "--layer", "fc", "--sample", "123", "--json")
 	samplesFC := out("patterns", "samples", st, "--layer", "fc", "--unit", "5", "--limit", "20", "--json")
 	showConv := out("patterns", "show", st, "--layer", "conv", "--sample", "7", "--json")
+	stats := out("patterns", "stats", st, "--top", "3", "--json")
+	// the same data at level fastest (static and planes blocks, natural order)
+	stFast := filepath.Join(dir, "f.actbits")
+	if _, se, code := actprof(t, "profile", "--quiet", "--chunk-size", "3000", "--patterns", stFast, "--patterns-level", "fastest", "-o", prof, data); code != 0 {
+		t.Fatalf("profile fastest: %s", se)
+	}
+	statsFast := out("patterns", "stats", stFast, "--top", "3", "--json")
 	script := `
 import json, sys, numpy as np
-d, exp, show_fc, samples_fc, show_conv = sys.argv[1:]
+d, exp, show_fc, samples_fc, show_conv, stats, stats_fast = sys.argv[1:]
 fc = np.load(d + "/fc.npy") > 0
 conv = np.load(d + "/conv.npy") > 0
 bad = []
@@ -395,9 +402,20 @@ if s["observations"] != [int(o) for o in np.nonzero(fc[:, 5])[0][:20]]: bad.appe
 s = json.loads(show_conv)
 want = [[int(u) for u in np.nonzero(conv[7, :, h, w])[0]] for h in range(3) for w in range(4)]
 if [p["fired"] for p in s["positions"]] != want or s["positions"][5]["index"] != [1, 1]: bad.append("show conv")
+rows = {"fc": fc, "conv": conv.transpose(0, 2, 3, 1).reshape(-1, conv.shape[1])}
+for name, st in (("stats", stats), ("stats fastest", stats_fast)):
+    for l in json.loads(st):
+        r = rows[l["layer"]]
+        u, c = np.unique(r, axis=0, return_counts=True)
+        top = sorted(c, reverse=True)[:3]
+        if l["distinct_patterns"] != len(u) or [m["count"] for m in l["most_common"]] != top: bad.append(name + " " + l["layer"])
+        for m in l["most_common"]:
+            fired = np.zeros(r.shape[1], bool); fired[m["fired"]] = True
+            if (r == fired).all(1).sum() != m["count"]: bad.append(name + " pattern " + l["layer"])
+        if sum(l["blocks"].values()) < 1: bad.append(name + " blocks")
 print(" ".join(bad) or "ok")
 `
-	res, err := exec.Command(py, "-c", script, data, exp, showFC, samplesFC, showConv).CombinedOutput()
+	res, err := exec.Command(py, "-c", script, data, exp, showFC, samplesFC, showConv, stats, statsFast).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(res)) != "ok" {
 		t.Fatalf("NumPy disagrees: %s %v", res, err)
 	}

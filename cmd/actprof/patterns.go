@@ -11,6 +11,7 @@ import (
 	"math/bits"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/actprof/actprof/internal/atomicfile"
 	"github.com/actprof/actprof/internal/npyfmt"
@@ -201,6 +202,7 @@ type layerStats struct {
 	MostCommon       []commonPattern `json:"most_common"`
 	StoredBytes      int64           `json:"stored_bytes"`
 	BitsPerUnitObs   float64         `json:"bits_per_unit_observation"`
+	Blocks           map[string]int  `json:"blocks"` // by codec
 }
 
 type commonPattern struct {
@@ -236,8 +238,14 @@ func patternsStats(ctx context.Context, e *env, args []string) error {
 		return writeJSON(e.stdout, all)
 	}
 	for _, st := range all {
-		fmt.Fprintf(e.stdout, "%s: %d units x %d observations: %d distinct patterns; %.4f bits stored per unit-observation (%d bytes)\n",
-			st.Layer, st.Units, st.Observations, st.DistinctPatterns, st.BitsPerUnitObs, st.StoredBytes)
+		var blocks []string
+		for _, c := range []string{"static", "planes", "zstd"} {
+			if n := st.Blocks[c]; n > 0 {
+				blocks = append(blocks, fmt.Sprintf("%d %s", n, c))
+			}
+		}
+		fmt.Fprintf(e.stdout, "%s: %d units x %d observations: %d distinct patterns; %.4f bits stored per unit-observation (%d bytes; blocks: %s)\n",
+			st.Layer, st.Units, st.Observations, st.DistinctPatterns, st.BitsPerUnitObs, st.StoredBytes, strings.Join(blocks, ", "))
 		for _, c := range st.MostCommon {
 			fmt.Fprintf(e.stdout, "  %d x  %d units fired: %s\n", c.Count, len(c.Fired), report.Ranges(c.Fired, 16))
 		}
@@ -292,6 +300,9 @@ func statsOf(l *store.Layer, top int) (layerStats, error) {
 	st := layerStats{Layer: info.Name, Units: info.Units, Observations: info.Observations, DistinctPatterns: len(seen),
 		StoredBytes: l.StoredBytes(), MostCommon: []commonPattern{}}
 	st.BitsPerUnitObs = float64(st.StoredBytes*8) / float64(int64(info.Units)*info.Observations)
+	if st.Blocks, err = l.Codecs(); err != nil {
+		return layerStats{}, err
+	}
 	// Second pass: the patterns of the most common hashes.
 	want := map[key]int{}
 	for i, p := range list {
