@@ -320,66 +320,90 @@ func (c *staticCodes) encode(dst, planes []byte, nb, nobs int, bs *[]byte) []byt
 	return append(a.out, b.out...)
 }
 
-// encodePair codes two planes of equal length into two streams,
-// interleaved, 4 bytes of each at a time (at most 44 bits) unless one of
-// them is escaped.
+// encodePair codes two planes of equal length into two streams, 4 bytes
+// of each at a time (at most 44 bits) unless one of them is escaped. The
+// streams' dependency chains are independent, so the CPU overlaps them.
 func encodePair(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32) {
-	oa, accA, nA := a.out, a.acc, a.n
-	ob, accB, nB := b.out, b.acc, b.n
 	pb = pb[:len(pa)]
 	i := 0
-	for ; i+4 <= len(pa); i += 4 {
-		xa, xb := pa[i:i+4:i+4], pb[i:i+4:i+4]
-		e0, e1, e2, e3 := ta[xa[0]], ta[xa[1]], ta[xa[2]], ta[xa[3]]
-		f0, f1, f2, f3 := tb[xb[0]], tb[xb[1]], tb[xb[2]], tb[xb[3]]
-		if (e0|e1|e2|e3|f0|f1|f2|f3)&escapedFlag != 0 {
-			a.out, a.acc, a.n = oa, accA, nA
-			b.out, b.acc, b.n = ob, accB, nB
-			for k := 0; k < 4; k++ {
-				a.put(ta[xa[k]])
-				b.put(tb[xb[k]])
-			}
-			oa, accA, nA = a.out, a.acc, a.n
-			ob, accB, nB = b.out, b.acc, b.n
-			continue
-		}
-		if len(oa)+8 > cap(oa) {
-			oa = slices.Grow(oa, 8)
-		}
-		if len(ob)+8 > cap(ob) {
-			ob = slices.Grow(ob, 8)
-		}
-		accA |= uint64(e0&0xffffff) << nA
-		nA += uint(e0 >> 24)
-		accB |= uint64(f0&0xffffff) << nB
-		nB += uint(f0 >> 24)
-		accA |= uint64(e1&0xffffff) << nA
-		nA += uint(e1 >> 24)
-		accB |= uint64(f1&0xffffff) << nB
-		nB += uint(f1 >> 24)
-		accA |= uint64(e2&0xffffff) << nA
-		nA += uint(e2 >> 24)
-		accB |= uint64(f2&0xffffff) << nB
-		nB += uint(f2 >> 24)
-		accA |= uint64(e3&0xffffff) << nA
-		nA += uint(e3 >> 24)
-		accB |= uint64(f3&0xffffff) << nB
-		nB += uint(f3 >> 24)
-		binary.LittleEndian.PutUint64(oa[len(oa):len(oa)+8], accA)
-		oa = oa[:len(oa)+int(nA>>3)]
-		accA >>= nA &^ 7
-		nA &= 7
-		binary.LittleEndian.PutUint64(ob[len(ob):len(ob)+8], accB)
-		ob = ob[:len(ob)+int(nB>>3)]
-		accB >>= nB &^ 7
-		nB &= 7
+	for ; i+16 <= len(pa); i += 16 {
+		a.put16(pa[i:i+16:i+16], ta)
+		b.put16(pb[i:i+16:i+16], tb)
 	}
-	a.out, a.acc, a.n = oa, accA, nA
-	b.out, b.acc, b.n = ob, accB, nB
+	for ; i+4 <= len(pa); i += 4 {
+		a.put4(pa[i:i+4:i+4], ta)
+		b.put4(pb[i:i+4:i+4], tb)
+	}
 	for ; i < len(pa); i++ {
 		a.put(ta[pa[i]])
 		b.put(tb[pb[i]])
 	}
+}
+
+// put16 codes 16 bytes (x has length 16) with table t, 4 at a time. An
+// escaped byte among them (rare: one block 0 never had) sends the 16
+// through put4 from the state before.
+func (s *huffStream) put16(x []byte, t *[256]uint32) {
+	x = x[:16:16]
+	out, acc, n := s.out, s.acc, s.n
+	// 4 flushes of at most 10 bytes each (escaped codes are up to 19
+	// bits; the result is then discarded), the last writing 8
+	if len(out)+48 > cap(out) {
+		out = slices.Grow(out, 48)
+	}
+	var or uint32
+	for k := 0; k < 16; k += 4 {
+		e0, e1, e2, e3 := t[x[k]], t[x[k+1]], t[x[k+2]], t[x[k+3]]
+		or |= e0 | e1 | e2 | e3
+		acc |= uint64(e0&0xffffff) << (n & 63)
+		n += uint(e0 >> 24 & 31)
+		acc |= uint64(e1&0xffffff) << (n & 63)
+		n += uint(e1 >> 24 & 31)
+		acc |= uint64(e2&0xffffff) << (n & 63)
+		n += uint(e2 >> 24 & 31)
+		acc |= uint64(e3&0xffffff) << (n & 63)
+		n += uint(e3 >> 24 & 31)
+		binary.LittleEndian.PutUint64(out[len(out):len(out)+8], acc)
+		out = out[:len(out)+int(n>>3)]
+		acc >>= (n &^ 7) & 63
+		n &= 7
+	}
+	if or&escapedFlag != 0 {
+		// the state before stands (bytes written past it are rewritten)
+		for k := 0; k < 16; k += 4 {
+			s.put4(x[k:k+4:k+4], t)
+		}
+		return
+	}
+	s.out, s.acc, s.n = out, acc, n
+}
+
+// put4 codes 4 bytes (x has length 4) with table t.
+func (s *huffStream) put4(x []byte, t *[256]uint32) {
+	e0, e1, e2, e3 := t[x[0]], t[x[1]], t[x[2]], t[x[3]]
+	if (e0|e1|e2|e3)&escapedFlag != 0 {
+		s.put(e0)
+		s.put(e1)
+		s.put(e2)
+		s.put(e3)
+		return
+	}
+	out, acc, n := s.out, s.acc, s.n
+	if len(out)+8 > cap(out) {
+		out = slices.Grow(out, 8)
+	}
+	acc |= uint64(e0&0xffffff) << (n & 63)
+	n += uint(e0 >> 24)
+	acc |= uint64(e1&0xffffff) << (n & 63)
+	n += uint(e1 >> 24)
+	acc |= uint64(e2&0xffffff) << (n & 63)
+	n += uint(e2 >> 24)
+	acc |= uint64(e3&0xffffff) << (n & 63)
+	n += uint(e3 >> 24)
+	binary.LittleEndian.PutUint64(out[len(out):len(out)+8], acc)
+	s.out = out[:len(out)+int(n>>3)]
+	s.acc = acc >> ((n &^ 7) & 63)
+	s.n = n & 7
 }
 
 // huffReader reads one bit stream; past its end it reads zeros (callers
