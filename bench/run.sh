@@ -66,7 +66,7 @@ raw_bits=$(( bytes / 4 / 8 ))   # one bit per float32 element
 evict() { dd if="$file" iflag=nocache count=0 status=none 2>/dev/null || true; }
 timed() { local s e; s=$(now); "$@" > /dev/null; e=$(now); awk -v s="$s" -v e="$e" 'BEGIN { print e - s }'; }
 t_cold=$(for i in $(seq "$reps"); do evict; timed bin/actprof profile --device cpu --quiet -o /dev/null "$file"; done | best)
-for lv in fastest default; do
+for lv in fastest balanced; do
   store=$root/.bench/acts.actbits
   t_pat=$(cat "$file" > /dev/null; for i in $(seq "$reps"); do timed bin/actprof profile --device cpu --quiet --patterns "$store" --patterns-level $lv -o /dev/null "$file"; done | best)
   t_patc=$(for i in $(seq "$reps"); do evict; timed bin/actprof profile --device cpu --quiet --patterns "$store" --patterns-level $lv -o /dev/null "$file"; done | best)
@@ -75,7 +75,7 @@ for lv in fastest default; do
       lv, a, p, 100 * (p / a - 1), ac, pc, 100 * (pc / ac - 1), sz * 8 / (rb * 8) }'
 done
 cat "$file" > /dev/null
-echo "  random access on the $(du -h "$root/.bench/acts.actbits" | cut -f1) store (level default) of the 2 GiB file:"
+echo "  random access on the $(du -h "$root/.bench/acts.actbits" | cut -f1) store (level balanced) of the 2 GiB file:"
 bin/patterncmp "$root/.bench/acts.actbits" | sed 's/^/    /'
 
 real=$root/.bench/real
@@ -87,7 +87,7 @@ if [ ! -f "$real/mlp_fc1.npy" ]; then
   fi
 fi
 if [ -f "$real/mlp_fc1.npy" ]; then
-  for lv in default best fastest; do
+  for lv in balanced best fastest; do
     echo "  ReLU networks trained on digits (bench/realistic/make.py), level $lv, bits per unit-observation:"
     bin/actprof profile --device cpu --quiet --patterns "$root/.bench/real.actbits" --patterns-level $lv -o /dev/null "$real" > /dev/null
     bin/patterncmp "$root/.bench/real.actbits" | sed 's/^/    /'
@@ -96,7 +96,7 @@ fi
 
 echo "  multi-GB stores (bench/bigstore: random patterns written through store.Writer), single-observation queries:"
 go build -o bin/bigstore ./bench/bigstore
-for lv in default fastest; do
+for lv in balanced fastest; do
   bin/bigstore -gib 2 -level $lv "$root/.bench/big.actbits" | sed 's/^/    /'
 done
 rm -f "$root/.bench/big.actbits"

@@ -24,7 +24,7 @@ func BenchmarkEncodeBlock(b *testing.B) {
 			}
 		}
 	}
-	for _, lv := range []string{"fastest", "default"} {
+	for _, lv := range []string{"fastest", "balanced"} {
 		enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(Levels[lv]), zstd.WithEncoderConcurrency(1))
 		var scratch []uint64
 		order := layerOrder(units, nobs, rows)

@@ -182,7 +182,7 @@ func TestRoundTrip(t *testing.T) {
 		layers = append(layers, layerData{"dead", []int{100, 33}, make([]byte, 4*3300)},
 			layerData{"full", []int{100, 33}, backendtest.Encode(profiler.Float32, slices.Repeat([]float64{1}, 3300))})
 		for _, chunk := range []int{1, 4096, 1 << 20} {
-			for _, level := range []string{"fastest", "default"} {
+			for _, level := range []string{"fastest", "balanced"} {
 				path := filepath.Join(dir, "s.actbits")
 				write(t, path, layers, chunk, level)
 				check(t, path, layers)
@@ -198,16 +198,16 @@ func goldenLayers() []layerData {
 		{"conv", []int{3, 9, 4, 4}, sparse(rng, 3*9*16, 9, 16)}}
 }
 
-// TestGolden: the writer's bytes for a fixed dataset at levels default
+// TestGolden: the writer's bytes for a fixed dataset at levels balanced
 // (rate-sorted order, zstd and planes blocks) and fastest (natural order,
-// planes only), and the reader's view of the committed files, are those of
+// static blocks), and the reader's view of the committed files, are those of
 // testdata/golden*.actbits. golden-v1.actbits, written by format version 1
 // (bare zstd blocks), must still read.
 func TestGolden(t *testing.T) {
 	layers := goldenLayers()
-	for _, level := range []string{"default", "fastest"} {
+	for _, level := range []string{"balanced", "fastest"} {
 		golden := filepath.Join("testdata", "golden.actbits")
-		if level != "default" {
+		if level != "balanced" {
 			golden = filepath.Join("testdata", "golden-"+level+".actbits")
 		}
 		path := filepath.Join(t.TempDir(), "g.actbits")

@@ -17,14 +17,19 @@ import (
 	"github.com/actprof/actprof/profiler"
 )
 
-// Levels are the compression levels a writer takes, by name: fastest
-// codes every block with the planes codec only, over the natural unit
-// order (no bit permutation); the others sort units by firing rate and keep,
-// per block, the smaller of the planes codec and zstd at that level.
+// Levels are the compression levels a writer takes, by name. fastest, the
+// default ("" or "default"), codes blocks over the natural unit order with
+// the static codec (codes fixed per layer by block 0), or with the planes
+// codec where a block has drifted from block 0; the others sort units by
+// firing rate and keep, per block, the smaller of the planes codec and zstd
+// at that level (balanced: zstd's default level).
 var Levels = map[string]zstd.EncoderLevel{
-	"fastest": zstd.SpeedFastest, "default": zstd.SpeedDefault,
+	"fastest": zstd.SpeedFastest, "default": zstd.SpeedFastest, "balanced": zstd.SpeedDefault,
 	"better": zstd.SpeedBetterCompression, "best": zstd.SpeedBestCompression,
 }
+
+// DefaultLevel is the level of Create(..., "").
+const DefaultLevel = "fastest"
 
 // Writer writes a store during a profiling run: it is the run's
 // profiler.PatternSink. Blocks are encoded and compressed in the counting
@@ -98,14 +103,14 @@ func NewHeader(plans []profiler.Plan, threshold float64) Header {
 }
 
 // Create starts a store at path (written to a temporary file beside it).
-// level is a key of Levels ("" means "default").
+// level is a key of Levels ("" means DefaultLevel).
 func Create(path string, h Header, level string) (*Writer, error) {
 	if level == "" {
-		level = "default"
+		level = DefaultLevel
 	}
 	lv, ok := Levels[level]
 	if !ok {
-		return nil, fmt.Errorf("%w: compression level %q (fastest, default, better, best)", profiler.ErrBadOption, level)
+		return nil, fmt.Errorf("%w: compression level %q (fastest, balanced, better, best)", profiler.ErrBadOption, level)
 	}
 	for _, l := range h.Layers {
 		if l.Units > maxUnits {
@@ -115,6 +120,9 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	hj, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
+	}
+	if level == "default" {
+		level = DefaultLevel
 	}
 	fast := level == "fastest"
 	var enc *zstd.Encoder

@@ -22,7 +22,7 @@ import (
 )
 
 func main() {
-	level := flag.String("level", "default", "zstd level of the plain baseline (as the store's)")
+	level := flag.String("level", "balanced", "zstd level of the plain baseline (store.Levels; balanced is zstd's default)")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: patterncmp [-level L] STORE.actbits")

@@ -382,10 +382,11 @@ func TestPatternsAgainstNumPy(t *testing.T) {
 	samplesFC := out("patterns", "samples", st, "--layer", "fc", "--unit", "5", "--limit", "20", "--json")
 	showConv := out("patterns", "show", st, "--layer", "conv", "--sample", "7", "--json")
 	stats := out("patterns", "stats", st, "--top", "3", "--json")
-	// the same data at level fastest (static and planes blocks, natural order)
+	// the same data at level balanced (rate-sorted order, zstd and planes
+	// blocks; the default, fastest, wrote st)
 	stFast := filepath.Join(dir, "f.actbits")
-	if _, se, code := actprof(t, "profile", "--quiet", "--chunk-size", "3000", "--patterns", stFast, "--patterns-level", "fastest", "-o", prof, data); code != 0 {
-		t.Fatalf("profile fastest: %s", se)
+	if _, se, code := actprof(t, "profile", "--quiet", "--chunk-size", "3000", "--patterns", stFast, "--patterns-level", "balanced", "-o", prof, data); code != 0 {
+		t.Fatalf("profile balanced: %s", se)
 	}
 	statsFast := out("patterns", "stats", stFast, "--top", "3", "--json")
 	script := `
@@ -403,7 +404,7 @@ s = json.loads(show_conv)
 want = [[int(u) for u in np.nonzero(conv[7, :, h, w])[0]] for h in range(3) for w in range(4)]
 if [p["fired"] for p in s["positions"]] != want or s["positions"][5]["index"] != [1, 1]: bad.append("show conv")
 rows = {"fc": fc, "conv": conv.transpose(0, 2, 3, 1).reshape(-1, conv.shape[1])}
-for name, st in (("stats", stats), ("stats fastest", stats_fast)):
+for name, st in (("stats", stats), ("stats balanced", stats_fast)):
     for l in json.loads(st):
         r = rows[l["layer"]]
         u, c = np.unique(r, axis=0, return_counts=True)

@@ -96,7 +96,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	fs.Var(&chunk, "chunk-size", "bytes per counting block, e.g. 8MiB (default 1MiB on the CPU, 32MiB on a GPU)")
 	quiet := fs.Bool("quiet", false, "no progress or timing lines on stderr")
 	patterns := fs.String("patterns", "", "also write every observation's fired units to the pattern store `FILE` (.actbits)")
-	level := fs.String("patterns-level", "default", "pattern store compression: fastest, default, better, best")
+	level := fs.String("patterns-level", store.DefaultLevel, "pattern store compression: fastest (quickest to write), balanced, better, best (smallest)")
 	device := fs.String("device", "auto", "where to count: auto (a GPU through actprof-cuda when one is usable, else the CPU), cpu, cuda or cuda:N")
 	generic := fs.Bool("generic", false, "use the plain-Go CPU kernels, not the vector ones (for comparison)")
 	paths, err := parse(fs, args)
@@ -135,7 +135,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if _, ok := store.Levels[*level]; !ok {
-		return usagef("--patterns-level %q: want fastest, default, better or best", *level)
+		return usagef("--patterns-level %q: want fastest, balanced, better or best", *level)
 	}
 	if _, _, err := parseDevice(*device); err != nil {
 		return err
