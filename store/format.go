@@ -5,10 +5,12 @@
 // A layer's observations are cut into blocks of at most BlockObs(units)
 // observations. A block holds one row of bits per observation over the
 // layer's storage order (units sorted by firing rate, or their natural order
-// at level fastest), compressed with the smaller of two codecs: byte planes
-// Huffman-coded per plane (planes.go) or zstd with the layer's block 0 as
-// dictionary; each block is checksummed. An index at the end of the file
-// locates every block, so any observation is decoded by reading one block.
+// at level fastest) and is stored with one of three codecs: zstd with the
+// layer's block 0 as dictionary, byte planes Huffman-coded per plane
+// (planes.go), or byte planes coded with Huffman codes fixed for the layer
+// by block 0 (static.go); each block is checksummed. An index at the end of
+// the file locates every block, so any observation is decoded by reading
+// one block (and block 0 once).
 package store
 
 import (

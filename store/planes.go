@@ -12,10 +12,11 @@ import (
 // byte j of every row, i.e. units 8j..8j+7 of the storage order over the
 // block's observations), each plane Huffman-coded on its own (huff0), so
 // that each group of 8 units gets the code of its own joint distribution.
-// It runs several times faster than zstd's fastest level on these bits and,
-// on real activations, compresses within 10-40% of zstd's default (better
-// than it on some dense MLP layers); the writer uses it for level fastest
-// and, where it comes out smaller than zstd, for any block.
+// It codes about 270 MB/s of bits per core (zstd's fastest level: 200) and,
+// on real activations, compresses within 0-40% of zstd's default level
+// (better than it on some dense MLP layers). The writer keeps it for a block
+// where it comes out smaller than zstd (levels balanced to best), and at
+// level fastest for blocks that have drifted from the layer's static codes.
 //
 // Encoded form, after the raw payload's 16-byte head (copied as is):
 //
