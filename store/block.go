@@ -49,6 +49,15 @@ func layerOrder(units, nobs int, rows []uint64) []int32 {
 	return order
 }
 
+// inverse returns the storage order from unit positions.
+func inverse(pos []int32) []int32 {
+	order := make([]int32, len(pos))
+	for u, p := range pos {
+		order[p] = int32(u)
+	}
+	return order
+}
+
 // identityOrder is the natural order of units.
 func identityOrder(units int) []int32 {
 	order := make([]int32, units)
@@ -168,6 +177,7 @@ type block struct {
 	rawOnce sync.Once
 	nb      int     // bytes per row
 	pos     []int32 // unit -> position in the storage order
+	order   []int32 // position -> unit (the layer's storage order)
 	cw      int     // words per column
 	once    sync.Once
 	cols    []uint64 // per position, cw words each, built on first use
@@ -208,7 +218,7 @@ func decodeBlock(raw, planes []byte, layer int, first int64, nobs int, pos []int
 	if n := int(binary.LittleEndian.Uint32(raw[12:])); n != nobs {
 		return nil, bad("block holds %d observations, index says %d", n, nobs)
 	}
-	b := &block{layer: layer, first: first, nobs: nobs, nb: rowBytes(units), pos: pos, cw: words(nobs)}
+	b := &block{layer: layer, first: first, nobs: nobs, nb: rowBytes(units), pos: pos, order: inverse(pos), cw: words(nobs)}
 	if units%8 != 0 {
 		pad := byte(0xff) << (units % 8)
 		last := planes[min(len(planes), (b.nb-1)*nobs):]
@@ -285,6 +295,34 @@ func (b *block) fired(u, o int) bool {
 
 // unitCounts adds each unit's fires in the block to counts.
 func (b *block) unitCounts(counts []uint64) {
+	if b.planes != nil {
+		// Per storage position, straight from the planes: bit k of every
+		// byte of plane j is position 8j+k.
+		const lsb = 0x0101010101010101
+		var pc [8]int
+		for j := 0; j < b.nb; j++ {
+			clear(pc[:])
+			p := b.planes[j*b.nobs : (j+1)*b.nobs]
+			i := 0
+			for ; i+8 <= len(p); i += 8 {
+				x := binary.LittleEndian.Uint64(p[i:])
+				for k := range pc {
+					pc[k] += bits.OnesCount64(x >> k & lsb)
+				}
+			}
+			for ; i < len(p); i++ {
+				for k := range pc {
+					pc[k] += int(p[i] >> k & 1)
+				}
+			}
+			for k, n := range pc {
+				if q := 8*j + k; q < len(b.pos) {
+					b.posCounts(q, n, counts)
+				}
+			}
+		}
+		return
+	}
 	for u := range counts {
 		n := 0
 		for _, x := range b.column(u) {
@@ -294,12 +332,37 @@ func (b *block) unitCounts(counts []uint64) {
 	}
 }
 
+// posCounts adds n fires of the unit at storage position q to counts.
+func (b *block) posCounts(q, n int, counts []uint64) {
+	counts[b.order[q]] += uint64(n)
+}
+
 // rows rebuilds the block's row bits in natural unit order: nobs rows of
 // W words.
 func (b *block) rows() []uint64 {
 	units := len(b.pos)
 	w := words(units)
 	out := make([]uint64, b.nobs*w)
+	if isIdentity(b.pos) {
+		// Natural storage order (level fastest): the rows' bytes are the
+		// words' bytes.
+		raw := b.rowData()
+		for o := 0; o < b.nobs; o++ {
+			row := raw[o*b.nb : (o+1)*b.nb]
+			for k := 0; k < w; k++ {
+				var x uint64
+				if k*8+8 <= len(row) {
+					x = binary.LittleEndian.Uint64(row[k*8:])
+				} else {
+					for by := len(row) - 1; by >= k*8; by-- {
+						x = x<<8 | uint64(row[by])
+					}
+				}
+				out[o*w+k] = x
+			}
+		}
+		return out
+	}
 	cols := b.columns()
 	var tile [64]uint64
 	for k := 0; k < w; k++ {

@@ -8,9 +8,11 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -495,29 +497,81 @@ func (l *Layer) UnitObservations(u int, limit int) ([]int64, error) {
 	return out, nil
 }
 
-// Counts recounts each unit's fires from the stored patterns.
+// Counts recounts each unit's fires from the stored patterns, decoding
+// blocks on all cores.
 func (l *Layer) Counts() ([]uint64, error) {
-	counts := make([]uint64, l.Info.Units)
-	for k := range l.r.index[l.i] {
-		b, err := l.block(k)
+	n := len(l.r.index[l.i])
+	workers := max(1, min(runtime.GOMAXPROCS(0), n))
+	partial := make([][]uint64, workers)
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range partial {
+		partial[w] = make([]uint64, l.Info.Units)
+		wg.Add(1)
+		go func(counts []uint64) {
+			defer wg.Done()
+			for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
+				b, err := l.block(k)
+				if err != nil {
+					errs[k] = err
+					next.Store(int64(n)) // stop the others
+					return
+				}
+				b.unitCounts(counts)
+			}
+		}(partial[w])
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		b.unitCounts(counts)
+	}
+	counts := partial[0]
+	for _, p := range partial[1:] {
+		for u, c := range p {
+			counts[u] += c
+		}
 	}
 	return counts, nil
 }
 
 // Rows calls f with the row bits of each block's observations in order:
-// first observation, count, and n*W words (W = ceil(units/64)).
+// first observation, count, and n*W words (W = ceil(units/64)). Blocks are
+// decoded ahead on all cores, a batch at a time.
 func (l *Layer) Rows(f func(first int64, n int, rows []uint64) error) error {
-	for k := range l.r.index[l.i] {
-		b, err := l.block(k)
-		if err != nil {
-			return err
+	n := len(l.r.index[l.i])
+	batch := max(1, runtime.GOMAXPROCS(0))
+	type decoded struct {
+		b    *block
+		rows []uint64
+		err  error
+	}
+	out := make([]decoded, batch)
+	for k0 := 0; k0 < n; k0 += batch {
+		m := min(batch, n-k0)
+		var wg sync.WaitGroup
+		for i := range m {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				b, err := l.block(k0 + i)
+				if err == nil {
+					out[i] = decoded{b: b, rows: b.rows()}
+				} else {
+					out[i] = decoded{err: err}
+				}
+			}(i)
 		}
-		if err := f(b.first, b.nobs, b.rows()); err != nil {
-			return err
+		wg.Wait()
+		for _, d := range out[:m] {
+			if d.err != nil {
+				return d.err
+			}
+			if err := f(d.b.first, d.b.nobs, d.rows); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
