@@ -546,7 +546,9 @@ func (c *staticCodes) estimate(planes []byte, nb, nobs int) float64 {
 // ownCodesEstimate estimates, from every 8th byte of the nb planes of
 // nobs bytes, the bytes the planes codec would take for them: per group of
 // planes that it codes with one table (planeSpan), the group's entropy
-// (Miller-Madow corrected for the sample) plus 40 bytes of table. The
+// (Miller-Madow corrected for the sample; for a group with a byte of
+// probability q >= 1/2, which Huffman codes in 1 bit, 1 + H - h(q)) plus 40
+// bytes of table. The
 // writer uses the static codes for a block only if their estimate is
 // within 10% of this.
 func ownCodesEstimate(planes []byte, nb, nobs int) float64 {
@@ -563,16 +565,23 @@ func ownCodesEstimate(planes []byte, nb, nobs int) float64 {
 			n++
 		}
 		var h float64
-		k := 0
+		k, top := 0, uint32(0)
 		for _, c := range hist {
 			if c > 0 {
 				k++
+				top = max(top, c)
 				q := float64(c) / float64(n)
 				h -= q * math.Log2(q)
 			}
 		}
 		h += float64(k-1) / (2 * float64(n) * math.Ln2)
-		bits += min(h, 8)*float64(end-p*nobs) + 40*8
+		if q := float64(top) / float64(n); q >= 0.5 && q < 1 {
+			// A byte of probability q >= 1/2 gets a 1-bit code, not
+			// -log2(q) bits: the others cost their entropy after a bit.
+			hb := -q*math.Log2(q) - (1-q)*math.Log2(1-q)
+			h = 1 + h - hb
+		}
+		bits += min(max(h, 0), 8)*float64(end-p*nobs) + 40*8
 	}
 	return bits / 8
 }

@@ -211,6 +211,20 @@ func TestGolden(t *testing.T) {
 			golden = filepath.Join("testdata", "golden-"+level+".actbits")
 		}
 		path := filepath.Join(t.TempDir(), "g.actbits")
+		layers := layers
+		if level == "fastest" {
+			// and a layer of several blocks, for the static codec (a layer
+			// of one block is stored with the planes codec)
+			// (units firing 1 time in 256: a small file)
+			rng := rand.New(rand.NewPCG(7, 8))
+			vals := make([]float64, 1300*2048)
+			for i := range vals {
+				if rng.IntN(256) == 0 {
+					vals[i] = 1
+				}
+			}
+			layers = append(slices.Clone(layers), layerData{"long", []int{1300, 2048}, backendtest.Encode(profiler.Float32, vals)})
+		}
 		write(t, path, layers, 2000, level)
 		got, _ := os.ReadFile(path)
 		if *update {

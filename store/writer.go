@@ -219,6 +219,17 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 			b := w.getBuf()
 			*b = append(append((*b)[:0], codecStatic), raw0[:blockHead]...)
 			*b = codes.encode(codes.appendTables(*b), pl, nb, n0, &sc.sbuf)
+			if int64(n0) == w.hdr.Layers[i].Observations {
+				// The layer's only block: no later block needs the codes,
+				// so the planes codec, with no tables to carry for
+				// others, may be smaller.
+				own := w.getBuf()
+				*own = sc.pc.encodePlanes(append((*own)[:0], codecPlanes), raw0[:blockHead], pl, nb, n0)
+				if len(*own) < len(*b) {
+					b, own = own, b
+				}
+				w.bufs.Put(own)
+			}
 			ch.blocks = append(ch.blocks, encoded{0, n0, b})
 		} else {
 			ch.blocks = append(ch.blocks, encoded{0, n0, w.compress(sc, w.enc, raw0, units, n0)})
