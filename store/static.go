@@ -564,16 +564,17 @@ func ownCodesEstimate(planes []byte, nb, nobs int) float64 {
 			hist[planes[i]]++
 			n++
 		}
-		var h float64
+		// H = log2(n) - sum(c log2 c) / n
+		var sum float64
 		k, top := 0, uint32(0)
 		for _, c := range hist {
 			if c > 0 {
 				k++
 				top = max(top, c)
-				q := float64(c) / float64(n)
-				h -= q * math.Log2(q)
+				sum += clog2c(c)
 			}
 		}
+		h := math.Log2(float64(n)) - sum/float64(n)
 		h += float64(k-1) / (2 * float64(n) * math.Ln2)
 		if q := float64(top) / float64(n); q >= 0.5 && q < 1 {
 			// A byte of probability q >= 1/2 gets a 1-bit code, not
@@ -584,4 +585,20 @@ func ownCodesEstimate(planes []byte, nb, nobs int) float64 {
 		bits += min(max(h, 0), 8)*float64(end-p*nobs) + 40*8
 	}
 	return bits / 8
+}
+
+// clogTable holds c*log2(c) for small counts.
+var clogTable = func() []float64 {
+	t := make([]float64, 4096)
+	for c := 1; c < len(t); c++ {
+		t[c] = float64(c) * math.Log2(float64(c))
+	}
+	return t
+}()
+
+func clog2c(c uint32) float64 {
+	if int(c) < len(clogTable) {
+		return clogTable[c]
+	}
+	return float64(c) * math.Log2(float64(c))
 }
