@@ -57,13 +57,13 @@ fmt-check:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 
-# Short runs of every fuzz target (seeds live in testdata/fuzz).
+# Short runs of every fuzz target (seeds live in testdata/fuzz). FuzzOpen's
+# inputs are whole stores (40-130 KB): minimising each new one would take the
+# run's whole time, hence -fuzzminimizetime.
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzNpyHeader -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzSafetensorsHeader -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzDecoders -fuzztime 20s ./store/
-	# whole-store inputs are 40-100 KB: minimising each new one would take
-	# the run's whole time
 	$(GO) test -run XXX -fuzz FuzzOpen -fuzztime 30s -fuzzminimizetime 2s ./store/
 
 # Kernel benchmarks, then the end-to-end run on a 2 GiB file against NumPy
