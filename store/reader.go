@@ -27,6 +27,7 @@ type Reader struct {
 	Header Header
 	index  [][]entry
 	pos    [][]int32 // per layer: unit -> position in the storage order
+	order  [][]int32 // per layer: position -> unit
 	dec    *zstd.Decoder
 
 	mu    sync.Mutex
@@ -155,7 +156,7 @@ func (r *Reader) load() error {
 			}
 			pos[u] = int32(p)
 		}
-		r.pos = append(r.pos, pos)
+		r.pos, r.order = append(r.pos, pos), append(r.order, inverse(pos))
 		idx = idx[4+4*l.Units:]
 		n := binary.LittleEndian.Uint64(idx)
 		idx = idx[8:]
@@ -286,7 +287,7 @@ func (l *Layer) block(k int) (*block, error) {
 		return nil, err
 	}
 	e := l.r.index[l.i][k]
-	b, err := decodeBlock(raw, planes, l.i, int64(e.FirstObs), int(e.NObs), l.r.pos[l.i])
+	b, err := decodeBlock(raw, planes, l.i, int64(e.FirstObs), int(e.NObs), l.r.pos[l.i], l.r.order[l.i])
 	if err != nil {
 		return nil, &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: block %d: %w", l.Info.Name, k, err)}
 	}
