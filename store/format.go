@@ -6,7 +6,7 @@
 // observations. A block holds one row of bits per observation over the
 // layer's storage order (units sorted by firing rate, or their natural order
 // at level fastest) and is stored with one of three codecs: zstd with the
-// layer's block 0 as dictionary, byte planes Huffman-coded per plane
+// layer's first blocks as dictionary, byte planes Huffman-coded per plane
 // (planes.go), or byte planes coded with Huffman codes fixed for the layer
 // by block 0 (static.go); each block is checksummed. An index at the end of
 // the file locates every block, so any observation is decoded by reading
@@ -37,7 +37,7 @@ const FormatVersion = 2
 const Codecs = "zstd+planes"
 
 const (
-	codecZstd   = 0 // a zstd frame (block 0 plain, the others with block 0 as dictionary)
+	codecZstd   = 0 // a zstd frame (block 0 plain, the others with the first blocks as dictionary)
 	codecPlanes = 1 // the planes codec (planes.go)
 	codecStatic = 2 // byte planes, Huffman codes fixed per layer by block 0 (static.go)
 )

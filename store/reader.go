@@ -34,16 +34,23 @@ type Reader struct {
 	dicts []*dictDecoder // per layer, made on first use
 }
 
-// dictDecoder decodes a layer's blocks after block 0, whose raw payload is
-// their dictionary.
+// dictDecoder holds what a layer's blocks after block 0 may need from the
+// first blocks: decoders with the raw payloads of the first j blocks as zstd
+// dictionary (by j, made on first use), or block 0's static codes.
 type dictDecoder struct {
-	once sync.Once
-	dec  *zstd.Decoder
-	err  error
+	mu   sync.Mutex
+	decs map[int]*prefixDecoder
 
 	codesOnce sync.Once
 	codes     *staticCodes
 	codesErr  error
+}
+
+// prefixDecoder is a zstd decoder with a layer's first blocks as dictionary.
+type prefixDecoder struct {
+	once sync.Once
+	dec  *zstd.Decoder
+	err  error
 }
 
 // Open opens a store and checks its footer, header and index.
@@ -193,8 +200,10 @@ func (r *Reader) load() error {
 func (r *Reader) Close() error {
 	r.dec.Close()
 	for _, d := range r.dicts {
-		if d.dec != nil {
-			d.dec.Close()
+		for _, p := range d.decs {
+			if p.dec != nil {
+				p.dec.Close()
+			}
 		}
 	}
 	return r.f.Close()
@@ -304,19 +313,51 @@ var readBufs sync.Pool
 // planeCoders recycles the planes codec's buffers.
 var planeCoders = sync.Pool{New: func() any { return new(planeCoder) }}
 
-// dictDec returns the decoder of the layer's zstd blocks after block 0.
-func (l *Layer) dictDec() (*zstd.Decoder, error) {
+// dictDec returns the decoder of the layer's zstd blocks whose dictionary
+// is the layer's first j blocks.
+func (l *Layer) dictDec(j int) (*zstd.Decoder, error) {
 	d := l.r.dicts[l.i]
-	d.once.Do(func() {
-		b0, err := l.readBlock(0)
-		if err != nil {
-			d.err = err
-			return
+	d.mu.Lock()
+	if d.decs == nil {
+		d.decs = map[int]*prefixDecoder{}
+	}
+	p := d.decs[j]
+	if p == nil {
+		p = &prefixDecoder{}
+		d.decs[j] = p
+	}
+	d.mu.Unlock()
+	p.once.Do(func() {
+		var dict []byte
+		for t := 0; t < j; t++ {
+			raw, err := l.readBlock(t)
+			if err != nil {
+				p.err = err
+				return
+			}
+			dict = append(dict, raw...)
 		}
-		d.dec, d.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30),
-			zstd.WithDecoderDictRaw(dictID(l.i), b0))
+		p.dec, p.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30),
+			zstd.WithDecoderDictRaw(dictID(l.i, j), dict))
 	})
-	return d.dec, d.err
+	return p.dec, p.err
+}
+
+// frameDict returns how many of the layer's first blocks the zstd frame
+// data of block k uses as dictionary (0: none).
+func (l *Layer) frameDict(k int, data []byte) (int, error) {
+	var h zstd.Header
+	if err := h.Decode(data); err != nil {
+		return 0, err
+	}
+	if h.DictionaryID == 0 {
+		return 0, nil
+	}
+	j := int(h.DictionaryID>>24) + 1
+	if h.DictionaryID&0xffffff != uint32(l.i+1) || j > k || j > maxDictBlocks {
+		return 0, fmt.Errorf("dictionary %#x is not one of blocks before it", h.DictionaryID)
+	}
+	return j, nil
 }
 
 // readBlock reads block k, checks its checksum and decompresses it.
@@ -355,12 +396,15 @@ func (l *Layer) readPayload(k int, wantPlanes bool) (raw, planes []byte, err err
 	switch codec {
 	case codecZstd:
 		dec := l.r.dec
-		if k > 0 {
-			if dec, err = l.dictDec(); err != nil {
+		var j int
+		if j, err = l.frameDict(k, data); err == nil && j > 0 {
+			if dec, err = l.dictDec(j); err != nil {
 				return nil, nil, err
 			}
 		}
-		raw, err = dec.DecodeAll(data, make([]byte, 0, want))
+		if err == nil {
+			raw, err = dec.DecodeAll(data, make([]byte, 0, want))
+		}
 	case codecPlanes:
 		pc := planeCoders.Get().(*planeCoder)
 		if wantPlanes && len(data) >= blockHead {

@@ -182,7 +182,7 @@ func TestRoundTrip(t *testing.T) {
 		layers = append(layers, layerData{"dead", []int{100, 33}, make([]byte, 4*3300)},
 			layerData{"full", []int{100, 33}, backendtest.Encode(profiler.Float32, slices.Repeat([]float64{1}, 3300))})
 		for _, chunk := range []int{1, 4096, 1 << 20} {
-			for _, level := range []string{"fastest", "balanced"} {
+			for _, level := range []string{"fastest", "balanced", "better"} {
 				path := filepath.Join(dir, "s.actbits")
 				write(t, path, layers, chunk, level)
 				check(t, path, layers)

@@ -42,7 +42,8 @@ type Writer struct {
 	bw     *bufio.Writer
 	enc    *zstd.Encoder // for each layer's block 0 (nil at level fastest)
 	level  zstd.EncoderLevel
-	fast   bool // level fastest: planes codec, natural order
+	fast   bool // level fastest: static codes, natural order
+	nDict  int  // other levels: the first nDict blocks of a layer are the dictionary of the rest
 	hdr    Header
 	off    int64
 
@@ -54,7 +55,7 @@ type Writer struct {
 	layer   int
 	next    int64                   // next observation to write of the layer
 	pending map[int64]*encodedChunk // chunks that arrived early, by first obs
-	dictEnc *zstd.Encoder           // the layer's encoder with block 0 as dictionary
+	dictEnc *zstd.Encoder           // the layer's encoder with its first blocks as dictionary
 	scratch sync.Pool               // *blockScratch
 	bufs    sync.Pool               // *[]byte: stored blocks, recycled once written
 }
@@ -147,7 +148,7 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	if err != nil {
 		return nil, &profiler.FileError{Path: path, Err: err}
 	}
-	w := &Writer{path: path, f: f, direct: direct, bw: bufio.NewWriterSize(f, 1<<20), enc: enc, level: lv, fast: fast, hdr: h,
+	w := &Writer{path: path, f: f, direct: direct, bw: bufio.NewWriterSize(f, 1<<20), enc: enc, level: lv, fast: fast, nDict: dictBlocks(level), hdr: h,
 		index: make([][]entry, len(h.Layers)), orders: make([][]int32, len(h.Layers)), layer: -1}
 	w.write([]byte(magic))
 	w.write(binary.LittleEndian.AppendUint32(nil, uint32(len(hj))))
@@ -204,15 +205,11 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 		units := w.hdr.Layers[i].Units
 		wd := words(units)
 		n0 := min(n, BlockObs(units))
+		var codes *staticCodes
+		sc := w.getScratch()
 		if w.fast {
 			order = identityOrder(units)
-		} else {
-			order = layerOrder(units, n0, bits[:n0*wd])
-		}
-		sc := w.getScratch()
-		raw0 := encodeBlock(i, 0, n0, order, bits[:n0*wd], &sc.tiles, nil) // kept: the layer's dictionary
-		var codes *staticCodes
-		if w.fast {
+			raw0 := encodeBlock(i, 0, n0, order, bits[:n0*wd], &sc.tiles, nil)
 			nb := rowBytes(units)
 			pl := sc.pc.planes(raw0[blockHead:], nb, n0)
 			codes = newStaticCodes(pl, nb, n0)
@@ -232,17 +229,14 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 			}
 			ch.blocks = append(ch.blocks, encoded{0, n0, b})
 		} else {
-			ch.blocks = append(ch.blocks, encoded{0, n0, w.compress(sc, w.enc, raw0, units, n0)})
-		}
-		w.scratch.Put(sc)
-		if !w.fast {
+			order = layerOrder(units, n0, bits[:n0*wd])
 			var err error
-			enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(w.level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-				zstd.WithEncoderCRC(false), zstd.WithEncoderDictRaw(dictID(i), raw0))
-			if err != nil {
-				return &profiler.FileError{Path: w.path, Err: err}
+			if enc, n0, err = w.firstBlocks(ch, sc, i, order, bits[:n*wd], n); err != nil {
+				w.scratch.Put(sc)
+				return err
 			}
 		}
+		w.scratch.Put(sc)
 		w.mu.Lock()
 		w.codes = codes
 		w.mu.Unlock()
@@ -286,8 +280,68 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 	return w.err
 }
 
-// dictID names layer i's dictionary in its zstd frames.
-func dictID(i int) uint32 { return uint32(i) + 1 }
+// dictID names, in a zstd frame of layer i, the dictionary made of the
+// layer's first j blocks.
+func dictID(i, j int) uint32 { return uint32(i+1) | uint32(j-1)<<24 }
+
+// dictBlocks is the number of blocks that make a layer's zstd dictionary
+// at a level: one at balanced (zstd's default level gains nothing from
+// more), four at better and best (measured on the digits nets: 5-15%
+// smaller on layers of many blocks).
+func dictBlocks(level string) int {
+	switch level {
+	case "fastest":
+		return 0
+	case "balanced":
+		return 1
+	}
+	return maxDictBlocks / 4
+}
+
+// maxDictBlocks bounds the dictionary blocks a reader accepts.
+const maxDictBlocks = 16
+
+// firstBlocks codes the dictionary blocks at the start of a layer's chunk
+// 0 (rows: its n observations): up to nDict blocks of BlockObs
+// observations, block k compressed with blocks 0..k-1 as its dictionary,
+// and returns the encoder of all later blocks (the dictionary blocks as
+// dictionary) and the observations coded.
+func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []int32, rows []uint64, n int) (*zstd.Encoder, int, error) {
+	units := w.hdr.Layers[i].Units
+	wd, bo := words(units), BlockObs(units)
+	var dict []byte
+	nd := 0
+	for k := 0; k < max(w.nDict, 1) && nd < n; k++ {
+		m := min(bo, n-nd)
+		raw := encodeBlock(i, int64(nd), m, order, rows[nd*wd:(nd+m)*wd], &sc.tiles, nil)
+		enc := w.enc
+		if k > 0 {
+			var err error
+			if enc, err = w.dictEncoder(i, k, dict); err != nil {
+				return nil, 0, err
+			}
+		}
+		ch.blocks = append(ch.blocks, encoded{int64(nd), m, w.compress(sc, enc, raw, units, m)})
+		if k > 0 {
+			enc.Close()
+		}
+		dict = append(dict, raw...)
+		nd += m
+	}
+	enc, err := w.dictEncoder(i, len(ch.blocks), dict)
+	return enc, nd, err
+}
+
+// dictEncoder returns an encoder at the writer's level with the layer's
+// first j blocks (dict: their raw payloads) as dictionary.
+func (w *Writer) dictEncoder(i, j int, dict []byte) (*zstd.Encoder, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(w.level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithEncoderCRC(false), zstd.WithEncoderDictRaw(dictID(i, j), dict))
+	if err != nil {
+		return nil, &profiler.FileError{Path: w.path, Err: err}
+	}
+	return enc, nil
+}
 
 func (w *Writer) getScratch() *blockScratch {
 	sc, _ := w.scratch.Get().(*blockScratch)
@@ -390,8 +444,9 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 	return dst
 }
 
-// ChunkObservations implements profiler.PatternSink: whole blocks.
-func (w *Writer) ChunkObservations(i int) int { return BlockObs(w.hdr.Layers[i].Units) }
+// ChunkObservations implements profiler.PatternSink: whole blocks, and
+// for chunk 0 all the dictionary blocks.
+func (w *Writer) ChunkObservations(i int) int { return BlockObs(w.hdr.Layers[i].Units) * max(w.nDict, 1) }
 
 // EndLayer implements profiler.PatternSink.
 func (w *Writer) EndLayer(i int) error {
