@@ -446,7 +446,9 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 
 // ChunkObservations implements profiler.PatternSink: whole blocks, and
 // for chunk 0 all the dictionary blocks.
-func (w *Writer) ChunkObservations(i int) int { return BlockObs(w.hdr.Layers[i].Units) * max(w.nDict, 1) }
+func (w *Writer) ChunkObservations(i int) int {
+	return BlockObs(w.hdr.Layers[i].Units) * max(w.nDict, 1)
+}
 
 // EndLayer implements profiler.PatternSink.
 func (w *Writer) EndLayer(i int) error {
