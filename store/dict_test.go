@@ -1,0 +1,101 @@
+package store
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/actprof/actprof/profiler"
+)
+
+// TestDictionaryBlocks: at level better, zstd block k names the first
+// min(k, 4) blocks as its dictionary (block 0 none), every block decodes
+// back, and a frame naming blocks at or after itself is refused.
+func TestDictionaryBlocks(t *testing.T) {
+	const units = 2048
+	bo := BlockObs(units)
+	nobs := 7*bo - 100
+	w := words(units)
+	rng := rand.New(rand.NewPCG(9, 10))
+	pats := make([][]uint64, 40) // few distinct rows: zstd's matches win
+	for p := range pats {
+		pats[p] = make([]uint64, w)
+		for k := range pats[p] {
+			pats[p][k] = rng.Uint64() & rng.Uint64() & rng.Uint64()
+		}
+	}
+	rows := make([]uint64, nobs*w)
+	for o := 0; o < nobs; o++ {
+		copy(rows[o*w:], pats[rng.IntN(len(pats))])
+	}
+	path := filepath.Join(t.TempDir(), "d.actbits")
+	h := Header{FormatVersion: FormatVersion, Codec: Codecs, Layers: []LayerInfo{{Name: "l", DType: "float32",
+		Shape: []int{nobs, units}, UnitAxis: 1, Units: units, Observations: int64(nobs), ObsPerSample: 1}}}
+	wr, err := Create(path, h, "better")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := profiler.Plan{Layer: profiler.Layer{Name: "l", Shape: []int{nobs, units}}, Geom: profiler.Geometry{Outer: int64(nobs), Units: units, Inner: 1}}
+	if err := wr.BeginLayer(0, plan); err != nil {
+		t.Fatal(err)
+	}
+	for first := 0; first < nobs; first += 4 * bo { // chunks of the sink's size
+		n := min(4*bo, nobs-first)
+		if err := wr.Write(0, int64(first), n, rows[first*w:(first+n)*w]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wr.EndLayer(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := wr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	l := r.Layers()[0]
+	zstdBlocks := 0
+	for k, e := range r.index[0] {
+		data, err := r.readAt(int64(e.Length), int64(e.Offset))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data[0] != codecZstd {
+			continue
+		}
+		zstdBlocks++
+		j, err := l.frameDict(k, data[1:])
+		if err != nil || j != min(k, 4) {
+			t.Errorf("block %d: dictionary of %d blocks (%v), want %d", k, j, err, min(k, 4))
+		}
+		b, err := l.block(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := b.rows()
+		for o := 0; o < b.nobs; o++ {
+			for q := 0; q < w; q++ {
+				if back[o*w+q] != rows[(int(b.first)+o)*w+q] {
+					t.Fatalf("block %d observation %d decodes differently", k, o)
+				}
+			}
+		}
+	}
+	if zstdBlocks < 5 {
+		t.Fatalf("only %d zstd blocks: the test data should favour zstd", zstdBlocks)
+	}
+	// a frame of block 2 naming 3 blocks (itself included) is refused
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderDictRaw(dictID(0, 3), make([]byte, 64)))
+	forged := enc.EncodeAll(make([]byte, 100), nil)
+	if _, err := l.frameDict(2, forged); err == nil {
+		t.Error("a frame naming blocks at or after itself is accepted")
+	}
+	binary.LittleEndian.PutUint32(forged[5:], 0) // damaged header bytes: an error, no panic
+	l.frameDict(2, forged)
+}
