@@ -14,6 +14,9 @@ import (
 func rowsF32AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 
 //go:noescape
+func rowsBitsF32AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
+
+//go:noescape
 func rowsF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 
 //go:noescape
@@ -186,4 +189,53 @@ func lcm(a, b int) int {
 		x, y = y, x%y
 	}
 	return a / x * b
+}
+
+// countBitsFused counts a float32 block of whole rows (Inner == 1) and packs
+// its patterns in one pass over the data (rowsBitsF32AVX2): the vector
+// kernel takes the first units&^7 units of each row, the plain-Go kernels
+// the rest. It reports false, having done nothing, where it does not apply.
+func countBitsFused(blk *profiler.Block, t *profiler.Tally) bool {
+	g := blk.Geom
+	units := int(g.Units)
+	vec := units &^ 7
+	n := blk.Len()
+	if blk.DType != profiler.Float32 || !haveAVX2 || g.Inner != 1 || vec == 0 || n == 0 ||
+		blk.Start%int64(units) != 0 || n%units != 0 {
+		return false
+	}
+	rows := n / units
+	w := profiler.Words(units)
+	if len(t.Bits) < rows*w {
+		return false
+	}
+	out := t.Bits[:rows*w]
+	clear(out)
+	ref := genericKernels[profiler.Float32]
+	stride := units * 4
+	acc := accPool.get(vec)
+	for done := 0; done < rows; {
+		b := min(rows-done, maxBatch)
+		if rowsBitsF32AVX2(unsafe.Pointer(&blk.Data[done*stride]), b, vec, stride, blk.Thr.F32, &acc[0],
+			unsafe.Pointer(&out[done*w]), w*8) {
+			nanOnly(ref, blk.Data[done*stride:], b, vec, stride, &blk.Thr, t.NaNs)
+		}
+		done += b
+	}
+	for i, a := range acc {
+		t.Counts[i] += uint64(-int64(a))
+	}
+	accPool.put(acc)
+	if vec < units {
+		ref.rows(blk.Data[vec*4:], rows, units-vec, stride, &blk.Thr, t.Counts[vec:], t.NaNs[vec:])
+		key := keyFunc(blk.DType, &blk.Thr)
+		for r := 0; r < rows; r++ {
+			row := blk.Data[r*stride:]
+			o := out[r*w:]
+			for u := vec; u < units; u++ {
+				o[u>>6] |= key(row, u) << (u & 63)
+			}
+		}
+	}
+	return true
 }

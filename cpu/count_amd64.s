@@ -72,6 +72,67 @@ next:
 done:
 	EPILOGUE
 
+// Fused count and patterns for float32 rows: rowsF32AVX2's work, and each
+// vector's fired mask (VMOVMSKPS, 8 units) stored as one byte of the row's
+// pattern bits: row r's bits at out + r*outStride, byte u/8 for unit u.
+#define STEPB(aoff, V, C, boff) \
+	VCMPPS    $0x1e, Y15, V, C; \
+	VMOVMSKPS C, R13; \
+	MOVB      R13, boff(R11)(BX*1); \
+	VCMPPS    $3, V, V, V; \
+	VORPS     V, Y14, Y14; \
+	VPADDD    aoff(DI)(AX*4), C, C; \
+	VMOVDQU   C, aoff(DI)(AX*4)
+
+// func rowsBitsF32AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
+TEXT ·rowsBitsF32AVX2(SB), NOSPLIT, $0-65
+	PROLOGUE
+	MOVQ  out+48(FP), R11
+	MOVQ  outStride+56(FP), R12
+	TESTQ CX, CX
+	JZ    bfdone
+
+bfrow:
+	XORQ AX, AX
+	XORQ BX, BX
+	CMPQ R9, $0
+	JE   bftail
+
+bfloop4:
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS 32(SI)(AX*4), Y1
+	VMOVUPS 64(SI)(AX*4), Y2
+	VMOVUPS 96(SI)(AX*4), Y3
+	STEPB(0, Y0, Y4, 0)
+	STEPB(32, Y1, Y5, 1)
+	STEPB(64, Y2, Y6, 2)
+	STEPB(96, Y3, Y7, 3)
+	ADDQ $32, AX
+	ADDQ $4, BX
+	CMPQ AX, R9
+	JL   bfloop4
+
+bftail:
+	CMPQ AX, DX
+	JGE  bfnext
+	VMOVUPS (SI)(AX*4), Y0
+	STEPB(0, Y0, Y4, 0)
+	ADDQ $8, AX
+	INCQ BX
+	JMP  bftail
+
+bfnext:
+	ADDQ R8, SI
+	ADDQ R12, R11
+	DECQ CX
+	JNZ  bfrow
+
+bfdone:
+	VPTEST  Y14, Y14
+	SETNE   ret+64(FP)
+	VZEROUPPER
+	RET
+
 // func rowsF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 TEXT ·rowsF16AVX2(SB), NOSPLIT, $0-49
 	PROLOGUE

@@ -41,6 +41,9 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 	if int64(len(t.Counts)) != g.Units || int64(len(t.NaNs)) != g.Units {
 		return fmt.Errorf("%w: cpu: tally has %d units, layer %d", profiler.ErrBackend, len(t.Counts), g.Units)
 	}
+	if t.Bits != nil && !b.Generic && countBitsFused(blk, t) {
+		return nil
+	}
 	k := kernelsFor(blk.DType, b.Generic)
 	if g.Inner == 1 {
 		countUnitsLast(k, blk, t)

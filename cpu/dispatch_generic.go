@@ -11,3 +11,5 @@ func kernelsFor(dt profiler.DType, generic bool) kernels { return genericKernels
 func bitsRowsFast(dt profiler.DType, data []byte, rows, units int, thr *profiler.Threshold, out []uint64, words int) int {
 	return 0
 }
+
+func countBitsFused(blk *profiler.Block, t *profiler.Tally) bool { return false }
