@@ -64,21 +64,23 @@ func BenchmarkPatterns(b *testing.B) {
 		g    profiler.Geometry
 	}{{"dense512", profiler.Geometry{Units: 512, Inner: 1}}, {"conv64x14x14", profiler.Geometry{Units: 64, Inner: 196}}} {
 		g := s.g
-		g.Outer = int64((4 << 20) / 4 / int(g.Units*g.Inner))
-		data := reluLike(rand.New(rand.NewPCG(1, 1)), profiler.Float32, int(g.Elements()))
-		thr, _ := profiler.NewThreshold(0)
-		for _, be := range []*cpu.Backend{{Generic: true}, {}} {
-			b.Run(s.name+"/"+be.Name(), func(b *testing.B) {
-				blk := &profiler.Block{DType: profiler.Float32, Thr: thr, Geom: g, Data: data}
-				t := profiler.NewTally(int(g.Units))
-				t.Bits = make([]uint64, g.Observations()*int64(profiler.Words(int(g.Units))))
-				b.SetBytes(int64(len(data)))
-				for b.Loop() {
-					if err := be.Count(blk, t); err != nil {
-						b.Fatal(err)
+		for _, dt := range []profiler.DType{profiler.Float32, profiler.BFloat16} {
+			g.Outer = int64((4 << 20) / dt.Size() / int(g.Units*g.Inner))
+			data := reluLike(rand.New(rand.NewPCG(1, 1)), dt, int(g.Elements()))
+			thr, _ := profiler.NewThreshold(0)
+			for _, be := range []*cpu.Backend{{Generic: true}, {}} {
+				b.Run(dt.String()+"/"+s.name+"/"+be.Name(), func(b *testing.B) {
+					blk := &profiler.Block{DType: dt, Thr: thr, Geom: g, Data: data}
+					t := profiler.NewTally(int(g.Units))
+					t.Bits = make([]uint64, g.Observations()*int64(profiler.Words(int(g.Units))))
+					b.SetBytes(int64(len(data)))
+					for b.Loop() {
+						if err := be.Count(blk, t); err != nil {
+							b.Fatal(err)
+						}
 					}
-				}
-			})
+				})
+			}
 		}
 	}
 }

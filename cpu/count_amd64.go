@@ -17,6 +17,12 @@ func rowsF32AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int
 func rowsBitsF32AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
 
 //go:noescape
+func rowsBitsF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
+
+//go:noescape
+func rowsBitsBF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
+
+//go:noescape
 func rowsF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 
 //go:noescape
@@ -40,15 +46,30 @@ func runBF16AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
 //go:noescape
 func bitsF32AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
 
+//go:noescape
+func bitsF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
+
+//go:noescape
+func bitsBF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
+
 // bitsRowsFast packs the fired bits of the first units&^7 units of each row
 // of a float32 [rows, units] block with the vector kernel, and returns how
 // many units it took (0 where it has no kernel for the dtype).
 func bitsRowsFast(dt profiler.DType, data []byte, rows, units int, thr *profiler.Threshold, out []uint64, words int) int {
 	vec := units &^ 7
-	if dt != profiler.Float32 || !haveAVX2 || vec == 0 || rows == 0 {
+	var f func(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
+	switch {
+	case dt == profiler.Float32 && haveAVX2:
+		f = bitsF32AVX2
+	case dt == profiler.Float16 && haveF16C:
+		f = bitsF16AVX2
+	case dt == profiler.BFloat16 && haveAVX2:
+		f = bitsBF16AVX2
+	}
+	if f == nil || vec == 0 || rows == 0 {
 		return 0
 	}
-	bitsF32AVX2(unsafe.Pointer(&data[0]), rows, vec, units*4, thr.F32, unsafe.Pointer(&out[0]), words*8)
+	f(unsafe.Pointer(&data[0]), rows, vec, units*dt.Size(), thr.F32, unsafe.Pointer(&out[0]), words*8)
 	return vec
 }
 
@@ -191,19 +212,29 @@ func lcm(a, b int) int {
 	return a / x * b
 }
 
-// countBitsFused counts a float32 block of whole rows (Inner == 1) and packs
-// its patterns in one pass over the data (rowsBitsF32AVX2): the vector
-// kernel takes the first units&^7 units of each row, the plain-Go kernels
-// the rest. It reports false, having done nothing, where it does not apply.
+// countBitsFused counts a float32, float16 or bfloat16 block of whole rows
+// (Inner == 1) and packs its patterns in one pass over the data
+// (rowsBits*AVX2): the vector kernel takes the first units&^7 units of each
+// row, the plain-Go kernels the rest. It reports false, having done
+// nothing, where it does not apply.
 func countBitsFused(blk *profiler.Block, t *profiler.Tally) bool {
 	g := blk.Geom
 	units := int(g.Units)
 	vec := units &^ 7
 	n := blk.Len()
-	if blk.DType != profiler.Float32 || !haveAVX2 || g.Inner != 1 || vec == 0 || n == 0 ||
-		blk.Start%int64(units) != 0 || n%units != 0 {
+	var f func(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
+	switch {
+	case blk.DType == profiler.Float32 && haveAVX2:
+		f = rowsBitsF32AVX2
+	case blk.DType == profiler.Float16 && haveF16C:
+		f = rowsBitsF16AVX2
+	case blk.DType == profiler.BFloat16 && haveAVX2:
+		f = rowsBitsBF16AVX2
+	}
+	if f == nil || g.Inner != 1 || vec == 0 || n == 0 || blk.Start%int64(units) != 0 || n%units != 0 {
 		return false
 	}
+	size := blk.DType.Size()
 	rows := n / units
 	w := profiler.Words(units)
 	if len(t.Bits) < rows*w {
@@ -211,12 +242,12 @@ func countBitsFused(blk *profiler.Block, t *profiler.Tally) bool {
 	}
 	out := t.Bits[:rows*w]
 	clear(out)
-	ref := genericKernels[profiler.Float32]
-	stride := units * 4
+	ref := genericKernels[blk.DType]
+	stride := units * size
 	acc := accPool.get(vec)
 	for done := 0; done < rows; {
 		b := min(rows-done, maxBatch)
-		if rowsBitsF32AVX2(unsafe.Pointer(&blk.Data[done*stride]), b, vec, stride, blk.Thr.F32, &acc[0],
+		if f(unsafe.Pointer(&blk.Data[done*stride]), b, vec, stride, blk.Thr.F32, &acc[0],
 			unsafe.Pointer(&out[done*w]), w*8) {
 			nanOnly(ref, blk.Data[done*stride:], b, vec, stride, &blk.Thr, t.NaNs)
 		}
@@ -227,7 +258,7 @@ func countBitsFused(blk *profiler.Block, t *profiler.Tally) bool {
 	}
 	accPool.put(acc)
 	if vec < units {
-		ref.rows(blk.Data[vec*4:], rows, units-vec, stride, &blk.Thr, t.Counts[vec:], t.NaNs[vec:])
+		ref.rows(blk.Data[vec*size:], rows, units-vec, stride, &blk.Thr, t.Counts[vec:], t.NaNs[vec:])
 		key := keyFunc(blk.DType, &blk.Thr)
 		for r := 0; r < rows; r++ {
 			row := blk.Data[r*stride:]

@@ -133,6 +133,109 @@ bfdone:
 	VZEROUPPER
 	RET
 
+// func rowsBitsF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
+TEXT ·rowsBitsF16AVX2(SB), NOSPLIT, $0-65
+	PROLOGUE
+	MOVQ  out+48(FP), R11
+	MOVQ  outStride+56(FP), R12
+	TESTQ CX, CX
+	JZ    bfdoneh
+
+bfrowh:
+	XORQ AX, AX
+	XORQ BX, BX
+	CMPQ R9, $0
+	JE   bftailh
+
+bfloop4h:
+	VCVTPH2PS (SI)(AX*2), Y0
+	VCVTPH2PS 16(SI)(AX*2), Y1
+	VCVTPH2PS 32(SI)(AX*2), Y2
+	VCVTPH2PS 48(SI)(AX*2), Y3
+	STEPB(0, Y0, Y4, 0)
+	STEPB(32, Y1, Y5, 1)
+	STEPB(64, Y2, Y6, 2)
+	STEPB(96, Y3, Y7, 3)
+	ADDQ $32, AX
+	ADDQ $4, BX
+	CMPQ AX, R9
+	JL   bfloop4h
+
+bftailh:
+	CMPQ AX, DX
+	JGE  bfnexth
+	VCVTPH2PS (SI)(AX*2), Y0
+	STEPB(0, Y0, Y4, 0)
+	ADDQ $8, AX
+	INCQ BX
+	JMP  bftailh
+
+bfnexth:
+	ADDQ R8, SI
+	ADDQ R12, R11
+	DECQ CX
+	JNZ  bfrowh
+
+bfdoneh:
+	VPTEST  Y14, Y14
+	SETNE   ret+64(FP)
+	VZEROUPPER
+	RET
+
+// func rowsBitsBF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
+TEXT ·rowsBitsBF16AVX2(SB), NOSPLIT, $0-65
+	PROLOGUE
+	MOVQ  out+48(FP), R11
+	MOVQ  outStride+56(FP), R12
+	TESTQ CX, CX
+	JZ    bfdoneb
+
+bfrowb:
+	XORQ AX, AX
+	XORQ BX, BX
+	CMPQ R9, $0
+	JE   bftailb
+
+bfloop4b:
+	VPMOVZXWD (SI)(AX*2), Y0
+	VPMOVZXWD 16(SI)(AX*2), Y1
+	VPMOVZXWD 32(SI)(AX*2), Y2
+	VPMOVZXWD 48(SI)(AX*2), Y3
+	VPSLLD    $16, Y0, Y0
+	VPSLLD    $16, Y1, Y1
+	VPSLLD    $16, Y2, Y2
+	VPSLLD    $16, Y3, Y3
+	STEPB(0, Y0, Y4, 0)
+	STEPB(32, Y1, Y5, 1)
+	STEPB(64, Y2, Y6, 2)
+	STEPB(96, Y3, Y7, 3)
+	ADDQ $32, AX
+	ADDQ $4, BX
+	CMPQ AX, R9
+	JL   bfloop4b
+
+bftailb:
+	CMPQ AX, DX
+	JGE  bfnextb
+	VPMOVZXWD (SI)(AX*2), Y0
+	VPSLLD    $16, Y0, Y0
+	STEPB(0, Y0, Y4, 0)
+	ADDQ $8, AX
+	INCQ BX
+	JMP  bftailb
+
+bfnextb:
+	ADDQ R8, SI
+	ADDQ R12, R11
+	DECQ CX
+	JNZ  bfrowb
+
+bfdoneb:
+	VPTEST  Y14, Y14
+	SETNE   ret+64(FP)
+	VZEROUPPER
+	RET
+
 // func rowsF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 TEXT ·rowsF16AVX2(SB), NOSPLIT, $0-49
 	PROLOGUE
@@ -409,6 +512,80 @@ bnext:
 	JNZ  brow
 
 bdone:
+	VZEROUPPER
+	RET
+
+// func bitsF16AVX2 / bitsBF16AVX2: bitsF32AVX2 for float16 and bfloat16.
+TEXT ·bitsF16AVX2(SB), NOSPLIT, $0-56
+	MOVQ         x+0(FP), SI
+	MOVQ         rows+8(FP), CX
+	MOVQ         units+16(FP), DX
+	MOVQ         stride+24(FP), R8
+	VBROADCASTSS t+32(FP), Y15
+	MOVQ         out+40(FP), DI
+	MOVQ         outStride+48(FP), R11
+	TESTQ        CX, CX
+	JZ           bdoneh
+
+browh:
+	XORQ AX, AX
+	XORQ BX, BX
+
+blooph:
+	CMPQ      AX, DX
+	JGE       bnexth
+	VCVTPH2PS (SI)(AX*2), Y0
+	VCMPPS    $0x1e, Y15, Y0, Y1
+	VMOVMSKPS Y1, R10
+	MOVB      R10, (DI)(BX*1)
+	ADDQ      $8, AX
+	INCQ      BX
+	JMP       blooph
+
+bnexth:
+	ADDQ R8, SI
+	ADDQ R11, DI
+	DECQ CX
+	JNZ  browh
+
+bdoneh:
+	VZEROUPPER
+	RET
+
+TEXT ·bitsBF16AVX2(SB), NOSPLIT, $0-56
+	MOVQ         x+0(FP), SI
+	MOVQ         rows+8(FP), CX
+	MOVQ         units+16(FP), DX
+	MOVQ         stride+24(FP), R8
+	VBROADCASTSS t+32(FP), Y15
+	MOVQ         out+40(FP), DI
+	MOVQ         outStride+48(FP), R11
+	TESTQ        CX, CX
+	JZ           bdoneb
+
+browb:
+	XORQ AX, AX
+	XORQ BX, BX
+
+bloopb:
+	CMPQ      AX, DX
+	JGE       bnextb
+	VPMOVZXWD (SI)(AX*2), Y0
+	VPSLLD    $16, Y0, Y0
+	VCMPPS    $0x1e, Y15, Y0, Y1
+	VMOVMSKPS Y1, R10
+	MOVB      R10, (DI)(BX*1)
+	ADDQ      $8, AX
+	INCQ      BX
+	JMP       bloopb
+
+bnextb:
+	ADDQ R8, SI
+	ADDQ R11, DI
+	DECQ CX
+	JNZ  browb
+
+bdoneb:
 	VZEROUPPER
 	RET
 
