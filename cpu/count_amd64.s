@@ -32,6 +32,119 @@
 	VZEROUPPER; \
 	RET
 
+// Fused count and patterns: the row kernels' work, and each vector's fired
+// mask (VMOVMSKPS, 8 units) stored as one byte of the row's pattern bits:
+// row r's bits at out + r*outStride, byte u/8 for unit u. LOAD4 loads 32
+// elements at element index AX into Y0..Y3 as float32, LOAD1 8 into Y0.
+#define STEPB(aoff, V, C, boff) \
+	VCMPPS    $0x1e, Y15, V, C; \
+	VMOVMSKPS C, R13; \
+	MOVB      R13, boff(R11)(BX*1); \
+	VCMPPS    $3, V, V, V; \
+	VORPS     V, Y14, Y14; \
+	VPADDD    aoff(DI)(AX*4), C, C; \
+	VMOVDQU   C, aoff(DI)(AX*4)
+
+#define ROWSBITS(LOAD4, LOAD1) \
+	PROLOGUE; \
+	MOVQ  out+48(FP), R11; \
+	MOVQ  outStride+56(FP), R12; \
+	TESTQ CX, CX; \
+	JZ    done; \
+row: \
+	XORQ AX, AX; \
+	XORQ BX, BX; \
+	CMPQ R9, $0; \
+	JE   tail; \
+loop4: \
+	LOAD4; \
+	STEPB(0, Y0, Y4, 0); \
+	STEPB(32, Y1, Y5, 1); \
+	STEPB(64, Y2, Y6, 2); \
+	STEPB(96, Y3, Y7, 3); \
+	ADDQ $32, AX; \
+	ADDQ $4, BX; \
+	CMPQ AX, R9; \
+	JL   loop4; \
+tail: \
+	CMPQ AX, DX; \
+	JGE  next; \
+	LOAD1; \
+	STEPB(0, Y0, Y4, 0); \
+	ADDQ $8, AX; \
+	INCQ BX; \
+	JMP  tail; \
+next: \
+	ADDQ R8, SI; \
+	ADDQ R12, R11; \
+	DECQ CX; \
+	JNZ  row; \
+done: \
+	VPTEST  Y14, Y14; \
+	SETNE   ret+64(FP); \
+	VZEROUPPER; \
+	RET
+
+#define LOAD4_F32 \
+	VMOVUPS (SI)(AX*4), Y0; \
+	VMOVUPS 32(SI)(AX*4), Y1; \
+	VMOVUPS 64(SI)(AX*4), Y2; \
+	VMOVUPS 96(SI)(AX*4), Y3
+#define LOAD1_F32 VMOVUPS (SI)(AX*4), Y0
+#define LOAD4_F16 \
+	VCVTPH2PS (SI)(AX*2), Y0; \
+	VCVTPH2PS 16(SI)(AX*2), Y1; \
+	VCVTPH2PS 32(SI)(AX*2), Y2; \
+	VCVTPH2PS 48(SI)(AX*2), Y3
+#define LOAD1_F16 VCVTPH2PS (SI)(AX*2), Y0
+#define LOAD4_BF16 \
+	VPMOVZXWD (SI)(AX*2), Y0; \
+	VPMOVZXWD 16(SI)(AX*2), Y1; \
+	VPMOVZXWD 32(SI)(AX*2), Y2; \
+	VPMOVZXWD 48(SI)(AX*2), Y3; \
+	VPSLLD    $16, Y0, Y0; \
+	VPSLLD    $16, Y1, Y1; \
+	VPSLLD    $16, Y2, Y2; \
+	VPSLLD    $16, Y3, Y3
+#define LOAD1_BF16 \
+	VPMOVZXWD (SI)(AX*2), Y0; \
+	VPSLLD    $16, Y0, Y0
+
+// Pattern bits only: for each row, byte k of the row's output = the fired
+// bits of units 8k..8k+7 (bit j = unit 8k+j). units is a multiple of 8;
+// stride and outStride are in bytes. LOAD1 as for ROWSBITS.
+#define BITS(LOAD1) \
+	MOVQ         x+0(FP), SI; \
+	MOVQ         rows+8(FP), CX; \
+	MOVQ         units+16(FP), DX; \
+	MOVQ         stride+24(FP), R8; \
+	VBROADCASTSS t+32(FP), Y15; \
+	MOVQ         out+40(FP), DI; \
+	MOVQ         outStride+48(FP), R11; \
+	TESTQ        CX, CX; \
+	JZ           done; \
+row: \
+	XORQ AX, AX; \
+	XORQ BX, BX; \
+loop: \
+	CMPQ      AX, DX; \
+	JGE       next; \
+	LOAD1; \
+	VCMPPS    $0x1e, Y15, Y0, Y1; \
+	VMOVMSKPS Y1, R10; \
+	MOVB      R10, (DI)(BX*1); \
+	ADDQ      $8, AX; \
+	INCQ      BX; \
+	JMP       loop; \
+next: \
+	ADDQ R8, SI; \
+	ADDQ R11, DI; \
+	DECQ CX; \
+	JNZ  row; \
+done: \
+	VZEROUPPER; \
+	RET
+
 // func rowsF32AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 TEXT ·rowsF32AVX2(SB), NOSPLIT, $0-49
 	PROLOGUE
@@ -72,169 +185,17 @@ next:
 done:
 	EPILOGUE
 
-// Fused count and patterns for float32 rows: rowsF32AVX2's work, and each
-// vector's fired mask (VMOVMSKPS, 8 units) stored as one byte of the row's
-// pattern bits: row r's bits at out + r*outStride, byte u/8 for unit u.
-#define STEPB(aoff, V, C, boff) \
-	VCMPPS    $0x1e, Y15, V, C; \
-	VMOVMSKPS C, R13; \
-	MOVB      R13, boff(R11)(BX*1); \
-	VCMPPS    $3, V, V, V; \
-	VORPS     V, Y14, Y14; \
-	VPADDD    aoff(DI)(AX*4), C, C; \
-	VMOVDQU   C, aoff(DI)(AX*4)
-
 // func rowsBitsF32AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
 TEXT ·rowsBitsF32AVX2(SB), NOSPLIT, $0-65
-	PROLOGUE
-	MOVQ  out+48(FP), R11
-	MOVQ  outStride+56(FP), R12
-	TESTQ CX, CX
-	JZ    bfdone
-
-bfrow:
-	XORQ AX, AX
-	XORQ BX, BX
-	CMPQ R9, $0
-	JE   bftail
-
-bfloop4:
-	VMOVUPS (SI)(AX*4), Y0
-	VMOVUPS 32(SI)(AX*4), Y1
-	VMOVUPS 64(SI)(AX*4), Y2
-	VMOVUPS 96(SI)(AX*4), Y3
-	STEPB(0, Y0, Y4, 0)
-	STEPB(32, Y1, Y5, 1)
-	STEPB(64, Y2, Y6, 2)
-	STEPB(96, Y3, Y7, 3)
-	ADDQ $32, AX
-	ADDQ $4, BX
-	CMPQ AX, R9
-	JL   bfloop4
-
-bftail:
-	CMPQ AX, DX
-	JGE  bfnext
-	VMOVUPS (SI)(AX*4), Y0
-	STEPB(0, Y0, Y4, 0)
-	ADDQ $8, AX
-	INCQ BX
-	JMP  bftail
-
-bfnext:
-	ADDQ R8, SI
-	ADDQ R12, R11
-	DECQ CX
-	JNZ  bfrow
-
-bfdone:
-	VPTEST  Y14, Y14
-	SETNE   ret+64(FP)
-	VZEROUPPER
-	RET
+	ROWSBITS(LOAD4_F32, LOAD1_F32)
 
 // func rowsBitsF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
 TEXT ·rowsBitsF16AVX2(SB), NOSPLIT, $0-65
-	PROLOGUE
-	MOVQ  out+48(FP), R11
-	MOVQ  outStride+56(FP), R12
-	TESTQ CX, CX
-	JZ    bfdoneh
-
-bfrowh:
-	XORQ AX, AX
-	XORQ BX, BX
-	CMPQ R9, $0
-	JE   bftailh
-
-bfloop4h:
-	VCVTPH2PS (SI)(AX*2), Y0
-	VCVTPH2PS 16(SI)(AX*2), Y1
-	VCVTPH2PS 32(SI)(AX*2), Y2
-	VCVTPH2PS 48(SI)(AX*2), Y3
-	STEPB(0, Y0, Y4, 0)
-	STEPB(32, Y1, Y5, 1)
-	STEPB(64, Y2, Y6, 2)
-	STEPB(96, Y3, Y7, 3)
-	ADDQ $32, AX
-	ADDQ $4, BX
-	CMPQ AX, R9
-	JL   bfloop4h
-
-bftailh:
-	CMPQ AX, DX
-	JGE  bfnexth
-	VCVTPH2PS (SI)(AX*2), Y0
-	STEPB(0, Y0, Y4, 0)
-	ADDQ $8, AX
-	INCQ BX
-	JMP  bftailh
-
-bfnexth:
-	ADDQ R8, SI
-	ADDQ R12, R11
-	DECQ CX
-	JNZ  bfrowh
-
-bfdoneh:
-	VPTEST  Y14, Y14
-	SETNE   ret+64(FP)
-	VZEROUPPER
-	RET
+	ROWSBITS(LOAD4_F16, LOAD1_F16)
 
 // func rowsBitsBF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
 TEXT ·rowsBitsBF16AVX2(SB), NOSPLIT, $0-65
-	PROLOGUE
-	MOVQ  out+48(FP), R11
-	MOVQ  outStride+56(FP), R12
-	TESTQ CX, CX
-	JZ    bfdoneb
-
-bfrowb:
-	XORQ AX, AX
-	XORQ BX, BX
-	CMPQ R9, $0
-	JE   bftailb
-
-bfloop4b:
-	VPMOVZXWD (SI)(AX*2), Y0
-	VPMOVZXWD 16(SI)(AX*2), Y1
-	VPMOVZXWD 32(SI)(AX*2), Y2
-	VPMOVZXWD 48(SI)(AX*2), Y3
-	VPSLLD    $16, Y0, Y0
-	VPSLLD    $16, Y1, Y1
-	VPSLLD    $16, Y2, Y2
-	VPSLLD    $16, Y3, Y3
-	STEPB(0, Y0, Y4, 0)
-	STEPB(32, Y1, Y5, 1)
-	STEPB(64, Y2, Y6, 2)
-	STEPB(96, Y3, Y7, 3)
-	ADDQ $32, AX
-	ADDQ $4, BX
-	CMPQ AX, R9
-	JL   bfloop4b
-
-bftailb:
-	CMPQ AX, DX
-	JGE  bfnextb
-	VPMOVZXWD (SI)(AX*2), Y0
-	VPSLLD    $16, Y0, Y0
-	STEPB(0, Y0, Y4, 0)
-	ADDQ $8, AX
-	INCQ BX
-	JMP  bftailb
-
-bfnextb:
-	ADDQ R8, SI
-	ADDQ R12, R11
-	DECQ CX
-	JNZ  bfrowb
-
-bfdoneb:
-	VPTEST  Y14, Y14
-	SETNE   ret+64(FP)
-	VZEROUPPER
-	RET
+	ROWSBITS(LOAD4_BF16, LOAD1_BF16)
 
 // func rowsF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 TEXT ·rowsF16AVX2(SB), NOSPLIT, $0-49
@@ -476,118 +437,16 @@ done:
 	RET
 
 // func bitsF32AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
-// For each row, byte k of the row's output = the fired bits of units
-// 8k..8k+7 (bit j = unit 8k+j). units is a multiple of 8; stride and
-// outStride are in bytes.
 TEXT ·bitsF32AVX2(SB), NOSPLIT, $0-56
-	MOVQ         x+0(FP), SI
-	MOVQ         rows+8(FP), CX
-	MOVQ         units+16(FP), DX
-	MOVQ         stride+24(FP), R8
-	VBROADCASTSS t+32(FP), Y15
-	MOVQ         out+40(FP), DI
-	MOVQ         outStride+48(FP), R11
-	TESTQ        CX, CX
-	JZ           bdone
+	BITS(LOAD1_F32)
 
-brow:
-	XORQ AX, AX
-	XORQ BX, BX
-
-bloop:
-	CMPQ      AX, DX
-	JGE       bnext
-	VMOVUPS   (SI)(AX*4), Y0
-	VCMPPS    $0x1e, Y15, Y0, Y1
-	VMOVMSKPS Y1, R10
-	MOVB      R10, (DI)(BX*1)
-	ADDQ      $8, AX
-	INCQ      BX
-	JMP       bloop
-
-bnext:
-	ADDQ R8, SI
-	ADDQ R11, DI
-	DECQ CX
-	JNZ  brow
-
-bdone:
-	VZEROUPPER
-	RET
-
-// func bitsF16AVX2 / bitsBF16AVX2: bitsF32AVX2 for float16 and bfloat16.
+// func bitsF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
 TEXT ·bitsF16AVX2(SB), NOSPLIT, $0-56
-	MOVQ         x+0(FP), SI
-	MOVQ         rows+8(FP), CX
-	MOVQ         units+16(FP), DX
-	MOVQ         stride+24(FP), R8
-	VBROADCASTSS t+32(FP), Y15
-	MOVQ         out+40(FP), DI
-	MOVQ         outStride+48(FP), R11
-	TESTQ        CX, CX
-	JZ           bdoneh
+	BITS(LOAD1_F16)
 
-browh:
-	XORQ AX, AX
-	XORQ BX, BX
-
-blooph:
-	CMPQ      AX, DX
-	JGE       bnexth
-	VCVTPH2PS (SI)(AX*2), Y0
-	VCMPPS    $0x1e, Y15, Y0, Y1
-	VMOVMSKPS Y1, R10
-	MOVB      R10, (DI)(BX*1)
-	ADDQ      $8, AX
-	INCQ      BX
-	JMP       blooph
-
-bnexth:
-	ADDQ R8, SI
-	ADDQ R11, DI
-	DECQ CX
-	JNZ  browh
-
-bdoneh:
-	VZEROUPPER
-	RET
-
+// func bitsBF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
 TEXT ·bitsBF16AVX2(SB), NOSPLIT, $0-56
-	MOVQ         x+0(FP), SI
-	MOVQ         rows+8(FP), CX
-	MOVQ         units+16(FP), DX
-	MOVQ         stride+24(FP), R8
-	VBROADCASTSS t+32(FP), Y15
-	MOVQ         out+40(FP), DI
-	MOVQ         outStride+48(FP), R11
-	TESTQ        CX, CX
-	JZ           bdoneb
-
-browb:
-	XORQ AX, AX
-	XORQ BX, BX
-
-bloopb:
-	CMPQ      AX, DX
-	JGE       bnextb
-	VPMOVZXWD (SI)(AX*2), Y0
-	VPSLLD    $16, Y0, Y0
-	VCMPPS    $0x1e, Y15, Y0, Y1
-	VMOVMSKPS Y1, R10
-	MOVB      R10, (DI)(BX*1)
-	ADDQ      $8, AX
-	INCQ      BX
-	JMP       bloopb
-
-bnextb:
-	ADDQ R8, SI
-	ADDQ R11, DI
-	DECQ CX
-	JNZ  browb
-
-bdoneb:
-	VZEROUPPER
-	RET
+	BITS(LOAD1_BF16)
 
 // float64: 8 elements (two vectors of 4) per step. The 64-bit compare masks
 // are packed to 8 int32 lanes (VPERMD takes the low half of each) so that
