@@ -145,45 +145,41 @@ done: \
 	VZEROUPPER; \
 	RET
 
+// The row count kernels: LOAD4 / LOAD1 as for ROWSBITS.
+#define ROWS(LOAD4, LOAD1) \
+	PROLOGUE; \
+	TESTQ CX, CX; \
+	JZ    done; \
+row: \
+	XORQ AX, AX; \
+	CMPQ R9, $0; \
+	JE   tail; \
+loop4: \
+	LOAD4; \
+	STEP(0, Y0, Y4); \
+	STEP(32, Y1, Y5); \
+	STEP(64, Y2, Y6); \
+	STEP(96, Y3, Y7); \
+	ADDQ $32, AX; \
+	CMPQ AX, R9; \
+	JL   loop4; \
+tail: \
+	CMPQ AX, DX; \
+	JGE  next; \
+	LOAD1; \
+	STEP(0, Y0, Y4); \
+	ADDQ $8, AX; \
+	JMP  tail; \
+next: \
+	ADDQ R8, SI; \
+	DECQ CX; \
+	JNZ  row; \
+done: \
+	EPILOGUE
+
 // func rowsF32AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 TEXT ·rowsF32AVX2(SB), NOSPLIT, $0-49
-	PROLOGUE
-	TESTQ CX, CX
-	JZ    done
-
-row:
-	XORQ AX, AX
-	CMPQ R9, $0
-	JE   tail
-
-loop4:
-	VMOVUPS (SI)(AX*4), Y0
-	VMOVUPS 32(SI)(AX*4), Y1
-	VMOVUPS 64(SI)(AX*4), Y2
-	VMOVUPS 96(SI)(AX*4), Y3
-	STEP(0, Y0, Y4)
-	STEP(32, Y1, Y5)
-	STEP(64, Y2, Y6)
-	STEP(96, Y3, Y7)
-	ADDQ $32, AX
-	CMPQ AX, R9
-	JL   loop4
-
-tail:
-	CMPQ AX, DX
-	JGE  next
-	VMOVUPS (SI)(AX*4), Y0
-	STEP(0, Y0, Y4)
-	ADDQ $8, AX
-	JMP  tail
-
-next:
-	ADDQ R8, SI
-	DECQ CX
-	JNZ  row
-
-done:
-	EPILOGUE
+	ROWS(LOAD4_F32, LOAD1_F32)
 
 // func rowsBitsF32AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32, out unsafe.Pointer, outStride int) bool
 TEXT ·rowsBitsF32AVX2(SB), NOSPLIT, $0-65
@@ -199,88 +195,11 @@ TEXT ·rowsBitsBF16AVX2(SB), NOSPLIT, $0-65
 
 // func rowsF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 TEXT ·rowsF16AVX2(SB), NOSPLIT, $0-49
-	PROLOGUE
-	TESTQ CX, CX
-	JZ    done
-
-row:
-	XORQ AX, AX
-	CMPQ R9, $0
-	JE   tail
-
-loop4:
-	VCVTPH2PS (SI)(AX*2), Y0
-	VCVTPH2PS 16(SI)(AX*2), Y1
-	VCVTPH2PS 32(SI)(AX*2), Y2
-	VCVTPH2PS 48(SI)(AX*2), Y3
-	STEP(0, Y0, Y4)
-	STEP(32, Y1, Y5)
-	STEP(64, Y2, Y6)
-	STEP(96, Y3, Y7)
-	ADDQ $32, AX
-	CMPQ AX, R9
-	JL   loop4
-
-tail:
-	CMPQ AX, DX
-	JGE  next
-	VCVTPH2PS (SI)(AX*2), Y0
-	STEP(0, Y0, Y4)
-	ADDQ $8, AX
-	JMP  tail
-
-next:
-	ADDQ R8, SI
-	DECQ CX
-	JNZ  row
-
-done:
-	EPILOGUE
+	ROWS(LOAD4_F16, LOAD1_F16)
 
 // func rowsBF16AVX2(x unsafe.Pointer, rows, rowLen, stride int, t float32, acc *int32) bool
 TEXT ·rowsBF16AVX2(SB), NOSPLIT, $0-49
-	PROLOGUE
-	TESTQ CX, CX
-	JZ    done
-
-row:
-	XORQ AX, AX
-	CMPQ R9, $0
-	JE   tail
-
-loop4:
-	VPMOVZXWD (SI)(AX*2), Y0
-	VPMOVZXWD 16(SI)(AX*2), Y1
-	VPMOVZXWD 32(SI)(AX*2), Y2
-	VPMOVZXWD 48(SI)(AX*2), Y3
-	VPSLLD    $16, Y0, Y0
-	VPSLLD    $16, Y1, Y1
-	VPSLLD    $16, Y2, Y2
-	VPSLLD    $16, Y3, Y3
-	STEP(0, Y0, Y4)
-	STEP(32, Y1, Y5)
-	STEP(64, Y2, Y6)
-	STEP(96, Y3, Y7)
-	ADDQ $32, AX
-	CMPQ AX, R9
-	JL   loop4
-
-tail:
-	CMPQ AX, DX
-	JGE  next
-	VPMOVZXWD (SI)(AX*2), Y0
-	VPSLLD    $16, Y0, Y0
-	STEP(0, Y0, Y4)
-	ADDQ $8, AX
-	JMP  tail
-
-next:
-	ADDQ R8, SI
-	DECQ CX
-	JNZ  row
-
-done:
-	EPILOGUE
+	ROWS(LOAD4_BF16, LOAD1_BF16)
 
 // Run kernels: count = #{i < n : x[i] > t}, nan = any(isnan(x[i])), over one
 // contiguous run of n elements (n a multiple of 8, below 2^31), counting in
