@@ -53,8 +53,9 @@ func bitsF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsaf
 func bitsBF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
 
 // bitsRowsFast packs the fired bits of the first units&^7 units of each row
-// of a float32 [rows, units] block with the vector kernel, and returns how
-// many units it took (0 where it has no kernel for the dtype).
+// of a float32, float16 or bfloat16 [rows, units] block with the vector
+// kernel, and returns how many units it took (0 where it has no kernel for
+// the dtype).
 func bitsRowsFast(dt profiler.DType, data []byte, rows, units int, thr *profiler.Threshold, out []uint64, words int) int {
 	vec := units &^ 7
 	var f func(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)

@@ -18,10 +18,17 @@ import (
 // sorted by how often they fire in the layer's first block (dead units
 // first, always-on last, ties by index), so bytes hold units of similar
 // rates and constant units make constant bytes; at level fastest, the
-// natural order. How a payload is compressed (zstd with block 0's payload as
-// dictionary, or byte planes) is the writer's and reader's business
-// (writer.go, planes.go), not this file's.
+// natural order. How a payload is compressed (zstd with the layer's first
+// blocks as dictionary, or byte planes) is the writer's and reader's
+// business (writer.go, planes.go, static.go), not this file's.
 const blockHead = 4 + 8 + 4
+
+// putHead writes a block payload's head.
+func putHead(dst []byte, layer int, first int64, nobs int) {
+	binary.LittleEndian.PutUint32(dst, uint32(layer))
+	binary.LittleEndian.PutUint64(dst[4:], uint64(first))
+	binary.LittleEndian.PutUint32(dst[12:], uint32(nobs))
+}
 
 // rowBytes is the size of one stored row.
 func rowBytes(units int) int { return (units + 7) / 8 }
@@ -90,9 +97,7 @@ func encodeBlock(layer int, first int64, nobs int, order []int32, rows []uint64,
 	} else {
 		out = make([]byte, n)
 	}
-	binary.LittleEndian.PutUint32(out, uint32(layer))
-	binary.LittleEndian.PutUint64(out[4:], uint64(first))
-	binary.LittleEndian.PutUint32(out[12:], uint32(nobs))
+	putHead(out, layer, first, nobs)
 	body := out[blockHead:]
 	if isIdentity(order) {
 		// Natural order: each row's words, truncated to nb bytes.
@@ -318,7 +323,7 @@ func (b *block) unitCounts(counts []uint64) {
 			}
 			for k, n := range pc {
 				if q := 8*j + k; q < len(b.pos) {
-					b.posCounts(q, n, counts)
+					counts[b.order[q]] += uint64(n)
 				}
 			}
 		}
@@ -331,11 +336,6 @@ func (b *block) unitCounts(counts []uint64) {
 		}
 		counts[u] += uint64(n)
 	}
-}
-
-// posCounts adds n fires of the unit at storage position q to counts.
-func (b *block) posCounts(q, n int, counts []uint64) {
-	counts[b.order[q]] += uint64(n)
 }
 
 // rows rebuilds the block's row bits in natural unit order: nobs rows of

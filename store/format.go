@@ -33,8 +33,8 @@ var (
 const FormatVersion = 2
 
 // Codecs is the header's codec field for version 2: every stored block
-// starts with a codec byte, codecZstd or codecPlanes.
-const Codecs = "zstd+planes"
+// starts with a codec byte, codecZstd, codecPlanes or codecStatic.
+const Codecs = "zstd+planes+static"
 
 const (
 	codecZstd   = 0 // a zstd frame (block 0 plain, the others with the first blocks as dictionary)

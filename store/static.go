@@ -320,9 +320,9 @@ func (c *staticCodes) encode(dst, planes []byte, nb, nobs int, bs *[]byte) []byt
 	return append(a.out, b.out...)
 }
 
-// encodePair codes two planes of equal length into two streams, 4 bytes
-// of each at a time (at most 44 bits) unless one of them is escaped. The
-// streams' dependency chains are independent, so the CPU overlaps them.
+// encodePair codes two planes of equal length into two streams, 16 bytes
+// of each at a time (then 4, then 1). The streams' dependency chains are
+// independent, so the CPU overlaps them.
 func encodePair(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32) {
 	pb = pb[:len(pa)]
 	i := 0

@@ -106,7 +106,7 @@ func NewHeader(plans []profiler.Plan, threshold float64) Header {
 // Create starts a store at path (written to a temporary file beside it).
 // level is a key of Levels ("" means DefaultLevel).
 func Create(path string, h Header, level string) (*Writer, error) {
-	if level == "" {
+	if level == "" || level == "default" {
 		level = DefaultLevel
 	}
 	lv, ok := Levels[level]
@@ -121,9 +121,6 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	hj, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
-	}
-	if level == "default" {
-		level = DefaultLevel
 	}
 	fast := level == "fastest"
 	var enc *zstd.Encoder
@@ -413,7 +410,7 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes, raw []byte, units, nobs int) []encoded {
 	nb := rowBytes(units)
 	pl := sc.pc.planes(raw[blockHead:], nb, nobs)
-	layer := binary.LittleEndian.Uint32(raw)
+	layer := int(binary.LittleEndian.Uint32(raw))
 	first := int64(binary.LittleEndian.Uint64(raw[4:]))
 	if codes.estimate(pl, nb, nobs) > 1.1*ownCodesEstimate(pl, nb, nobs) {
 		out := w.getBuf()
@@ -435,9 +432,8 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 		}
 		out := w.getBuf()
 		*out = append((*out)[:0], codecStatic)
-		*out = binary.LittleEndian.AppendUint32(*out, layer)
-		*out = binary.LittleEndian.AppendUint64(*out, uint64(first+int64(o)))
-		*out = binary.LittleEndian.AppendUint32(*out, uint32(m))
+		*out = append(*out, make([]byte, blockHead)...)
+		putHead((*out)[1:], layer, first+int64(o), m)
 		*out = codes.encode(*out, sub, nb, m, &sc.sbuf)
 		dst = append(dst, encoded{first + int64(o), m, out})
 	}
