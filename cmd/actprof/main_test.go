@@ -384,14 +384,14 @@ func TestPatternsAgainstNumPy(t *testing.T) {
 	stats := out("patterns", "stats", st, "--top", "3", "--json")
 	// the same data at level balanced (rate-sorted order, zstd and planes
 	// blocks; the default, fastest, wrote st)
-	stFast := filepath.Join(dir, "f.actbits")
-	if _, se, code := actprof(t, "profile", "--quiet", "--chunk-size", "3000", "--patterns", stFast, "--patterns-level", "balanced", "-o", prof, data); code != 0 {
+	stBal := filepath.Join(dir, "b.actbits")
+	if _, se, code := actprof(t, "profile", "--quiet", "--chunk-size", "3000", "--patterns", stBal, "--patterns-level", "balanced", "-o", prof, data); code != 0 {
 		t.Fatalf("profile balanced: %s", se)
 	}
-	statsFast := out("patterns", "stats", stFast, "--top", "3", "--json")
+	statsBal := out("patterns", "stats", stBal, "--top", "3", "--json")
 	script := `
 import json, sys, numpy as np
-d, exp, show_fc, samples_fc, show_conv, stats, stats_fast = sys.argv[1:]
+d, exp, show_fc, samples_fc, show_conv, stats, stats_bal = sys.argv[1:]
 fc = np.load(d + "/fc.npy") > 0
 conv = np.load(d + "/conv.npy") > 0
 bad = []
@@ -404,7 +404,7 @@ s = json.loads(show_conv)
 want = [[int(u) for u in np.nonzero(conv[7, :, h, w])[0]] for h in range(3) for w in range(4)]
 if [p["fired"] for p in s["positions"]] != want or s["positions"][5]["index"] != [1, 1]: bad.append("show conv")
 rows = {"fc": fc, "conv": conv.transpose(0, 2, 3, 1).reshape(-1, conv.shape[1])}
-for name, st in (("stats", stats), ("stats balanced", stats_fast)):
+for name, st in (("stats", stats), ("stats balanced", stats_bal)):
     for l in json.loads(st):
         r = rows[l["layer"]]
         u, c = np.unique(r, axis=0, return_counts=True)
@@ -416,7 +416,7 @@ for name, st in (("stats", stats), ("stats balanced", stats_fast)):
         if sum(l["blocks"].values()) < 1: bad.append(name + " blocks")
 print(" ".join(bad) or "ok")
 `
-	res, err := exec.Command(py, "-c", script, data, exp, showFC, samplesFC, showConv, stats, statsFast).CombinedOutput()
+	res, err := exec.Command(py, "-c", script, data, exp, showFC, samplesFC, showConv, stats, statsBal).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(res)) != "ok" {
 		t.Fatalf("NumPy disagrees: %s %v", res, err)
 	}
