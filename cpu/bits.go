@@ -29,16 +29,13 @@ func packBits(blk *profiler.Block, out []uint64, generic bool) error {
 	sz := blk.DType.Size()
 	units, inner := int(g.Units), int(g.Inner)
 	if inner == 1 {
+		// (rows of float32, float16 and bfloat16 with vector kernels are
+		// counted and packed in one pass by countBitsFused, before this)
 		rows := int(n) / units
-		done := 0
-		if !generic {
-			done = bitsRowsFast(blk.DType, blk.Data, rows, units, &blk.Thr, out, w)
-		}
-		// the plain-Go loop takes units [done, units) of every row
 		for r := 0; r < rows; r++ {
 			row := blk.Data[r*units*sz:]
 			o := out[r*w:]
-			for u := done; u < units; u++ {
+			for u := 0; u < units; u++ {
 				o[u>>6] |= key(row, u) << (u & 63)
 			}
 		}
