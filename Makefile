@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build demo test vet fmt-check fuzz bench clean kernels cuda cuda-check bench-cuda
+.PHONY: all build demo test vet fmt-check fuzz bench clean kernels cuda cuda-check bench-cuda gpu-bundle
 
 # Machine code for these GPUs, plus PTX for compute_90 that newer GPUs JIT.
 CUDA_ARCHS := 70 75 80 86 89 90
@@ -41,6 +41,17 @@ cuda: build
 bench-cuda:
 	$(GO) test -c -tags cuda -o $(BIN)/cuda.test ./cuda
 	$(BIN)/cuda.test -test.run XXX -test.bench . -test.benchtime 5x
+
+# For a GPU machine without Go: .gpu/bundle.tar.gz holds the cuda-tagged
+# test binary, actprof and actprof-cuda; there, `bash bench/gpu.sh
+# .gpu/bundle.tar.gz OUTDIR` runs the conformance suite, the benchmarks and
+# actprof end to end on cuda against cpu (docs/gpu.md).
+gpu-bundle:
+	mkdir -p .gpu
+	$(GO) test -c -tags cuda -ldflags=-s -o .gpu/cuda.test ./cuda
+	$(GO) build -ldflags=-s -o .gpu/actprof ./cmd/actprof
+	$(GO) build -tags cuda -ldflags=-s -o .gpu/actprof-cuda ./cmd/actprof
+	tar -czf .gpu/bundle.tar.gz -C .gpu cuda.test actprof actprof-cuda
 
 # What can be checked of the GPU path without a GPU: the kernels compile,
 # the cuda-tagged code vets and every package's test binary builds.

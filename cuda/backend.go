@@ -17,8 +17,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
-	"time"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -30,38 +30,55 @@ import (
 //go:embed kernels.fatbin
 var fatbin []byte
 
-// Backend counts on one GPU. The context lives on one locked OS thread
-// (gorgonia.org/cu's Ctx); each chunk costs a few coarse rounds through it.
-// Two slots, each with its own stream, pinned staging and device buffers,
-// let the copy of one chunk to the GPU overlap the kernel on another, while
-// counting goroutines fill the other slot's staging.
+// Backend counts on one GPU. gorgonia.org/cu's Ctx owns the context on a
+// locked OS thread, for set-up and tear-down. Count runs on the calling
+// goroutine's own thread instead: it locks it, makes the context current
+// there (a driver-API context may be current on several threads) and
+// submits its chunk to a stream of its own, so that every counting
+// goroutine has a chunk in flight (copy in, kernel, copy back) and waits
+// for it alone. Each slot (a stream with its device buffers) serves one
+// chunk at a time; there are as many as concurrent callers.
 type Backend struct {
-	dev  cu.Device
-	name string
-	ctx  *cu.Ctx
-	mod  cu.Module
-	fns  map[string]cu.Function
+	dev   cu.Device
+	name  string
+	ctx   *cu.Ctx
+	cuctx cu.CUContext
+	mod   cu.Module
+	fns   map[string]cu.Function
 
-	slots chan *slot
-	all   []*slot
-	ref   *cpu.Backend
-	doMu  sync.Mutex // Ctx.Do is not safe for concurrent callers (one shared error channel)
+	mu     sync.Mutex
+	free   []*slot            // idle slots
+	all    []*slot            // every slot, for Close
+	pinned map[uintptr][]byte // page-locked buffers handed out by AllocHost, by base address
+	spare  [][]byte           // page-locked buffers given back by FreeHost, for reuse
+	ref    *cpu.Backend
+	doMu   sync.Mutex // Ctx.Do is not safe for concurrent callers (one shared error channel)
 }
 
-// do runs fn on the context's thread. gorgonia.org/cu's Ctx.Do hands every
-// caller's result back through one channel, so two concurrent callers could
-// take each other's: calls are serialised here. Each is short (a submission
-// or a query); the waiting happens outside.
+// do runs fn on the context's own thread. gorgonia.org/cu's Ctx.Do hands
+// every caller's result back through one channel, so two concurrent
+// callers could take each other's: calls are serialised here.
 func (b *Backend) do(fn func() error) error {
 	b.doMu.Lock()
 	defer b.doMu.Unlock()
 	return b.ctx.Do(fn)
 }
 
+// onThread locks the calling goroutine to its OS thread and makes the
+// context current there; call the returned function when done.
+func (b *Backend) onThread() (func(), error) {
+	runtime.LockOSThread()
+	if err := cu.SetCurrentContext(b.cuctx); err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	return runtime.UnlockOSThread, nil
+}
+
 // slot is one chunk in flight.
 type slot struct {
 	stream   cu.Stream
-	pinned   []byte // staging for the chunk
+	pinned   []byte // staging for a chunk not in page-locked memory
 	dData    cu.DevicePtr
 	dataCap  int64
 	dCounts  cu.DevicePtr // 2 x units u64: counts, then NaNs
@@ -71,9 +88,6 @@ type slot struct {
 	hBits    []byte // pinned copy back of dBits
 	bitsCap  int64
 }
-
-// nslots is the number of chunks in flight on the GPU.
-const nslots = 2
 
 // Device describes one GPU.
 type Device struct {
@@ -110,29 +124,21 @@ func New(ordinal int) (*Backend, error) {
 		return nil, fmt.Errorf("%w: no CUDA device %d (%d found, %v)", profiler.ErrBackend, ordinal, n, err)
 	}
 	b := &Backend{dev: cu.Device(ordinal), name: fmt.Sprintf("cuda:%d", ordinal), fns: map[string]cu.Function{}, ref: cpu.New(),
-		slots: make(chan *slot, nslots)}
+		pinned: map[uintptr][]byte{}}
 	b.ctx = cu.NewContext(b.dev, cu.SchedBlockingSync)
+	b.cuctx = b.ctx.CUDAContext()
 	err = b.do(func() error {
 		mod, err := cu.LoadData(string(fatbin))
 		if err != nil {
 			return fmt.Errorf("loading kernels: %v", err)
 		}
 		b.mod = mod
-		for _, name := range []string{"rows_f32", "rows_f16", "rows_bf16", "runs_f32", "runs_f16", "runs_bf16"} {
+		for _, name := range []string{"rows_f32", "rows_f16", "rows_bf16", "rows2_f32", "rows2_f16", "rows2_bf16", "runs_f32", "runs_f16", "runs_bf16"} {
 			fn, err := mod.Function(name)
 			if err != nil {
 				return fmt.Errorf("kernel %s: %v", name, err)
 			}
 			b.fns[name] = fn
-		}
-		for i := 0; i < nslots; i++ {
-			st, err := cu.MakeStream(cu.NonBlocking)
-			if err != nil {
-				return err
-			}
-			sl := &slot{stream: st}
-			b.all = append(b.all, sl)
-			b.slots <- sl
 		}
 		return nil
 	})
@@ -144,9 +150,18 @@ func New(ordinal int) (*Backend, error) {
 }
 
 // ChunkBytes is the chunk size the driver uses by default with this
-// backend: large enough that a chunk's copy and launch costs are small
-// beside its transfer time.
-func (b *Backend) ChunkBytes() int { return 32 << 20 }
+// backend. Measured on an H100 with 16 cores (docs/gpu.md, BenchmarkEndToEndSettings),
+// from a page-cached file: 4 MiB chunks with 16 workers gave 42 GB/s, 8 MiB
+// 36, 32 MiB 32; a chunk read into page-locked memory is copied to the GPU
+// while still in the CPU's cache, and each worker pins less memory (which
+// costs about 0.5 ms per MiB at start-up).
+func (b *Backend) ChunkBytes() int { return 4 << 20 }
+
+// Workers is the number of counting goroutines the driver runs by default
+// with this backend: two per core, since each spends much of its time
+// waiting for its chunk on the GPU. Measured on an H100 with 16 cores from
+// a page-cached file (4 MiB chunks): 16 workers 42 GB/s, 32 workers 46.
+func (b *Backend) Workers() int { return 2 * runtime.GOMAXPROCS(0) }
 
 // Name is "cuda:N".
 func (b *Backend) Name() string { return b.name }
@@ -165,12 +180,33 @@ func (b *Backend) Close() error {
 			hostFree(sl.hBits)
 			sl.stream.Destroy()
 		}
+		for _, h := range b.spare {
+			hostFree(h)
+		}
+		for _, h := range b.pinned {
+			hostFree(h)
+		}
+		b.pinned = map[uintptr][]byte{}
+		b.all, b.free, b.spare = nil, nil, nil
 		return nil
 	})
 	return b.ctx.Close()
 }
 
 const warps = 8 // must match WARPS in kernels/count.cu
+
+// rowsGrid picks the rows-layout kernel for units of kind and its grid:
+// rows2 (a pair of units per thread, 64 per warp) when units is even, else
+// rows (32 per warp); blockIdx.y splits the rows, up to about 4096 blocks.
+func rowsGrid(kind string, units int, rows int64) (name string, gx, gy int) {
+	name, per := "rows_"+kind, 32
+	if units%2 == 0 {
+		name, per = "rows2_"+kind, 64
+	}
+	gx = (units + per - 1) / per
+	gy = int(min((rows+warps-1)/warps, 65535, int64(max(1, 4096/gx))))
+	return name, gx, gy
+}
 
 // Count implements profiler.Backend. float64 layers, and blocks that do not
 // start and end on a row (Inner == 1) or a unit run (Inner > 1), which the
@@ -202,16 +238,35 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 	if t.Bits != nil {
 		nobs = n / (g.Units * g.Inner) * g.Inner
 	}
-	sl := <-b.slots
-	defer func() { b.slots <- sl }()
+	release, err := b.onThread()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err)
+	}
+	defer release()
+	sl, err := b.getSlot()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err)
+	}
+	defer b.putSlot(sl)
 	countBytes, bitBytes := int64(2*units*8), nobs*int64(w32)*4
 	fail := func(err error) error { return fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err) }
-	if err := b.do(func() error { return sl.reserve(int64(len(blk.Data)), countBytes, bitBytes) }); err != nil {
+	// A chunk read into a buffer from AllocHost is copied to the GPU from
+	// where it lies; any other is staged in the slot's page-locked buffer.
+	src := unsafe.Pointer(&blk.Data[0])
+	staged := !b.isPinned(blk.Data)
+	stage := int64(0)
+	if staged {
+		stage = int64(len(blk.Data))
+	}
+	if err := sl.reserve(int64(len(blk.Data)), stage, countBytes, bitBytes); err != nil {
 		return fail(err)
 	}
-	copy(sl.pinned, blk.Data) // in the calling goroutine, while the GPU works on the other slot
-	err := b.do(func() error {
-		if err := cu.MemcpyHtoDAsync(sl.dData, unsafe.Pointer(&sl.pinned[0]), int64(len(blk.Data)), sl.stream); err != nil {
+	if staged {
+		copy(sl.pinned, blk.Data)
+		src = unsafe.Pointer(&sl.pinned[0])
+	}
+	err = func() error {
+		if err := cu.MemcpyHtoDAsync(sl.dData, src, int64(len(blk.Data)), sl.stream); err != nil {
 			return err
 		}
 		if err := cu.MemsetD8Async(sl.dCounts, 0, countBytes, sl.stream); err != nil {
@@ -233,11 +288,10 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 		units32 := uint64(uint32(units))
 		if rowsLayout {
 			rows := n / g.Units
-			gx := (units + 31) / 32
-			gy := int(min((rows+warps-1)/warps, 65535, int64(max(1, 4096/gx))))
+			name, gx, gy := rowsGrid(kind, units, rows)
 			args := []unsafe.Pointer{unsafe.Pointer(&dData), unsafe.Pointer(&rows), unsafe.Pointer(&units32), unsafe.Pointer(&thr),
 				unsafe.Pointer(&dCounts), unsafe.Pointer(&dNaNs), unsafe.Pointer(&dBits), unsafe.Pointer(&w32c)}
-			if err := b.fns["rows_"+kind].Launch(gx, gy, 1, 32*warps, 1, 1, 0, sl.stream, args); err != nil {
+			if err := b.fns[name].Launch(gx, gy, 1, 32*warps, 1, 1, 0, sl.stream, args); err != nil {
 				return err
 			}
 		} else {
@@ -258,24 +312,17 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 			return err
 		}
 		if nobs > 0 {
-			return cu.MemcpyDtoHAsync(unsafe.Pointer(&sl.hBits[0]), dBits, bitBytes, sl.stream)
+			if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&sl.hBits[0]), dBits, bitBytes, sl.stream); err != nil {
+				return err
+			}
 		}
-		return nil
-	})
+		// Blocks this thread only (the context is made with
+		// SchedBlockingSync: it sleeps, not spins); other goroutines'
+		// chunks go on in their streams.
+		return sl.stream.Synchronize()
+	}()
 	if err != nil {
 		return fail(err)
-	}
-	// Wait without holding the context's thread, so the other slot can be
-	// submitted meanwhile.
-	for {
-		err := b.do(func() error { return sl.stream.Query() })
-		if err == nil {
-			break
-		}
-		if err != cu.NotReady {
-			return fail(err)
-		}
-		time.Sleep(20 * time.Microsecond)
 	}
 	if nobs > 0 {
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&t.Bits[0])), bitBytes), sl.hBits[:bitBytes])
@@ -295,35 +342,145 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 	return nil
 }
 
-// reserve grows the slot's staging and device buffers; on the context's
-// thread.
-func (sl *slot) reserve(data, counts, bits int64) error {
-	grow := func(need int64, capacity *int64, d *cu.DevicePtr, h *[]byte) error {
-		if need <= *capacity {
-			return nil
-		}
-		if *d != 0 {
-			cu.MemFree(*d)
-			*d = 0
-		}
-		hostFree(*h)
-		*h = nil
-		*capacity = 0
-		var err error
-		if *d, err = cu.MemAlloc(need); err != nil {
+// reserve grows the slot's device buffers and page-locked staging (stage
+// bytes of it; none when the chunk is already page-locked); on a thread
+// where the context is current.
+func (sl *slot) reserve(data, stage, counts, bits int64) error {
+	bits = max(bits, 4)
+	if err := growDevice(data, &sl.dataCap, &sl.dData); err != nil {
+		return err
+	}
+	if err := growHost(stage, &sl.pinned); err != nil {
+		return err
+	}
+	if counts > sl.countCap {
+		if err := growHost(counts, &sl.hCounts); err != nil {
 			return err
 		}
-		if *h, err = hostAlloc(int(need)); err != nil {
+	}
+	if err := growDevice(counts, &sl.countCap, &sl.dCounts); err != nil {
+		return err
+	}
+	if bits > sl.bitsCap {
+		if err := growHost(bits, &sl.hBits); err != nil {
 			return err
 		}
-		*capacity = need
+	}
+	return growDevice(bits, &sl.bitsCap, &sl.dBits)
+}
+
+// growDevice makes *d a device buffer of at least need bytes.
+func growDevice(need int64, capacity *int64, d *cu.DevicePtr) error {
+	if need <= *capacity {
 		return nil
 	}
-	if err := grow(data, &sl.dataCap, &sl.dData, &sl.pinned); err != nil {
+	if *d != 0 {
+		cu.MemFree(*d)
+		*d, *capacity = 0, 0
+	}
+	p, err := cu.MemAlloc(need)
+	if err != nil {
 		return err
 	}
-	if err := grow(counts, &sl.countCap, &sl.dCounts, &sl.hCounts); err != nil {
+	*d, *capacity = p, need
+	return nil
+}
+
+// growHost makes *h a page-locked buffer of at least need bytes.
+func growHost(need int64, h *[]byte) error {
+	if need <= int64(len(*h)) {
+		return nil
+	}
+	hostFree(*h)
+	*h = nil
+	p, err := hostAlloc(int(need))
+	if err != nil {
 		return err
 	}
-	return grow(max(bits, 4), &sl.bitsCap, &sl.dBits, &sl.hBits)
+	*h = p
+	return nil
+}
+
+// getSlot takes an idle slot, or makes one; on a thread where the context
+// is current.
+func (b *Backend) getSlot() (*slot, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n := len(b.free); n > 0 {
+		sl := b.free[n-1]
+		b.free = b.free[:n-1]
+		return sl, nil
+	}
+	st, err := cu.MakeStream(cu.NonBlocking)
+	if err != nil {
+		return nil, err
+	}
+	sl := &slot{stream: st}
+	b.all = append(b.all, sl)
+	return sl, nil
+}
+
+func (b *Backend) putSlot(sl *slot) {
+	b.mu.Lock()
+	b.free = append(b.free, sl)
+	b.mu.Unlock()
+}
+
+// AllocHost implements profiler.HostAllocator: page-locked host memory,
+// which the driver reads chunks into and the GPU copies from directly, at
+// full bus rate and with no staging copy. Buffers given back with FreeHost
+// are reused (pinning memory is slow: milliseconds per tens of MiB).
+func (b *Backend) AllocHost(n int) ([]byte, error) {
+	b.mu.Lock()
+	for i, h := range b.spare {
+		if cap(h) >= n {
+			b.spare = append(b.spare[:i], b.spare[i+1:]...)
+			b.pinned[uintptr(unsafe.Pointer(&h[0]))] = h
+			b.mu.Unlock()
+			return h[:n], nil
+		}
+	}
+	b.mu.Unlock()
+	release, err := b.onThread()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err)
+	}
+	defer release()
+	h, err := hostAlloc(max(n, 1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err)
+	}
+	b.mu.Lock()
+	b.pinned[uintptr(unsafe.Pointer(&h[0]))] = h
+	b.mu.Unlock()
+	return h[:n], nil
+}
+
+// FreeHost implements profiler.HostAllocator: h (from AllocHost) is kept
+// for reuse until Close.
+func (b *Backend) FreeHost(h []byte) {
+	h = h[:cap(h)]
+	if len(h) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	base := uintptr(unsafe.Pointer(&h[0]))
+	if _, ok := b.pinned[base]; ok {
+		delete(b.pinned, base)
+		b.spare = append(b.spare, h)
+	}
+}
+
+// isPinned reports whether p lies inside a buffer from AllocHost.
+func (b *Backend) isPinned(p []byte) bool {
+	start := uintptr(unsafe.Pointer(&p[0]))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for base, h := range b.pinned {
+		if start >= base && start+uintptr(len(p)) <= base+uintptr(len(h)) {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,8 @@ package cuda
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,9 +16,11 @@ import (
 
 	"gorgonia.org/cu"
 
+	"github.com/actprof/actprof/cpu"
 	"github.com/actprof/actprof/input"
 	"github.com/actprof/actprof/internal/synth"
 	"github.com/actprof/actprof/profiler"
+	"github.com/actprof/actprof/profiler/backendtest"
 )
 
 // BenchmarkKernel: the rows kernel over device-resident data (512 units,
@@ -65,11 +69,10 @@ func BenchmarkKernel(b *testing.B) {
 				nans := counts + units*8
 				var bits cu.DevicePtr
 				thr, u32, w32 := uint64(0), uint64(units), uint64(2*profiler.Words(units))
-				gx := (units + 31) / 32
-				gy := int(min((rows+warps-1)/warps, 65535, int64(max(1, 4096/gx))))
+				name, gx, gy := rowsGrid(k.name, units, rows)
 				args := []unsafe.Pointer{unsafe.Pointer(&src), unsafe.Pointer(&rows), unsafe.Pointer(&u32), unsafe.Pointer(&thr),
 					unsafe.Pointer(&counts), unsafe.Pointer(&nans), unsafe.Pointer(&bits), unsafe.Pointer(&w32)}
-				fn := be.fns["rows_"+k.name]
+				fn := be.fns[name]
 				for i := 0; i < b.N; i++ {
 					t := time.Now()
 					if err := fn.Launch(gx, gy, 1, 32*warps, 1, 1, 0, cu.Stream{}, args); err != nil {
@@ -103,10 +106,10 @@ func BenchmarkKernel(b *testing.B) {
 	}
 }
 
-// BenchmarkEndToEnd: profile a page-cached 2 GiB .npy (float32, and float16
-// standing in for 16-bit input until synth writes bfloat16 safetensors)
-// through the driver on the GPU, beside the pinned host-to-device copy rate
-// measured in the same run (target >= 0.8).
+// BenchmarkEndToEnd: profile a page-cached 2 GiB file of 512-unit rows
+// (float32 and float16 .npy from synth, and bfloat16 safetensors converted
+// from the float16 one) through the driver on the GPU, beside the pinned
+// host-to-device copy rate measured in the same run (target >= 0.8).
 func BenchmarkEndToEnd(b *testing.B) {
 	be, err := New(0)
 	if err != nil {
@@ -114,15 +117,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 	defer be.Close()
 	dir := b.TempDir()
-	for _, dt := range []profiler.DType{profiler.Float32, profiler.Float16} {
+	for _, dt := range []profiler.DType{profiler.Float32, profiler.Float16, profiler.BFloat16} {
 		b.Run(dt.String(), func(b *testing.B) {
-			c := synth.DefaultConfig(filepath.Join(dir, dt.String()))
-			c.DType, c.Rows = dt, (2<<30)/(512*dt.Size())
-			c.Layers = []synth.LayerSpec{{Name: "acts", Dims: []int{512}}}
-			if _, err := synth.Write(c); err != nil {
-				b.Fatal(err)
-			}
-			path := filepath.Join(c.Dir, "acts.npy")
+			path := endToEndFile(b, dir, dt)
 			st, _ := os.Stat(path)
 			os.ReadFile(path) // into the page cache
 			var run time.Duration
@@ -132,7 +129,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 					b.Fatal(err)
 				}
 				t := time.Now()
-				if _, err := profiler.Run(context.Background(), ls, profiler.Options{Backend: be, ChunkBytes: 64 << 20}); err != nil {
+				if _, err := profiler.Run(context.Background(), ls, profiler.Options{Backend: be}); err != nil {
 					b.Fatal(err)
 				}
 				run += time.Since(t)
@@ -141,12 +138,165 @@ func BenchmarkEndToEnd(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			// The CPU backend on the same file, same process, all cores.
+			cpuRun := time.Duration(math.MaxInt64)
+			for i := 0; i < 3; i++ {
+				ls, err := input.Open([]string{path}, input.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				t := time.Now()
+				if _, err := profiler.Run(context.Background(), ls, profiler.Options{Backend: cpu.New()}); err != nil {
+					b.Fatal(err)
+				}
+				cpuRun = min(cpuRun, time.Since(t))
+			}
 			e2e := float64(st.Size()) * float64(b.N) / run.Seconds() / 1e9
+			cpuE2E := float64(st.Size()) / cpuRun.Seconds() / 1e9
 			b.ReportMetric(e2e, "end-to-end-GB/s")
 			b.ReportMetric(h2d, "pinned-h2d-GB/s")
 			b.ReportMetric(e2e/h2d, "e2e/h2d")
+			b.ReportMetric(cpuE2E, "cpu-end-to-end-GB/s")
+			b.ReportMetric(e2e/cpuE2E, "gpu/cpu")
 		})
 	}
+}
+
+// BenchmarkEndToEndSettings: the float32 file of BenchmarkEndToEnd at
+// several chunk sizes and worker counts, on a backend made once (warm) and
+// on one made and closed in each run (cold: what one actprof process pays,
+// context and page-locked buffers included), to choose the defaults.
+func BenchmarkEndToEndSettings(b *testing.B) {
+	dir := b.TempDir()
+	path := endToEndFile(b, dir, profiler.Float32)
+	st, _ := os.Stat(path)
+	os.ReadFile(path)
+	warm, err := New(0)
+	if err != nil {
+		b.Skip(err)
+	}
+	defer warm.Close()
+	for _, c := range []struct {
+		cold    bool
+		mib     int
+		workers []int
+	}{{false, 2, []int{8, 16, 32}}, {false, 4, []int{8, 16, 32}}, {false, 8, []int{16}}, {true, 4, []int{8, 16}}} {
+		cold, mib := c.cold, c.mib
+		for _, workers := range c.workers {
+			{
+				name := fmt.Sprintf("warm/chunk=%dMiB/workers=%d", mib, workers)
+				if cold {
+					name = "cold" + name[4:]
+				}
+				b.Run(name, func(b *testing.B) {
+					var run time.Duration
+					for i := 0; i < b.N; i++ {
+						ls, err := input.Open([]string{path}, input.Options{})
+						if err != nil {
+							b.Fatal(err)
+						}
+						t := time.Now()
+						be := warm
+						if cold {
+							if be, err = New(0); err != nil {
+								b.Fatal(err)
+							}
+						}
+						_, err = profiler.Run(context.Background(), ls, profiler.Options{Backend: be, ChunkBytes: mib << 20, Workers: workers})
+						if cold {
+							be.Close()
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+						run += time.Since(t)
+					}
+					b.ReportMetric(float64(st.Size())*float64(b.N)/run.Seconds()/1e9, "end-to-end-GB/s")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkStartup: what a process pays before counting: New (context,
+// kernels) and page-locked buffers, and Close, in ms.
+func BenchmarkStartup(b *testing.B) {
+	var newT, pinT, closeT time.Duration
+	for i := 0; i < b.N; i++ {
+		t := time.Now()
+		be, err := New(0)
+		if err != nil {
+			b.Skip(err)
+		}
+		newT += time.Since(t)
+		t = time.Now()
+		h, err := be.AllocHost(256 << 20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pinT += time.Since(t)
+		be.FreeHost(h)
+		t = time.Now()
+		be.Close()
+		closeT += time.Since(t)
+	}
+	b.ReportMetric(newT.Seconds()*1e3/float64(b.N), "New-ms")
+	b.ReportMetric(closeT.Seconds()*1e3/float64(b.N), "Close-ms")
+	b.ReportMetric(pinT.Seconds()*1e3/float64(b.N), "pin-256MiB-ms")
+}
+
+// endToEndFile writes the 2 GiB file of BenchmarkEndToEnd for dt into dir.
+func endToEndFile(b *testing.B, dir string, dt profiler.DType) string {
+	src := dt
+	if dt == profiler.BFloat16 {
+		src = profiler.Float16
+	}
+	c := synth.DefaultConfig(filepath.Join(dir, src.String()))
+	c.DType, c.Rows = src, (2<<30)/(512*src.Size())
+	c.Layers = []synth.LayerSpec{{Name: "acts", Dims: []int{512}}}
+	path := filepath.Join(c.Dir, "acts.npy")
+	if _, err := os.Stat(path); err != nil {
+		if _, err := synth.Write(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if dt != profiler.BFloat16 {
+		return path
+	}
+	// bfloat16: the float16 values, truncated, in a safetensors file.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hl := int(binary.LittleEndian.Uint16(data[8:]))
+	data = data[10+hl:]
+	var table [1 << 16]uint16
+	for h := range table {
+		var e [2]byte
+		binary.LittleEndian.PutUint16(e[:], uint16(h))
+		table[h] = uint16(math.Float32bits(float32(backendtest.Value(profiler.Float16, e[:], 0))) >> 16)
+	}
+	for i := 0; i+1 < len(data); i += 2 {
+		binary.LittleEndian.PutUint16(data[i:], table[binary.LittleEndian.Uint16(data[i:])])
+	}
+	head := fmt.Sprintf(`{"acts":{"dtype":"BF16","shape":[%d,512],"data_offsets":[0,%d]}}`, c.Rows, len(data))
+	for len(head)%8 != 0 {
+		head += " "
+	}
+	out := filepath.Join(dir, "acts.safetensors")
+	f, err := os.Create(out)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(head)))
+	f.Write(n[:])
+	f.WriteString(head)
+	f.Write(data)
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return out
 }
 
 // pinnedH2D measures the pinned host-to-device copy rate in GB/s.

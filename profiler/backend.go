@@ -12,6 +12,16 @@ type Backend interface {
 	Count(b *Block, t *Tally) error
 }
 
+// HostAllocator is implemented by backends that count faster from host
+// memory of their own: a GPU backend hands out page-locked memory, which it
+// copies to the device directly, at full bus speed and with no staging
+// copy. When the backend has it, the driver reads chunks into such buffers
+// and gives them back with FreeHost when the layer is done.
+type HostAllocator interface {
+	AllocHost(n int) ([]byte, error)
+	FreeHost(b []byte)
+}
+
 // Block is a contiguous run of a layer's elements, the unit of work handed
 // to a backend: one call per chunk, never per row or element.
 type Block struct {

@@ -25,7 +25,9 @@ type Options struct {
 	// end); the key "" applies to every layer not named. Layers in neither
 	// take DefaultUnitAxis(ndim).
 	UnitAxis map[string]int
-	// Workers is the number of counting goroutines; default GOMAXPROCS.
+	// Workers is the number of counting goroutines; default the backend's
+	// Workers() if it has that method (a GPU backend wants two per core),
+	// else GOMAXPROCS.
 	Workers int
 	// ChunkBytes is the size of the blocks handed to the backend; default
 	// the backend's ChunkBytes() if it has that method (a GPU wants large
@@ -107,6 +109,9 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	}
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0)
+		if p, ok := opt.Backend.(interface{ Workers() int }); ok && p.Workers() > 0 {
+			opt.Workers = p.Workers()
+		}
 	}
 	if opt.ChunkBytes <= 0 {
 		opt.ChunkBytes = DefaultChunkBytes
@@ -370,7 +375,8 @@ func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src Read
 		wg.Add(1)
 		go func(i int, w *worker) {
 			defer wg.Done()
-			buf := make([]byte, part*size)
+			buf, free := lc.readBuffer(int(part * size))
+			defer free()
 			for !failed.Load() {
 				if err := ctx.Err(); err != nil {
 					errs[i] = err
@@ -415,6 +421,18 @@ func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src Read
 		}
 	}
 	return nil
+}
+
+// readBuffer returns a worker's read buffer of n bytes, from the backend
+// when it is a HostAllocator (else, or if that fails, from the Go heap), and
+// the function that gives it back.
+func (lc *layerCount) readBuffer(n int) ([]byte, func()) {
+	if h, ok := lc.opt.Backend.(HostAllocator); ok {
+		if buf, err := h.AllocHost(n); err == nil {
+			return buf, func() { h.FreeHost(buf) }
+		}
+	}
+	return make([]byte, n), func() {}
 }
 
 // stream: one goroutine reads the source in order, the workers count.

@@ -116,5 +116,27 @@ func BlockObs(units int) int {
 	return min(n, 1<<18)
 }
 
+// layerBlockObs is the number of observations per block the writer uses
+// for a layer of units whose Geometry has inner observations per group of
+// units: BlockObs(units) rounded down to whole groups, or, where one group
+// has more observations than that, the largest divisor of inner below it.
+// The driver hands the writer chunks of whole groups and whole blocks
+// (ChunkObservations), so blocks then
+// start at the same observations whatever the chunk size: the store's
+// bytes do not depend on the backend or its chunk size.
+func layerBlockObs(units int, inner int64) int {
+	bo := int64(BlockObs(units))
+	inner = max(inner, 1)
+	if inner <= bo {
+		return int(bo / inner * inner)
+	}
+	for d := bo; d > 1; d-- {
+		if inner%d == 0 {
+			return int(d)
+		}
+	}
+	return 1
+}
+
 // words is the number of 64-bit words of n bits.
 func words(n int) int { return (n + 63) / 64 }

@@ -55,6 +55,7 @@ type Writer struct {
 	layer   int
 	next    int64                   // next observation to write of the layer
 	pending map[int64]*encodedChunk // chunks that arrived early, by first obs
+	inner   int64                   // the current layer's Geometry.Inner, which chunks are whole multiples of
 	dictEnc *zstd.Encoder           // the layer's encoder with its first blocks as dictionary
 	scratch sync.Pool               // *blockScratch
 	bufs    sync.Pool               // *[]byte: stored blocks, recycled once written
@@ -174,7 +175,7 @@ func (w *Writer) BeginLayer(i int, p profiler.Plan) error {
 	if i < 0 || i >= len(w.hdr.Layers) || w.hdr.Layers[i].Name != p.Layer.Name || w.hdr.Layers[i].Units != int(p.Geom.Units) {
 		return fmt.Errorf("%s: layer %d (%s) is not the store header's", w.path, i, p.Layer.Name)
 	}
-	w.layer, w.next, w.pending, w.codes = i, 0, map[int64]*encodedChunk{}, nil
+	w.layer, w.next, w.pending, w.codes, w.inner = i, 0, map[int64]*encodedChunk{}, nil, p.Geom.Inner
 	return w.err
 }
 
@@ -201,7 +202,7 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 	if first == 0 {
 		units := w.hdr.Layers[i].Units
 		wd := words(units)
-		n0 := min(n, BlockObs(units))
+		n0 := min(n, w.blockObs(i))
 		var codes *staticCodes
 		sc := w.getScratch()
 		if w.fast {
@@ -287,7 +288,7 @@ const maxDictBlocks = 16
 // dictionary) and the observations coded.
 func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []int32, rows []uint64, n int) (*zstd.Encoder, int, error) {
 	units := w.hdr.Layers[i].Units
-	wd, bo := words(units), BlockObs(units)
+	wd, bo := words(units), w.blockObs(i)
 	var dict []byte
 	nd := 0
 	for k := 0; k < max(w.nDict, 1) && nd < n; k++ {
@@ -388,16 +389,15 @@ func (w *Writer) getBuf() *[]byte {
 func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Encoder, rows []uint64, off, n int) {
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
-	bo := BlockObs(units)
+	bo := w.blockObs(i)
 	sc := w.getScratch()
 	w.mu.Lock()
 	codes := w.codes
 	w.mu.Unlock()
-	// Even blocks of at most bo observations: no small tail blocks when
-	// n is not a multiple of bo.
-	if nblk := (n + bo - 1) / bo; nblk > 0 {
-		bo = (n + nblk - 1) / nblk
-	}
+	// Blocks of bo observations and a shorter last one: where blocks
+	// start depends on the layer alone, not on how the driver cut it into
+	// chunks (chunks are whole blocks), so the store's bytes are the same
+	// whatever the backend or chunk size.
 	for o := 0; o < n; o += bo {
 		k := min(bo, n-o)
 		first := c.first + int64(off+o)
@@ -452,7 +452,12 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 // ChunkObservations implements profiler.PatternSink: whole blocks, and
 // for chunk 0 all the dictionary blocks.
 func (w *Writer) ChunkObservations(i int) int {
-	return BlockObs(w.hdr.Layers[i].Units) * max(w.nDict, 1)
+	return w.blockObs(i) * max(w.nDict, 1)
+}
+
+// blockObs is layer i's observations per block (i is the current layer).
+func (w *Writer) blockObs(i int) int {
+	return layerBlockObs(w.hdr.Layers[i].Units, w.inner)
 }
 
 // EndLayer implements profiler.PatternSink.

@@ -91,7 +91,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	var unitAxes, layers multiFlag
 	fs.Var(&unitAxes, "unit-axis", "unit axis: `AXIS` for every layer or LAYER=AXIS for one (repeatable)")
 	fs.Var(&layers, "layer", "profile only layers whose name matches `GLOB` (repeatable)")
-	workers := fs.Int("workers", 0, "counting goroutines (default: all cores)")
+	workers := fs.Int("workers", 0, "counting goroutines (default: one per core on the CPU, two on a GPU)")
 	chunk := sizeFlag(0)
 	fs.Var(&chunk, "chunk-size", "bytes per counting block, e.g. 8MiB (default 1MiB on the CPU, 32MiB on a GPU)")
 	quiet := fs.Bool("quiet", false, "no progress or timing lines on stderr")

@@ -147,6 +147,7 @@ func Run(t *testing.T, newBackend func() (profiler.Backend, error), opt Options)
 	t.Run("Chunks", func(t *testing.T) { testChunks(t, b) })
 	t.Run("Patterns", func(t *testing.T) { testPatterns(t, b) })
 	t.Run("Large", func(t *testing.T) { testLarge(t, b) })
+	t.Run("HostBuffers", func(t *testing.T) { testHostBuffers(t, b) })
 	t.Run("Past2to32", func(t *testing.T) {
 		if opt.SkipPast2to32 != "" {
 			t.Skip(opt.SkipPast2to32)
@@ -267,6 +268,42 @@ func testPatterns(t *testing.T, b profiler.Backend) {
 			}
 			if d := diff("counts", got.Counts, want.Counts) + diff("bits", got.Bits, want.Bits); d != "" {
 				t.Fatalf("%v %v: %s", dt, geo, d)
+			}
+		}
+	}
+}
+
+// testHostBuffers: a backend that is a profiler.HostAllocator counts data
+// that lies in its own buffers (as the driver reads it there), at the start
+// of a buffer and inside one, and a buffer given back is handed out again
+// with the data of another layer: the results equal the oracle's.
+func testHostBuffers(t *testing.T, b profiler.Backend) {
+	h, ok := b.(profiler.HostAllocator)
+	if !ok {
+		t.Skipf("%s allocates no host buffers", b.Name())
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, dt := range DTypes {
+		for _, geo := range [][3]int{{1000, 512, 1}, {777, 33, 1}, {50, 6, 36}} {
+			g := profiler.Geometry{Outer: int64(geo[0]), Units: int64(geo[1]), Inner: int64(geo[2])}
+			data := Gen(rng, dt, int(g.Elements()), 0)
+			want := Oracle(dt, data, 0, g, 0)
+			for _, off := range []int{0, 4096} {
+				buf, err := h.AllocHost(off + len(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				copy(buf[off:], data)
+				group := int(g.Units * g.Inner)
+				thr, _ := profiler.NewThreshold(0)
+				got, err := count(b, dt, thr, g, buf[off:off+len(data)], []int{group * (geo[0] / 2)}, true)
+				h.FreeHost(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := diff("counts", got.Counts, want.Counts) + diff("nans", got.NaNs, want.NaNs) + diff("bits", got.Bits, want.Bits); d != "" {
+					t.Fatalf("%v %v at offset %d: %s", dt, geo, off, d)
+				}
 			}
 		}
 	}
