@@ -238,18 +238,18 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 	if t.Bits != nil {
 		nobs = n / (g.Units * g.Inner) * g.Inner
 	}
+	fail := func(err error) error { return fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err) }
 	release, err := b.onThread()
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err)
+		return fail(err)
 	}
 	defer release()
 	sl, err := b.getSlot()
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err)
+		return fail(err)
 	}
 	defer b.putSlot(sl)
 	countBytes, bitBytes := int64(2*units*8), nobs*int64(w32)*4
-	fail := func(err error) error { return fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err) }
 	// A chunk read into a buffer from AllocHost is copied to the GPU from
 	// where it lies; any other is staged in the slot's page-locked buffer.
 	src := unsafe.Pointer(&blk.Data[0])
@@ -279,36 +279,10 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 				return err
 			}
 		}
-		dData, dCounts := sl.dData, sl.dCounts
-		dNaNs := dCounts + cu.DevicePtr(units*8)
-		// gorgonia.org/cu copies every kernel argument as 8 bytes: hold the
-		// 4-byte ones (int, float) in the low half of a uint64.
-		thr := uint64(math.Float32bits(blk.Thr.F32))
-		w32c := uint64(uint32(w32))
-		units32 := uint64(uint32(units))
-		if rowsLayout {
-			rows := n / g.Units
-			name, gx, gy := rowsGrid(kind, units, rows)
-			args := []unsafe.Pointer{unsafe.Pointer(&dData), unsafe.Pointer(&rows), unsafe.Pointer(&units32), unsafe.Pointer(&thr),
-				unsafe.Pointer(&dCounts), unsafe.Pointer(&dNaNs), unsafe.Pointer(&dBits), unsafe.Pointer(&w32c)}
-			if err := b.fns[name].Launch(gx, gy, 1, 32*warps, 1, 1, 0, sl.stream, args); err != nil {
-				return err
-			}
-		} else {
-			nruns := n / g.Inner
-			inner := g.Inner
-			threads := 256
-			if inner < 256 {
-				threads = int(max(32, (inner+31)/32*32))
-			}
-			gx := int(min(nruns, 1<<20))
-			args := []unsafe.Pointer{unsafe.Pointer(&dData), unsafe.Pointer(&nruns), unsafe.Pointer(&units32), unsafe.Pointer(&inner),
-				unsafe.Pointer(&thr), unsafe.Pointer(&dCounts), unsafe.Pointer(&dNaNs), unsafe.Pointer(&dBits), unsafe.Pointer(&w32c)}
-			if err := b.fns["runs_"+kind].Launch(gx, 1, 1, threads, 1, 1, 0, sl.stream, args); err != nil {
-				return err
-			}
+		if err := b.launch(kind, g, n, blk.Thr.F32, sl.dData, sl.dCounts, dBits, sl.stream); err != nil {
+			return err
 		}
-		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&sl.hCounts[0]), dCounts, countBytes, sl.stream); err != nil {
+		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&sl.hCounts[0]), sl.dCounts, countBytes, sl.stream); err != nil {
 			return err
 		}
 		if nobs > 0 {
@@ -340,6 +314,37 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 		t.NaNs[u] += binary.LittleEndian.Uint64(sl.hCounts[8*(units+i):])
 	}
 	return nil
+}
+
+// launch submits to stream the kernel for n elements (whole rows, or whole
+// unit runs) of layout g at dData: counts then NaN counts to dCounts (2 x
+// units u64, zeroed), bits to dBits (zeroed) or none if 0. The context must
+// be current.
+func (b *Backend) launch(kind string, g profiler.Geometry, n int64, thr float32, dData, dCounts, dBits cu.DevicePtr, stream cu.Stream) error {
+	units := int(g.Units)
+	dNaNs := dCounts + cu.DevicePtr(units*8)
+	// gorgonia.org/cu copies every kernel argument as 8 bytes: hold the
+	// 4-byte ones (int, float) in the low half of a uint64.
+	thr64 := uint64(math.Float32bits(thr))
+	w32 := uint64(uint32(2 * profiler.Words(units)))
+	units32 := uint64(uint32(units))
+	if g.Inner == 1 {
+		rows := n / g.Units
+		name, gx, gy := rowsGrid(kind, units, rows)
+		args := []unsafe.Pointer{unsafe.Pointer(&dData), unsafe.Pointer(&rows), unsafe.Pointer(&units32), unsafe.Pointer(&thr64),
+			unsafe.Pointer(&dCounts), unsafe.Pointer(&dNaNs), unsafe.Pointer(&dBits), unsafe.Pointer(&w32)}
+		return b.fns[name].Launch(gx, gy, 1, 32*warps, 1, 1, 0, stream, args)
+	}
+	nruns := n / g.Inner
+	inner := g.Inner
+	threads := 256
+	if inner < 256 {
+		threads = int(max(32, (inner+31)/32*32))
+	}
+	gx := int(min(nruns, 1<<20))
+	args := []unsafe.Pointer{unsafe.Pointer(&dData), unsafe.Pointer(&nruns), unsafe.Pointer(&units32), unsafe.Pointer(&inner),
+		unsafe.Pointer(&thr64), unsafe.Pointer(&dCounts), unsafe.Pointer(&dNaNs), unsafe.Pointer(&dBits), unsafe.Pointer(&w32)}
+	return b.fns["runs_"+kind].Launch(gx, 1, 1, threads, 1, 1, 0, stream, args)
 }
 
 // reserve grows the slot's device buffers and page-locked staging (stage

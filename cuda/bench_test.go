@@ -23,59 +23,62 @@ import (
 	"github.com/actprof/actprof/profiler/backendtest"
 )
 
-// BenchmarkKernel: the rows kernel over device-resident data (512 units,
-// float32 and bfloat16), beside a device-to-device copy of the same bytes
-// in the same run: kernel GB/s and its ratio to the copy (target >= 0.8).
+// BenchmarkKernel: the kernels over device-resident data, beside a
+// device-to-device copy of the same bytes in the same run: kernel GB/s and
+// its ratio to the copy (target >= 0.8). Rows of 512 units (float32 and
+// bfloat16; float32 with pattern bits too) and conv runs of 64 channels x
+// 6x6 positions (float32, with and without bits).
 func BenchmarkKernel(b *testing.B) {
 	be, err := New(0)
 	if err != nil {
 		b.Skip(err)
 	}
 	defer be.Close()
-	const units = 512
 	for _, k := range []struct {
-		name string
-		size int
-	}{{"f32", 4}, {"bf16", 2}} {
+		name, kind   string
+		size         int
+		units, inner int64
+		bits         bool
+	}{
+		{"f32", "f32", 4, 512, 1, false},
+		{"bf16", "bf16", 2, 512, 1, false},
+		{"f32-bits", "f32", 4, 512, 1, true},
+		{"f32-conv", "f32", 4, 64, 36, false},
+		{"f32-conv-bits", "f32", 4, 64, 36, true},
+	} {
 		b.Run(k.name, func(b *testing.B) {
-			bytes := int64(1 << 30)
-			rows := bytes / int64(units*k.size)
+			group := k.units * k.inner
+			n := (int64(1<<30) / int64(k.size)) / group * group
+			bytes := n * int64(k.size)
+			g := profiler.Geometry{Outer: n / group, Units: k.units, Inner: k.inner}
 			host := make([]byte, bytes)
 			rng := rand.New(rand.NewPCG(1, 2))
 			for i := 0; i+4 <= len(host); i += 4 {
 				v := math.Float32bits(float32(rng.NormFloat64()))
 				host[i], host[i+1], host[i+2], host[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 			}
+			bitBytes := g.Observations() * int64(profiler.Words(int(k.units))) * 8
 			var kernel, copyT time.Duration
 			err := be.do(func() error {
-				src, err := cu.MemAlloc(bytes)
-				if err != nil {
-					return err
+				var ptrs [4]cu.DevicePtr // src, dst, counts, bits
+				for i, sz := range []int64{bytes, bytes, 2 * k.units * 8, bitBytes} {
+					if i == 3 && !k.bits {
+						break
+					}
+					p, err := cu.MemAlloc(sz)
+					if err != nil {
+						return err
+					}
+					defer cu.MemFree(p)
+					ptrs[i] = p
 				}
-				defer cu.MemFree(src)
-				dst, err := cu.MemAlloc(bytes)
-				if err != nil {
-					return err
-				}
-				defer cu.MemFree(dst)
-				counts, err := cu.MemAlloc(2 * units * 8)
-				if err != nil {
-					return err
-				}
-				defer cu.MemFree(counts)
+				src, dst, counts, bits := ptrs[0], ptrs[1], ptrs[2], ptrs[3]
 				if err := cu.MemcpyHtoD(src, unsafe.Pointer(&host[0]), bytes); err != nil {
 					return err
 				}
-				nans := counts + units*8
-				var bits cu.DevicePtr
-				thr, u32, w32 := uint64(0), uint64(units), uint64(2*profiler.Words(units))
-				name, gx, gy := rowsGrid(k.name, units, rows)
-				args := []unsafe.Pointer{unsafe.Pointer(&src), unsafe.Pointer(&rows), unsafe.Pointer(&u32), unsafe.Pointer(&thr),
-					unsafe.Pointer(&counts), unsafe.Pointer(&nans), unsafe.Pointer(&bits), unsafe.Pointer(&w32)}
-				fn := be.fns[name]
 				for i := 0; i < b.N; i++ {
 					t := time.Now()
-					if err := fn.Launch(gx, gy, 1, 32*warps, 1, 1, 0, cu.Stream{}, args); err != nil {
+					if err := be.launch(k.kind, g, n, 0, src, counts, bits, cu.Stream{}); err != nil {
 						return err
 					}
 					if err := cu.Synchronize(); err != nil {
