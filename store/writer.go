@@ -40,6 +40,7 @@ type Writer struct {
 	f      *os.File
 	direct bool // path is not a regular file (/dev/null): written in place, never renamed over
 	bw     *bufio.Writer
+	synced int64         // bytes of the file whose writeback has been started
 	enc    *zstd.Encoder // for each layer's block 0 (nil at level fastest)
 	level  zstd.EncoderLevel
 	fast   bool // level fastest: static codes, natural order
@@ -166,7 +167,19 @@ func (w *Writer) write(b []byte) {
 		w.err = &profiler.FileError{Path: w.path, Err: err}
 	}
 	w.off += int64(len(b))
+	// Start the disk writes of what has reached the file every few MiB,
+	// while counting goes on, rather than all in Close's fsync: measured on
+	// the 2 GiB bench file (39 MB store, 0.26-0.30 s run), that fsync went
+	// from 34-50 ms to 19-22 ms.
+	if flushed := w.off - int64(w.bw.Buffered()); !w.direct && flushed-w.synced >= writebackBytes {
+		startWriteback(w.f, w.synced, flushed-w.synced)
+		w.synced = flushed
+	}
 }
+
+// writebackBytes is how much written data the writer lets gather before it
+// starts its writeback.
+const writebackBytes = 2 << 20
 
 // BeginLayer implements profiler.PatternSink.
 func (w *Writer) BeginLayer(i int, p profiler.Plan) error {
