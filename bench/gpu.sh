@@ -12,7 +12,8 @@
 #      the profiles' counts and the pattern stores must be identical;
 #   5. a 4 GiB float32 file timed on the GPU and on all CPU cores.
 # Exit status: non-zero when any check fails.
-#   GPU_STEPS="3 5" runs only those steps (default: all).
+#   GPU_STEPS="3 5" runs only those steps (default: all); GPU_BENCH=REGEXP
+#   only those benchmarks in step 3.
 set -uo pipefail
 steps=" ${GPU_STEPS:-1 2 3 4 5} "
 want() { [[ $steps == *" $1 "* ]]; }
@@ -64,7 +65,7 @@ fi
 fi
 if want 3; then
 step "3. benchmarks (make bench-cuda)"
-timeout 400 "$b/cuda.test" -test.run XXX -test.bench . -test.benchtime 5x 2>&1 | tee "$out/bench.log"
+timeout 400 "$b/cuda.test" -test.run XXX -test.bench "${GPU_BENCH:-.}" -test.benchtime 5x 2>&1 | tee "$out/bench.log"
 
 fi
 if want 4; then

@@ -21,6 +21,7 @@ import (
 	"github.com/actprof/actprof/internal/synth"
 	"github.com/actprof/actprof/profiler"
 	"github.com/actprof/actprof/profiler/backendtest"
+	"github.com/actprof/actprof/store"
 )
 
 // BenchmarkKernel: the kernels over device-resident data, beside a
@@ -218,6 +219,55 @@ func BenchmarkEndToEndSettings(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkEndToEndPatterns: the float32 file of BenchmarkEndToEnd with
+// a pattern store written (level fastest), on the GPU (backend made once)
+// and on the CPU, in the same process: with patterns on, the CPU's cores
+// also compress, so this is where taking the counting off them could pay.
+func BenchmarkEndToEndPatterns(b *testing.B) {
+	be, err := New(0)
+	if err != nil {
+		b.Skip(err)
+	}
+	defer be.Close()
+	dir := b.TempDir()
+	path := endToEndFile(b, dir, profiler.Float32)
+	st, _ := os.Stat(path)
+	os.ReadFile(path)
+	for _, dev := range []string{"cuda", "cpu"} {
+		b.Run(dev, func(b *testing.B) {
+			var backend profiler.Backend = be
+			if dev == "cpu" {
+				backend = cpu.New()
+			}
+			var run time.Duration
+			for i := 0; i < b.N; i++ {
+				ls, err := input.Open([]string{path}, input.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				plans, err := profiler.PlanLayers(ls, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t := time.Now()
+				w, err := store.Create(filepath.Join(dir, "p.actbits"), store.NewHeader(plans, 0), "fastest")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := profiler.Run(context.Background(), ls, profiler.Options{Backend: backend, Patterns: w}); err != nil {
+					w.Abort()
+					b.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+				run += time.Since(t)
+			}
+			b.ReportMetric(float64(st.Size())*float64(b.N)/run.Seconds()/1e9, "end-to-end-GB/s")
+		})
 	}
 }
 

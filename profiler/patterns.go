@@ -9,7 +9,9 @@ type PatternSink interface {
 	// Write receives the bits of observations [first, first+n) of layer i,
 	// Words(units) words each, unit u at bit u%64 of word u/64. It is called
 	// from several goroutines at once, in any order of first, and must not
-	// keep bits after it returns.
+	// keep bits after it returns. The driver writes a layer's first chunk
+	// (first == 0) from the goroutine that counted it, as soon as it is
+	// counted, not through the queue the others wait in.
 	Write(i int, first int64, n int, bits []uint64) error
 	// EndLayer is called once every observation of layer i was written.
 	EndLayer(i int) error

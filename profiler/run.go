@@ -250,6 +250,19 @@ func (lc *layerCount) emit(w *worker, start, n int64) error {
 	if err := p.error(); err != nil {
 		return err
 	}
+	if first == 0 {
+		// The layer's first chunk is written here, at once, not queued
+		// behind others: the sink learns its codes from it, and chunks
+		// that reach it before that must wait or be set aside.
+		wd := Words(int(g.Units))
+		if err := lc.opt.Patterns.Write(lc.index, 0, int(nobs), w.bits[:nobs*int64(wd)]); err != nil {
+			p.mu.Lock()
+			p.err = cmp.Or(p.err, err)
+			p.mu.Unlock()
+			return err
+		}
+		return nil
+	}
 	p.jobs <- patternJob{first, int(nobs), w.bits}
 	w.bits = <-p.free
 	return nil

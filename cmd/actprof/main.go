@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 )
 
@@ -104,9 +105,20 @@ func main() {
 			}
 		}
 	}
+	// ACTPROF_TRACE=FILE writes a Go execution trace (where goroutines
+	// wait: go tool trace -pprof=sync FILE).
+	if path := os.Getenv("ACTPROF_TRACE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if trace.Start(f) == nil {
+				defer trace.Stop()
+			}
+			defer f.Close()
+		}
+	}
 	code := run(ctx, e, os.Args[1:])
 	stop()
 	pprof.StopCPUProfile()
+	trace.Stop()
 	os.Exit(code)
 }
 
