@@ -89,3 +89,35 @@ func BenchmarkEncodeBlock(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFastestBlock: all of level fastest's work on one block after
+// block 0 (the block's layout, byte planes, the static-or-planes estimate,
+// static coding cut in four), as the writer does it, on the block of
+// BenchmarkEncodeBlock.
+func BenchmarkFastestBlock(b *testing.B) {
+	const units = 512
+	nobs := BlockObs(units)
+	rng := rand.New(rand.NewPCG(1, 2))
+	wd := words(units)
+	rows := make([]uint64, nobs*wd)
+	for o := 0; o < nobs; o++ {
+		for u := 0; u < units; u++ {
+			if rng.Float64() < float64(u%16)/32 {
+				rows[o*wd+u/64] |= 1 << (u % 64)
+			}
+		}
+	}
+	order := identityOrder(units)
+	var sc blockScratch
+	raw := encodeBlock(0, 0, nobs, order, rows, &sc.tiles, nil)
+	nb := rowBytes(units)
+	codes := newStaticCodes(slices.Clone(sc.pc.planes(raw[blockHead:], nb, nobs)), nb, nobs)
+	w := &Writer{}
+	b.SetBytes(int64(len(rows) * 8))
+	for b.Loop() {
+		sc.raw = encodeBlock(0, 0, nobs, order, rows, &sc.tiles, sc.raw)
+		for _, e := range w.appendFast(nil, &sc, codes, sc.raw, units, nobs) {
+			w.bufs.Put(e.data)
+		}
+	}
+}
