@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -103,6 +104,14 @@ type encoded struct {
 	first int64
 	nobs  int
 	data  *[]byte
+	crc   uint32 // of *data, computed by the goroutine that coded it
+}
+
+// seal computes the checksums of c's blocks.
+func (c *encodedChunk) seal() {
+	for k := range c.blocks {
+		c.blocks[k].crc = checksum(*c.blocks[k].data)
+	}
 }
 
 // NewHeader describes plans as a store header.
@@ -165,6 +174,12 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	w.write([]byte(magic))
 	w.write(binary.LittleEndian.AppendUint32(nil, uint32(len(hj))))
 	w.write(hj)
+	if !direct && w.werr == nil {
+		// Blocks are written at their offsets (writeAt), not through bw.
+		if err := w.bw.Flush(); err != nil {
+			w.werr = &profiler.FileError{Path: path, Err: err}
+		}
+	}
 	if w.werr != nil {
 		w.Abort()
 		return nil, w.werr
@@ -276,6 +291,7 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 				for k := next.Add(1) - 1; k < int64(len(deferred)); k = next.Add(1) - 1 {
 					c := deferred[k]
 					w.encodeInto(c, i, order, enc, codes, c.bits, 0, int(c.nobs))
+					c.seal()
 				}
 			}()
 		}
@@ -283,12 +299,16 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 	} else {
 		w.encodeInto(ch, i, order, enc, codes, bits, 0, n)
 	}
+	ch.seal()
 
 	w.mu.Lock()
 	for _, c := range deferred {
 		c.bits = nil
 	}
 	w.pending[first] = ch
+	if !w.direct {
+		return w.writeAt(i)
+	}
 	if w.writing {
 		// The goroutine writing will write this chunk too, once it is
 		// next: the file is written by one goroutine at a time, and the
@@ -318,7 +338,7 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 			for _, b := range c.blocks {
 				data := *b.data
 				w.index[i] = append(w.index[i], entry{Offset: uint64(w.off), Length: uint32(len(data)),
-					CRC: checksum(data), FirstObs: uint64(b.first), NObs: uint32(b.nobs)})
+					CRC: b.crc, FirstObs: uint64(b.first), NObs: uint32(b.nobs)})
 				w.write(data)
 				w.bufs.Put(b.data)
 			}
@@ -330,6 +350,58 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 	err := w.err
 	w.mu.Unlock()
 	return err
+}
+
+// writeAt, with w.mu held (and released on return), gives the chunks now
+// next in order their places in the file and the index, then writes them
+// there with positioned writes, outside the lock: goroutines write their
+// chunks at once, in parallel. (Measured on 16 cores: one goroutine writing
+// the whole file fell 17 ms behind the coders on a 0.08 s run.) Special
+// files, which may not take positioned writes, are written in order by one
+// goroutine (Write).
+func (w *Writer) writeAt(i int) error {
+	type place struct {
+		data *[]byte
+		off  int64
+	}
+	var places []place
+	for {
+		c, ok := w.pending[w.next]
+		if !ok || c.bits != nil {
+			break
+		}
+		delete(w.pending, w.next)
+		for _, b := range c.blocks {
+			w.index[i] = append(w.index[i], entry{Offset: uint64(w.off), Length: uint32(len(*b.data)),
+				CRC: b.crc, FirstObs: uint64(b.first), NObs: uint32(b.nobs)})
+			places = append(places, place{b.data, w.off})
+			w.off += int64(len(*b.data))
+		}
+		w.next += c.nobs
+	}
+	err := w.err
+	w.mu.Unlock()
+	if err != nil || len(places) == 0 {
+		return err
+	}
+	for _, p := range places {
+		if _, err = w.f.WriteAt(*p.data, p.off); err != nil {
+			break
+		}
+		w.bufs.Put(p.data)
+	}
+	if err != nil {
+		w.mu.Lock()
+		w.err = cmp.Or(w.err, error(&profiler.FileError{Path: w.path, Err: err}))
+		err = w.err
+		w.mu.Unlock()
+		return err
+	}
+	// Start the disk writes of what was just written (see write).
+	if start, last := places[0], places[len(places)-1]; last.off+int64(len(*last.data))-start.off >= writebackBytes/2 {
+		startWriteback(w.f, start.off, last.off+int64(len(*last.data))-start.off)
+	}
+	return nil
 }
 
 // dictID names, in a zstd frame of layer i, the dictionary made of the
@@ -373,7 +445,7 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 				return nil, 0, err
 			}
 		}
-		ch.blocks = append(ch.blocks, encoded{int64(nd), m, w.compress(sc, enc, raw, units, m)})
+		ch.blocks = append(ch.blocks, encoded{first: int64(nd), nobs: m, data: w.compress(sc, enc, raw, units, m)})
 		if k > 0 {
 			enc.Close()
 		}
@@ -407,7 +479,7 @@ func (w *Writer) firstBlockFast(ch *encodedChunk, sc *blockScratch, i int, order
 		}
 		w.bufs.Put(own)
 	}
-	ch.blocks = append(ch.blocks, encoded{0, n0, b})
+	ch.blocks = append(ch.blocks, encoded{first: 0, nobs: n0, data: b})
 	return codes
 }
 
@@ -475,7 +547,7 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 			c.blocks = w.appendFast(c.blocks, sc, codes, sc.raw, units, k)
 			continue
 		}
-		c.blocks = append(c.blocks, encoded{first, k, w.compress(sc, enc, sc.raw, units, k)})
+		c.blocks = append(c.blocks, encoded{first: first, nobs: k, data: w.compress(sc, enc, sc.raw, units, k)})
 	}
 	w.scratch.Put(sc)
 }
@@ -493,7 +565,7 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 	if codes.estimate(pl, nb, nobs) > 1.1*ownCodesEstimate(pl, nb, nobs) {
 		out := w.getBuf()
 		*out = sc.pc.encodePlanes(append((*out)[:0], codecPlanes), raw[:blockHead], pl, nb, nobs)
-		return append(dst, encoded{first, nobs, out})
+		return append(dst, encoded{first: first, nobs: nobs, data: out})
 	}
 	k := max(64, (nobs+fastSplit-1)/fastSplit)
 	for o := 0; o < nobs; o += k {
@@ -513,7 +585,7 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 		*out = append(*out, make([]byte, blockHead)...)
 		putHead((*out)[1:], layer, first+int64(o), m)
 		*out = codes.encode(*out, sub, nb, m, &sc.sbuf)
-		dst = append(dst, encoded{first + int64(o), m, out})
+		dst = append(dst, encoded{first: first + int64(o), nobs: m, data: out})
 	}
 	return dst
 }
@@ -570,6 +642,13 @@ func (w *Writer) Close() error {
 		}
 	}
 	idxOff := w.off
+	if !w.direct && w.werr == nil {
+		// Blocks went to their offsets with positioned writes; the file's
+		// own position is still after the header.
+		if _, err := w.f.Seek(idxOff, io.SeekStart); err != nil {
+			w.werr = &profiler.FileError{Path: w.path, Err: err}
+		}
+	}
 	w.write(idx)
 	foot := binary.LittleEndian.AppendUint64(nil, uint64(idxOff))
 	foot = binary.LittleEndian.AppendUint64(foot, uint64(len(idx)))
