@@ -82,6 +82,36 @@ func toPlanes(dst, body []byte, nb, nobs int) {
 	}
 }
 
+// rowsToPlanes writes to dst the byte planes of nobs rows of nb bytes held
+// as w little-endian words each (a writer's natural-order bits): the same
+// bytes as toPlanes of those rows truncated to nb bytes, without laying the
+// rows out as bytes first.
+func rowsToPlanes(dst []byte, rows []uint64, w, nb, nobs int) {
+	o8, j8 := nobs&^7, nb&^7
+	var a [8]uint64
+	for o := 0; o < o8; o += 8 {
+		for j := 0; j < j8; j += 8 {
+			k := j / 8
+			for r := range a {
+				a[r] = rows[(o+r)*w+k]
+			}
+			transpose8(&a)
+			for r := range a {
+				binary.LittleEndian.PutUint64(dst[(j+r)*nobs+o:], a[r])
+			}
+		}
+	}
+	for o := 0; o < nobs; o++ {
+		j0 := j8
+		if o >= o8 {
+			j0 = 0
+		}
+		for j := j0; j < nb; j++ {
+			dst[j*nobs+o] = byte(rows[o*w+j/8] >> (8 * (j % 8)))
+		}
+	}
+}
+
 // fromPlanes is the inverse of toPlanes: the planes are nb rows of nobs
 // bytes, transposed back to nobs rows of nb bytes.
 func fromPlanes(body, src []byte, nb, nobs int) { toPlanes(body, src, nobs, nb) }
@@ -121,6 +151,17 @@ func (c *planeCoder) planes(body []byte, nb, nobs int) []byte {
 	}
 	pl := c.plane[:len(body)]
 	toPlanes(pl, body, nb, nobs)
+	return pl
+}
+
+// rowPlanes returns the byte planes of nobs rows of w words, truncated to
+// nb bytes each (rowsToPlanes), in the coder's buffer.
+func (c *planeCoder) rowPlanes(rows []uint64, w, nb, nobs int) []byte {
+	if cap(c.plane) < nb*nobs {
+		c.plane = make([]byte, nb*nobs)
+	}
+	pl := c.plane[:nb*nobs]
+	rowsToPlanes(pl, rows, w, nb, nobs)
 	return pl
 }
 

@@ -128,3 +128,32 @@ func uvarint(b []byte) (int, int) {
 	}
 	return 0, 0
 }
+
+// TestRowsToPlanes: the planes built straight from rows of words equal
+// toPlanes of the rows laid out as bytes (encodeBlock, natural order), for
+// units and observation counts around multiples of 8 and 64.
+func TestRowsToPlanes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, units := range []int{1, 7, 8, 9, 63, 64, 65, 100, 128, 129, 512} {
+		for _, nobs := range []int{1, 7, 8, 9, 64, 65, 300} {
+			w := words(units)
+			rows := make([]uint64, nobs*w)
+			for o := 0; o < nobs; o++ {
+				for u := 0; u < units; u++ {
+					if rng.IntN(3) == 0 {
+						rows[o*w+u/64] |= 1 << (u % 64)
+					}
+				}
+			}
+			nb := rowBytes(units)
+			raw := encodeBlock(0, 0, nobs, identityOrder(units), rows, new([]uint64), nil)
+			want := make([]byte, nb*nobs)
+			toPlanes(want, raw[blockHead:], nb, nobs)
+			got := make([]byte, nb*nobs)
+			rowsToPlanes(got, rows, w, nb, nobs)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("units %d, %d observations: planes differ", units, nobs)
+			}
+		}
+	}
+}

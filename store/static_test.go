@@ -163,7 +163,7 @@ func TestStaticDrift(t *testing.T) {
 	wr := &Writer{}
 	for k, want := range []byte{codecStatic, codecStatic, codecPlanes} {
 		raw := encodeBlock(0, int64(k*nobs), nobs, order, rows[k*nobs*w:(k+1)*nobs*w], &sc.tiles, nil)
-		blocks := wr.appendFast(nil, &sc, codes, raw, units, nobs)
+		blocks := wr.appendFast(nil, &sc, codes, raw[:blockHead], sc.pc.planes(raw[blockHead:], nb, nobs), units, nobs)
 		if n := map[byte]int{codecStatic: fastSplit, codecPlanes: 1}[want]; len(blocks) != n {
 			t.Fatalf("block %d: %d blocks, want %d", k, len(blocks), n)
 		}

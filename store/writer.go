@@ -542,29 +542,33 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 	for o := 0; o < n; o += bo {
 		k := min(bo, n-o)
 		first := c.first + int64(off+o)
-		sc.raw = encodeBlock(i, first, k, order, rows[o*wd:(o+k)*wd], &sc.tiles, sc.raw)
 		if codes != nil {
-			c.blocks = w.appendFast(c.blocks, sc, codes, sc.raw, units, k)
+			// Level fastest: natural order, so the byte planes come
+			// straight from the rows, with no raw payload laid out first.
+			var head [blockHead]byte
+			putHead(head[:], i, first, k)
+			pl := sc.pc.rowPlanes(rows[o*wd:(o+k)*wd], wd, rowBytes(units), k)
+			c.blocks = w.appendFast(c.blocks, sc, codes, head[:], pl, units, k)
 			continue
 		}
+		sc.raw = encodeBlock(i, first, k, order, rows[o*wd:(o+k)*wd], &sc.tiles, sc.raw)
 		c.blocks = append(c.blocks, encoded{first: first, nobs: k, data: w.compress(sc, enc, sc.raw, units, k)})
 	}
 	w.scratch.Put(sc)
 }
 
-// appendFast codes one block's raw payload at level fastest: if the
-// layer's static codes fit it (their cost, estimated from a sample of its
+// appendFast codes one block at level fastest, given its head (blockHead
+// bytes) and byte planes (pl): if the layer's static codes fit it (their cost, estimated from a sample of its
 // bytes, within 10% of what its own codes would cost), as fastSplit smaller
 // static blocks, which cost nothing more and decode sooner for one
 // observation; else as one planes block, whose codes are its own.
-func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes, raw []byte, units, nobs int) []encoded {
+func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes, head, pl []byte, units, nobs int) []encoded {
 	nb := rowBytes(units)
-	pl := sc.pc.planes(raw[blockHead:], nb, nobs)
-	layer := int(binary.LittleEndian.Uint32(raw))
-	first := int64(binary.LittleEndian.Uint64(raw[4:]))
+	layer := int(binary.LittleEndian.Uint32(head))
+	first := int64(binary.LittleEndian.Uint64(head[4:]))
 	if codes.estimate(pl, nb, nobs) > 1.1*ownCodesEstimate(pl, nb, nobs) {
 		out := w.getBuf()
-		*out = sc.pc.encodePlanes(append((*out)[:0], codecPlanes), raw[:blockHead], pl, nb, nobs)
+		*out = sc.pc.encodePlanes(append((*out)[:0], codecPlanes), head, pl, nb, nobs)
 		return append(dst, encoded{first: first, nobs: nobs, data: out})
 	}
 	k := max(64, (nobs+fastSplit-1)/fastSplit)
