@@ -128,15 +128,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			os.ReadFile(path) // into the page cache
 			var run time.Duration
 			for i := 0; i < b.N; i++ {
-				ls, err := input.Open([]string{path}, input.Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				t := time.Now()
-				if _, err := profiler.Run(context.Background(), ls, profiler.Options{Backend: be}); err != nil {
-					b.Fatal(err)
-				}
-				run += time.Since(t)
+				run += timedRun(b, path, profiler.Options{Backend: be})
 			}
 			h2d, err := be.pinnedH2D(1 << 30)
 			if err != nil {
@@ -145,15 +137,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			// The CPU backend on the same file, same process, all cores.
 			cpuRun := time.Duration(math.MaxInt64)
 			for i := 0; i < 3; i++ {
-				ls, err := input.Open([]string{path}, input.Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				t := time.Now()
-				if _, err := profiler.Run(context.Background(), ls, profiler.Options{Backend: cpu.New()}); err != nil {
-					b.Fatal(err)
-				}
-				cpuRun = min(cpuRun, time.Since(t))
+				cpuRun = min(cpuRun, timedRun(b, path, profiler.Options{Backend: cpu.New()}))
 			}
 			e2e := float64(st.Size()) * float64(b.N) / run.Seconds() / 1e9
 			cpuE2E := float64(st.Size()) / cpuRun.Seconds() / 1e9
@@ -296,6 +280,19 @@ func BenchmarkStartup(b *testing.B) {
 	b.ReportMetric(newT.Seconds()*1e3/float64(b.N), "New-ms")
 	b.ReportMetric(closeT.Seconds()*1e3/float64(b.N), "Close-ms")
 	b.ReportMetric(pinT.Seconds()*1e3/float64(b.N), "pin-256MiB-ms")
+}
+
+// timedRun opens path and times profiler.Run over it with opt.
+func timedRun(b *testing.B, path string, opt profiler.Options) time.Duration {
+	ls, err := input.Open([]string{path}, input.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := time.Now()
+	if _, err := profiler.Run(context.Background(), ls, opt); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(t)
 }
 
 // endToEndFile writes the 2 GiB file of BenchmarkEndToEnd for dt into dir.

@@ -8,12 +8,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// BenchmarkEncodeBlock: the per-block work of the writer (the bit
-// permutation, zstd at two levels, the planes codec and its decoder) on a
-// block of 512 independent units firing with rates 0..0.5, fixed seed.
-func BenchmarkEncodeBlock(b *testing.B) {
-	const units = 512
-	nobs := BlockObs(units)
+// benchRows is the benchmarks' block: nobs rows of independent units,
+// unit u firing with probability (u%16)/32, fixed seed.
+func benchRows(units, nobs int) []uint64 {
 	rng := rand.New(rand.NewPCG(1, 2))
 	w := words(units)
 	rows := make([]uint64, nobs*w)
@@ -24,6 +21,16 @@ func BenchmarkEncodeBlock(b *testing.B) {
 			}
 		}
 	}
+	return rows
+}
+
+// BenchmarkEncodeBlock: the per-block work of the writer (the bit
+// permutation, zstd at two levels, the planes codec and its decoder) on a
+// block of 512 independent units firing with rates 0..0.5, fixed seed.
+func BenchmarkEncodeBlock(b *testing.B) {
+	const units = 512
+	nobs := BlockObs(units)
+	rows := benchRows(units, nobs)
 	for _, lv := range []string{"fastest", "balanced"} {
 		enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(Levels[lv]), zstd.WithEncoderConcurrency(1))
 		var scratch []uint64
@@ -97,16 +104,8 @@ func BenchmarkEncodeBlock(b *testing.B) {
 func BenchmarkFastestBlock(b *testing.B) {
 	const units = 512
 	nobs := BlockObs(units)
-	rng := rand.New(rand.NewPCG(1, 2))
 	wd := words(units)
-	rows := make([]uint64, nobs*wd)
-	for o := 0; o < nobs; o++ {
-		for u := 0; u < units; u++ {
-			if rng.Float64() < float64(u%16)/32 {
-				rows[o*wd+u/64] |= 1 << (u % 64)
-			}
-		}
-	}
+	rows := benchRows(units, nobs)
 	order := identityOrder(units)
 	var sc blockScratch
 	raw := encodeBlock(0, 0, nobs, order, rows, &sc.tiles, nil)
