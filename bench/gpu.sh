@@ -10,12 +10,15 @@
 #   4. actprof end to end, --device cuda against --device cpu on the same
 #      files (float32, float16, bfloat16 safetensors, conv and token layers):
 #      the profiles' counts and the pattern stores must be identical;
-#   5. a 4 GiB float32 file timed on the GPU and on all CPU cores.
+#   5. a 4 GiB float32 file timed on the GPU and on all CPU cores;
+#   6. pattern writing on the CPU backend at GOMAXPROCS 2..all cores (the
+#      2 GiB file of make bench, the store on /dev/shm and on disk), beside
+#      the same runs without patterns: how the writer scales.
 # Exit status: non-zero when any check fails.
 #   GPU_STEPS="3 5" runs only those steps (default: all); GPU_BENCH=REGEXP
 #   only those benchmarks in step 3.
 set -uo pipefail
-steps=" ${GPU_STEPS:-1 2 3 4 5} "
+steps=" ${GPU_STEPS:-1 2 3 4 5 6} "
 want() { [[ $steps == *" $1 "* ]]; }
 bundle=$1
 out=${2:-/tmp/actprof-gpu-out}
@@ -125,6 +128,23 @@ for dev in cpu cuda; do
 done
 check cmp "$d/big.cpu.actbits" "$d/big.cuda.actbits"
 
+fi
+if want 6; then
+step "6. pattern writing over cores (CPU backend, 2 GiB float32, 1,048,576 x 512, page-cached)"
+"$b/actprof" synth -o "$d/scale" --rows 1048576 --layer acts:512 > /dev/null
+f=$d/scale/acts.npy
+cat "$f" > /dev/null
+secs() { local s e; s=$(date +%s.%N); "$@" > /dev/null; e=$(date +%s.%N); awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", e - s }'; }
+for p in 2 4 8 $(nproc); do
+  line="GOMAXPROCS=$p  no patterns:"
+  for i in 1 2 3; do line="$line $(GOMAXPROCS=$p secs "$b/actprof" profile --device cpu --quiet -o /dev/null "$f")"; done
+  line="$line  patterns to disk:"
+  for i in 1 2 3; do line="$line $(GOMAXPROCS=$p secs "$b/actprof" profile --device cpu --quiet --patterns "$d/scale.actbits" -o /dev/null "$f")"; done
+  line="$line  to /dev/shm:"
+  for i in 1 2 3; do rm -f /dev/shm/actprof-scale.actbits; line="$line $(GOMAXPROCS=$p secs "$b/actprof" profile --device cpu --quiet --patterns /dev/shm/actprof-scale.actbits -o /dev/null "$f")"; done
+  echo "$line"
+done
+rm -f /dev/shm/actprof-scale.actbits
 fi
 rm -rf "$work"
 echo
