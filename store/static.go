@@ -564,27 +564,68 @@ func ownCodesEstimate(planes []byte, nb, nobs int) float64 {
 			hist[planes[i]]++
 			n++
 		}
-		// H = log2(n) - sum(c log2 c) / n
-		var sum float64
-		k, top := 0, uint32(0)
-		for _, c := range hist {
-			if c > 0 {
-				k++
-				top = max(top, c)
-				sum += clog2c(c)
-			}
-		}
-		h := math.Log2(float64(n)) - sum/float64(n)
-		h += float64(k-1) / (2 * float64(n) * math.Ln2)
-		if q := float64(top) / float64(n); q >= 0.5 && q < 1 {
-			// A byte of probability q >= 1/2 gets a 1-bit code, not
-			// -log2(q) bits: the others cost their entropy after a bit.
-			hb := -q*math.Log2(q) - (1-q)*math.Log2(1-q)
-			h = 1 + h - hb
-		}
-		bits += min(max(h, 0), 8)*float64(end-p*nobs) + 40*8
+		bits += groupBits(&hist, n, end-p*nobs)
 	}
 	return bits / 8
+}
+
+// groupBits is ownCodesEstimate's estimate, in bits, for one group of
+// planes of size bytes whose sample of n bytes has histogram hist.
+func groupBits(hist *[256]uint32, n, size int) float64 {
+	// H = log2(n) - sum(c log2 c) / n
+	var sum float64
+	k, top := 0, uint32(0)
+	for _, c := range hist {
+		if c > 0 {
+			k++
+			top = max(top, c)
+			sum += clog2c(c)
+		}
+	}
+	h := math.Log2(float64(n)) - sum/float64(n)
+	h += float64(k-1) / (2 * float64(n) * math.Ln2)
+	if q := float64(top) / float64(n); q >= 0.5 && q < 1 {
+		// A byte of probability q >= 1/2 gets a 1-bit code, not
+		// -log2(q) bits: the others cost their entropy after a bit.
+		hb := -q*math.Log2(q) - (1-q)*math.Log2(1-q)
+		h = 1 + h - hb
+	}
+	return min(max(h, 0), 8)*float64(size) + 40*8
+}
+
+// estimates returns c.estimate and ownCodesEstimate of the planes, from
+// one pass over the sample where both take the same bytes (the planes'
+// length a multiple of the sampling step, or one plane per group), with
+// the same results as the two functions.
+func (c *staticCodes) estimates(planes []byte, nb, nobs int) (static, own float64) {
+	const step = 8
+	span := planeSpan(nobs)
+	if span > 1 && nobs%step != 0 {
+		return c.estimate(planes, nb, nobs), ownCodesEstimate(planes, nb, nobs)
+	}
+	sbits := 0
+	var hist [256]uint32
+	for p0 := 0; p0 < nb; p0 += span {
+		clear(hist[:])
+		n := 0
+		p1 := min(p0+span, nb)
+		for p := p0; p < p1; p++ {
+			l := c.lens[p/c.group]
+			escBits := int(l[esc]) + 8
+			for i := p * nobs; i < (p+1)*nobs; i += step {
+				b := planes[i]
+				hist[b]++
+				n++
+				if m := l[b]; m > 0 {
+					sbits += int(m)
+				} else {
+					sbits += escBits
+				}
+			}
+		}
+		own += groupBits(&hist, n, (p1-p0)*nobs)
+	}
+	return float64(sbits) * step / 8, own / 8
 }
 
 // clogTable holds c*log2(c) for small counts.

@@ -193,3 +193,28 @@ func TestStaticDrift(t *testing.T) {
 		}
 	}
 }
+
+// TestEstimates: the one-pass estimates equal the two functions they stand
+// for, exactly, whatever the block's size.
+func TestEstimates(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	for _, units := range []int{8, 16, 100, 512} {
+		for _, nobs := range []int{64, 100, 1000, 4096, 4099, 9000} {
+			nb := rowBytes(units)
+			pl := make([]byte, nb*nobs)
+			for i := range pl {
+				pl[i] = byte(rng.IntN(1 + i%200))
+			}
+			codes := newStaticCodes(pl, nb, nobs)
+			for i := range pl {
+				if rng.IntN(7) == 0 {
+					pl[i] = byte(rng.IntN(256)) // bytes block 0 did not have: escapes
+				}
+			}
+			st, own := codes.estimates(pl, nb, nobs)
+			if wst, wown := codes.estimate(pl, nb, nobs), ownCodesEstimate(pl, nb, nobs); st != wst || own != wown {
+				t.Fatalf("units %d, %d observations: estimates %v, %v; want %v, %v", units, nobs, st, own, wst, wown)
+			}
+		}
+	}
+}

@@ -566,7 +566,7 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 	nb := rowBytes(units)
 	layer := int(binary.LittleEndian.Uint32(head))
 	first := int64(binary.LittleEndian.Uint64(head[4:]))
-	if codes.estimate(pl, nb, nobs) > 1.1*ownCodesEstimate(pl, nb, nobs) {
+	if st, own := codes.estimates(pl, nb, nobs); st > 1.1*own {
 		out := w.getBuf()
 		*out = sc.pc.encodePlanes(append((*out)[:0], codecPlanes), head, pl, nb, nobs)
 		return append(dst, encoded{first: first, nobs: nobs, data: out})
