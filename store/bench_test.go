@@ -122,3 +122,17 @@ func BenchmarkFastestBlock(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRowsToPlanes: the byte planes of BenchmarkEncodeBlock's block,
+// straight from its rows (SSE2 on amd64; -tags purego for plain Go).
+func BenchmarkRowsToPlanes(b *testing.B) {
+	const units = 512
+	nobs := BlockObs(units)
+	rows := benchRows(units, nobs)
+	nb := rowBytes(units)
+	dst := make([]byte, nb*nobs)
+	b.SetBytes(int64(len(dst)))
+	for b.Loop() {
+		rowsToPlanes(dst, rows, words(units), nb, nobs)
+	}
+}

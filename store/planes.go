@@ -87,9 +87,10 @@ func toPlanes(dst, body []byte, nb, nobs int) {
 // bytes as toPlanes of those rows truncated to nb bytes, without laying the
 // rows out as bytes first.
 func rowsToPlanes(dst []byte, rows []uint64, w, nb, nobs int) {
+	o0 := rowsToPlanesFast(dst, rows, w, nb, nobs) // whole columns of observations [0, o0)
 	o8, j8 := nobs&^7, nb&^7
 	var a [8]uint64
-	for o := 0; o < o8; o += 8 {
+	for o := o0; o < o8; o += 8 {
 		for j := 0; j < j8; j += 8 {
 			k := j / 8
 			for r := range a {
