@@ -292,6 +292,13 @@ func (s *huffStream) put(e uint32) {
 // encode appends the static coding of the nb planes of nobs bytes
 // (planes) to dst; bs is scratch for stream B.
 func (c *staticCodes) encode(dst, planes []byte, nb, nobs int, bs *[]byte) []byte {
+	return c.encodeAt(dst, planes, nobs, 0, nb, nobs, bs)
+}
+
+// encodeAt is encode of observations [off, off+nobs) of planes that are
+// stride bytes apart in planes: part of a larger block's planes, coded with
+// no copy.
+func (c *staticCodes) encodeAt(dst, planes []byte, stride, off, nb, nobs int, bs *[]byte) []byte {
 	h := (nb + 1) / 2
 	lenAt := len(dst)
 	dst = slices.Grow(append(dst, 0, 0, 0, 0), h*nobs*9/8+16)
@@ -300,9 +307,9 @@ func (c *staticCodes) encode(dst, planes []byte, nb, nobs int, bs *[]byte) []byt
 	g := c.group
 	for p := 0; p < h; p++ {
 		ta := c.enc[p/g]
-		pa := planes[p*nobs : (p+1)*nobs]
+		pa := planes[p*stride+off : p*stride+off+nobs]
 		if q := p + h; q < nb {
-			encodePair(&a, &b, pa, planes[q*nobs:(q+1)*nobs], ta, c.enc[q/g])
+			encodePair(&a, &b, pa, planes[q*stride+off:q*stride+off+nobs], ta, c.enc[q/g])
 		} else {
 			for _, x := range pa {
 				a.put(ta[x])

@@ -86,7 +86,6 @@ type blockScratch struct {
 	tiles []uint64 // encodeBlock's transposes
 	raw   []byte   // a block's raw payload
 	sbuf  []byte   // the static codec's stream B
-	sub   []byte   // the planes of part of a block
 	pc    planeCoder
 }
 
@@ -574,21 +573,11 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 	k := max(64, (nobs+fastSplit-1)/fastSplit)
 	for o := 0; o < nobs; o += k {
 		m := min(k, nobs-o)
-		sub := pl
-		if m < nobs {
-			if cap(sc.sub) < nb*m {
-				sc.sub = make([]byte, nb*m)
-			}
-			sub = sc.sub[:nb*m]
-			for p := 0; p < nb; p++ {
-				copy(sub[p*m:(p+1)*m], pl[p*nobs+o:p*nobs+o+m])
-			}
-		}
 		out := w.getBuf()
 		*out = append((*out)[:0], codecStatic)
 		*out = append(*out, make([]byte, blockHead)...)
 		putHead((*out)[1:], layer, first+int64(o), m)
-		*out = codes.encode(*out, sub, nb, m, &sc.sbuf)
+		*out = codes.encodeAt(*out, pl, nobs, o, nb, m, &sc.sbuf)
 		dst = append(dst, encoded{first: first + int64(o), nobs: m, data: out})
 	}
 	return dst
