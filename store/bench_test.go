@@ -118,7 +118,7 @@ func BenchmarkFastestBlock(b *testing.B) {
 		putHead(head[:], 0, 0, nobs)
 		pl := sc.pc.rowPlanes(rows, wd, nb, nobs)
 		for _, e := range w.appendFast(nil, &sc, codes, head[:], pl, units, nobs) {
-			w.bufs.Put(e.data)
+			w.bufs.put(e.data)
 		}
 	}
 }
