@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -156,15 +155,6 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	}
 	var sw *store.Writer
 	if *patterns != "" {
-		// The pattern store's writer allocates fast (chunks set aside
-		// before a layer's codes are known, encoded blocks) while the live
-		// heap stays small (18-20 MB on 2 cores), so the collector would
-		// run often. Measured on 16 cores, 2 GiB file, level fastest:
-		// 0.084-0.135 s at GOGC=100, 0.073-0.082 s at GOGC=400; on 2 cores
-		// the peak RSS went from 18 to 20 MB. An explicit GOGC wins.
-		if os.Getenv("GOGC") == "" {
-			debug.SetGCPercent(400)
-		}
 		plans, err := profiler.PlanLayers(ls, axes)
 		if err != nil {
 			return err
