@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"math"
 	"math/bits"
 )
 
@@ -116,26 +117,44 @@ func BlockObs(units int) int {
 	return min(n, 1<<18)
 }
 
-// layerBlockObs is the number of observations per block the writer uses
-// for a layer of units whose Geometry has inner observations per group of
-// units: BlockObs(units) rounded down to whole groups, or, where one group
-// has more observations than that, the largest divisor of inner below it.
-// The driver hands the writer chunks of whole groups and whole blocks
-// (ChunkObservations), so blocks then
-// start at the same observations whatever the chunk size: the store's
-// bytes do not depend on the backend or its chunk size.
-func layerBlockObs(units int, inner int64) int {
+// blockLen is the length of the block a writer cuts at observation o of a
+// layer of units whose Geometry has inner observations per group of units
+// (one sample's positions), with at most rem observations left. With
+// bo = BlockObs(units): where a group fits in a block, blocks are bo
+// rounded down to whole groups; where it does not, each group is cut into
+// ceil(inner/bo) nearly even parts. The driver hands the writer chunks of
+// whole groups (and whole blocks, ChunkObservations), so blocks start at
+// the same observations whatever the chunk size: the store's bytes do not
+// depend on the backend or its chunk size.
+func blockLen(units int, inner, o int64, rem int) int {
 	bo := int64(BlockObs(units))
 	inner = max(inner, 1)
-	if inner <= bo {
-		return int(bo / inner * inner)
-	}
-	for d := bo; d > 1; d-- {
-		if inner%d == 0 {
-			return int(d)
+	n := bo / inner * inner
+	if inner > bo {
+		q := (inner + bo - 1) / bo
+		pos := o % inner
+		// part j spans [j*inner/q, (j+1)*inner/q); pos starts one
+		j := pos * q / inner
+		for j > 0 && j*inner/q > pos {
+			j--
 		}
+		for (j+1)*inner/q <= pos {
+			j++
+		}
+		n = (j+1)*inner/q - pos
 	}
-	return 1
+	return int(min(n, int64(rem)))
+}
+
+// firstBlocksObs is the observations that a layer's first k blocks span,
+// rounded up to whole groups: what chunk 0 must hold for them.
+func firstBlocksObs(units int, inner int64, k int) int {
+	inner = max(inner, 1)
+	var o int64
+	for ; k > 0; k-- {
+		o += int64(blockLen(units, inner, o, math.MaxInt))
+	}
+	return int((o + inner - 1) / inner * inner)
 }
 
 // words is the number of 64-bit words of n bits.

@@ -319,17 +319,20 @@ func TestCorruption(t *testing.T) {
 // alone, not on the chunk size the driver reads with (a GPU backend uses
 // larger chunks than the CPU) or the number of workers: blocks start at the
 // same observations whatever the chunks. Layers: dense rows, a conv map
-// whose 36 positions do not divide the block, and one whose 1089 positions
-// per sample are more than a block.
+// whose 36 positions do not divide the block, and two whose positions per
+// sample are more than a block of 1024: 1089 and the prime 1031, each cut
+// into two parts per sample. Level better also checks its four dictionary
+// blocks, which span two samples there.
 func TestChunkIndependence(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
 	layers := []layerData{
 		{"dense", []int{10000, 512}, sparse(rng, 10000*512, 512, 1)},
 		{"conv", []int{1000, 256, 6, 6}, sparse(rng, 1000*256*36, 256, 36)},
 		{"wide", []int{3, 2048, 33, 33}, sparse(rng, 3*2048*1089, 2048, 1089)},
+		{"prime", []int{3, 2048, 1, 1031}, sparse(rng, 3*2048*1031, 2048, 1031)},
 	}
 	dir := t.TempDir()
-	for _, level := range []string{"fastest", "balanced"} {
+	for _, level := range []string{"fastest", "balanced", "better"} {
 		var first []byte
 		for _, chunk := range []int{64 << 10, 20 << 20, 64 << 20} {
 			path := filepath.Join(dir, level+".actbits")
@@ -341,6 +344,20 @@ func TestChunkIndependence(t *testing.T) {
 			if first == nil {
 				first = b
 				check(t, path, layers)
+				if level == "balanced" {
+					// 1031 positions, blocks of at most 1024: two parts a
+					// sample, not 1031 blocks of the largest divisor, 1.
+					r, err := store.Open(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					l, _ := r.Layer("prime")
+					codecs, err := l.Codecs()
+					r.Close()
+					if n := codecs["zstd"] + codecs["planes"]; err != nil || n != 6 {
+						t.Fatalf("layer prime: %v blocks (%v), want 6", codecs, err)
+					}
+				}
 				continue
 			}
 			if !bytes.Equal(b, first) {

@@ -254,7 +254,7 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 	if first == 0 {
 		units := w.hdr.Layers[i].Units
 		wd := words(units)
-		n0 := min(n, w.blockObs(i))
+		n0 := w.blockLen(i, 0, n)
 		sc := w.getScratch()
 		if w.fast {
 			order = identityOrder(units)
@@ -431,11 +431,11 @@ const maxDictBlocks = 16
 // dictionary) and the observations coded.
 func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []int32, rows []uint64, n int) (*zstd.Encoder, int, error) {
 	units := w.hdr.Layers[i].Units
-	wd, bo := words(units), w.blockObs(i)
+	wd := words(units)
 	var dict []byte
 	nd := 0
 	for k := 0; k < max(w.nDict, 1) && nd < n; k++ {
-		m := min(bo, n-nd)
+		m := w.blockLen(i, int64(nd), n-nd)
 		raw := encodeBlock(i, int64(nd), m, order, rows[nd*wd:(nd+m)*wd], &sc.tiles, nil)
 		enc := w.enc
 		if k > 0 {
@@ -558,15 +558,13 @@ func (l *bufList) put(b *[]byte) {
 func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Encoder, codes *staticCodes, rows []uint64, off, n int) {
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
-	bo := w.blockObs(i)
 	sc := w.getScratch()
-	// Blocks of bo observations and a shorter last one: where blocks
-	// start depends on the layer alone, not on how the driver cut it into
-	// chunks (chunks are whole blocks), so the store's bytes are the same
+	// Where blocks start depends on the layer alone (blockLen), not on how
+	// the driver cut it into chunks, so the store's bytes are the same
 	// whatever the backend or chunk size.
-	for o := 0; o < n; o += bo {
-		k := min(bo, n-o)
+	for o, k := 0, 0; o < n; o += k {
 		first := c.first + int64(off+o)
+		k = w.blockLen(i, first, n-o)
 		if codes != nil {
 			// Level fastest: natural order, so the byte planes come
 			// straight from the rows, with no raw payload laid out first.
@@ -609,15 +607,16 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 	return dst
 }
 
-// ChunkObservations implements profiler.PatternSink: whole blocks, and
-// for chunk 0 all the dictionary blocks.
+// ChunkObservations implements profiler.PatternSink: whole blocks of
+// whole groups, and for chunk 0 all the dictionary blocks.
 func (w *Writer) ChunkObservations(i int) int {
-	return w.blockObs(i) * max(w.nDict, 1)
+	return firstBlocksObs(w.hdr.Layers[i].Units, w.inner, max(w.nDict, 1))
 }
 
-// blockObs is layer i's observations per block (i is the current layer).
-func (w *Writer) blockObs(i int) int {
-	return layerBlockObs(w.hdr.Layers[i].Units, w.inner)
+// blockLen is the length of layer i's block at observation o, at most rem
+// (i is the current layer).
+func (w *Writer) blockLen(i int, o int64, rem int) int {
+	return blockLen(w.hdr.Layers[i].Units, w.inner, o, rem)
 }
 
 // EndLayer implements profiler.PatternSink.
