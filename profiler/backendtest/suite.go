@@ -101,7 +101,12 @@ func count(b profiler.Backend, dt profiler.DType, thr profiler.Threshold, g prof
 		blk := &profiler.Block{DType: dt, Thr: thr, Geom: g, Data: data[prev*sz : c*sz], Start: int64(prev)}
 		t := profiler.NewTally(int(g.Units))
 		if bits {
+			// Dirty, as the driver's reused buffers are: a backend must
+			// write every word, not OR into it.
 			t.Bits = make([]uint64, int64(c-prev)/(g.Units*g.Inner)*g.Inner*w)
+			for i := range t.Bits {
+				t.Bits[i] = 0xa5a5a5a5a5a5a5a5
+			}
 		}
 		if err := b.Count(blk, t); err != nil {
 			return r, err
