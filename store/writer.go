@@ -43,20 +43,16 @@ type Writer struct {
 	f      *os.File
 	direct bool // path is not a regular file (/dev/null): written in place, never renamed over
 	bw     *bufio.Writer
-	synced int64         // bytes of the file whose writeback has been started
 	enc    *zstd.Encoder // for each layer's block 0 (nil at level fastest)
 	level  zstd.EncoderLevel
 	fast   bool // level fastest: static codes, natural order
 	nDict  int  // other levels: the first nDict blocks of a layer are the dictionary of the rest
 	hdr    Header
-	// The file's bytes, the offset and the index are written by one
-	// goroutine at a time: the one that set writing (then Close).
-	off  int64
-	werr error // the first error writing the file
+	off    int64 // the file's length so far (blocks are placed under mu)
+	synced int64 // bytes of the file whose writeback has been started (under mu)
 
 	mu      sync.Mutex
 	err     error
-	writing bool // a Write is writing ready chunks to the file
 	index   [][]entry
 	orders  [][]int32                  // per layer, storage order (set by the layer's chunk 0)
 	state   atomic.Pointer[layerState] // the current layer's, once its chunk 0 is coded
@@ -173,39 +169,33 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	w.write([]byte(magic))
 	w.write(binary.LittleEndian.AppendUint32(nil, uint32(len(hj))))
 	w.write(hj)
-	if !direct && w.werr == nil {
+	if !direct && w.err == nil {
 		// Blocks are written at their offsets (writeAt), not through bw.
 		if err := w.bw.Flush(); err != nil {
-			w.werr = &profiler.FileError{Path: path, Err: err}
+			w.err = &profiler.FileError{Path: path, Err: err}
 		}
 	}
-	if w.werr != nil {
+	if w.err != nil {
 		w.Abort()
-		return nil, w.werr
+		return nil, w.err
 	}
 	return w, nil
 }
 
+// write appends b through bw: the header (Create), the index and footer
+// (Close), when no Write runs.
 func (w *Writer) write(b []byte) {
-	if w.werr != nil {
+	if w.err != nil {
 		return
 	}
 	if _, err := w.bw.Write(b); err != nil {
-		w.werr = &profiler.FileError{Path: w.path, Err: err}
+		w.err = &profiler.FileError{Path: w.path, Err: err}
 	}
 	w.off += int64(len(b))
-	// Start the disk writes of what has reached the file every few MiB,
-	// while counting goes on, rather than all in Close's fsync: measured on
-	// the 2 GiB bench file (39 MB store, 0.26-0.30 s run), that fsync went
-	// from 34-50 ms to 19-22 ms.
-	if flushed := w.off - int64(w.bw.Buffered()); !w.direct && flushed-w.synced >= writebackBytes {
-		startWriteback(w.f, w.synced, flushed-w.synced)
-		w.synced = flushed
-	}
 }
 
-// writebackBytes is how much written data the writer lets gather before it
-// starts its writeback.
+// writebackBytes: the writer starts the disk writes of the file every
+// writebackBytes, a writebackBytes behind its end (startWriteback).
 const writebackBytes = 2 << 20
 
 // BeginLayer implements profiler.PatternSink.
@@ -305,50 +295,7 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 		c.bits = nil
 	}
 	w.pending[first] = ch
-	if !w.direct {
-		return w.writeAt(i)
-	}
-	if w.writing {
-		// The goroutine writing will write this chunk too, once it is
-		// next: the file is written by one goroutine at a time, and the
-		// others do not wait for it (on 16 cores, waiting for the writer's
-		// lock took 40% of the pattern goroutines' time).
-		err := w.err
-		w.mu.Unlock()
-		return err
-	}
-	w.writing = true
-	for {
-		var ready []*encodedChunk
-		for {
-			c, ok := w.pending[w.next]
-			if !ok || c.bits != nil {
-				break
-			}
-			delete(w.pending, w.next)
-			ready = append(ready, c)
-			w.next += c.nobs
-		}
-		if len(ready) == 0 {
-			break
-		}
-		w.mu.Unlock()
-		for _, c := range ready {
-			for _, b := range c.blocks {
-				data := *b.data
-				w.index[i] = append(w.index[i], entry{Offset: uint64(w.off), Length: uint32(len(data)),
-					CRC: b.crc, FirstObs: uint64(b.first), NObs: uint32(b.nobs)})
-				w.write(data)
-				w.bufs.put(b.data)
-			}
-		}
-		w.mu.Lock()
-		w.err = cmp.Or(w.err, w.werr)
-	}
-	w.writing = false
-	err := w.err
-	w.mu.Unlock()
-	return err
+	return w.writeAt(i)
 }
 
 // writeAt, with w.mu held (and released on return), gives the chunks now
@@ -356,8 +303,8 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 // there with positioned writes, outside the lock: goroutines write their
 // chunks at once, in parallel. (Measured on 16 cores: one goroutine writing
 // the whole file fell 17 ms behind the coders on a 0.08 s run.) Special
-// files, which may not take positioned writes, are written in order by one
-// goroutine (Write).
+// files (/dev/null, a pipe) take no positioned writes: they are written in
+// order, under the lock.
 func (w *Writer) writeAt(i int) error {
 	type place struct {
 		data *[]byte
@@ -378,9 +325,30 @@ func (w *Writer) writeAt(i int) error {
 		}
 		w.next += c.nobs
 	}
+	if w.direct {
+		for _, p := range places {
+			if _, err := w.bw.Write(*p.data); err != nil {
+				w.err = cmp.Or(w.err, error(&profiler.FileError{Path: w.path, Err: err}))
+				break
+			}
+			w.bufs.put(p.data)
+		}
+	}
+	// Start the disk writes of the file up to writebackBytes before its
+	// end (blocks there have been written, or are being), while counting
+	// goes on, rather than all in Close's fsync: on the 2 GiB bench file
+	// (39 MB store), that fsync went from 45-60 ms to 26-28 ms.
+	var wbStart, wbLen int64
+	if !w.direct && w.off-w.synced >= 2*writebackBytes {
+		wbStart, wbLen = w.synced, w.off-writebackBytes-w.synced
+		w.synced += wbLen
+	}
 	err := w.err
 	w.mu.Unlock()
-	if err != nil || len(places) == 0 {
+	if wbLen > 0 {
+		startWriteback(w.f, wbStart, wbLen)
+	}
+	if err != nil || len(places) == 0 || w.direct {
 		return err
 	}
 	for _, p := range places {
@@ -395,10 +363,6 @@ func (w *Writer) writeAt(i int) error {
 		err = w.err
 		w.mu.Unlock()
 		return err
-	}
-	// Start the disk writes of what was just written (see write).
-	if start, last := places[0], places[len(places)-1]; last.off+int64(len(*last.data))-start.off >= writebackBytes/2 {
-		startWriteback(w.f, start.off, last.off+int64(len(*last.data))-start.off)
 	}
 	return nil
 }
@@ -635,7 +599,6 @@ func (w *Writer) EndLayer(i int) error {
 
 // Close writes the index and footer and renames the file into place.
 func (w *Writer) Close() error {
-	w.err = cmp.Or(w.err, w.werr)
 	for i, l := range w.hdr.Layers {
 		var n int64
 		for _, e := range w.index[i] {
@@ -660,11 +623,11 @@ func (w *Writer) Close() error {
 		}
 	}
 	idxOff := w.off
-	if !w.direct && w.werr == nil {
+	if !w.direct && w.err == nil {
 		// Blocks went to their offsets with positioned writes; the file's
 		// own position is still after the header.
 		if _, err := w.f.Seek(idxOff, io.SeekStart); err != nil {
-			w.werr = &profiler.FileError{Path: w.path, Err: err}
+			w.err = &profiler.FileError{Path: w.path, Err: err}
 		}
 	}
 	w.write(idx)
@@ -674,7 +637,6 @@ func (w *Writer) Close() error {
 	foot = binary.LittleEndian.AppendUint32(foot, FormatVersion)
 	foot = append(foot, footerMagic...)
 	w.write(foot)
-	w.err = cmp.Or(w.err, w.werr)
 	if w.err == nil && w.direct {
 		if err := w.bw.Flush(); err != nil {
 			w.err = err
