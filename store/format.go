@@ -133,14 +133,9 @@ func blockLen(units int, inner, o int64, rem int) int {
 	if inner > bo {
 		q := (inner + bo - 1) / bo
 		pos := o % inner
-		// part j spans [j*inner/q, (j+1)*inner/q); pos starts one
-		j := pos * q / inner
-		for j > 0 && j*inner/q > pos {
-			j--
-		}
-		for (j+1)*inner/q <= pos {
-			j++
-		}
+		// part j spans [floor(j*inner/q), floor((j+1)*inner/q)); the one
+		// holding pos has j < (pos+1)*q/inner <= j+1
+		j := ((pos+1)*q - 1) / inner
 		n = (j+1)*inner/q - pos
 	}
 	return int(min(n, int64(rem)))
