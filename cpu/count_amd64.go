@@ -242,13 +242,7 @@ func countBitsFused(blk *profiler.Block, t *profiler.Tally) bool {
 		return false
 	}
 	out := t.Bits[:rows*w]
-	if vec != units || units%64 != 0 {
-		// The kernel writes bytes [0, vec/8) of each row; the tail units
-		// are ORed in below and the padding must be zero. Where units is a
-		// multiple of 64 it writes every byte, and clearing first cost
-		// 2.5% of a fastest --patterns run's CPU.
-		clear(out)
-	}
+	clear(out)
 	ref := genericKernels[blk.DType]
 	stride := units * size
 	acc := accPool.get(vec)
