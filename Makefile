@@ -23,6 +23,7 @@ test: fmt-check vet
 	$(GO) test -count=1 ./...
 	$(GO) vet -tags purego ./...
 	$(GO) test -count=1 -tags purego ./store/
+	$(GO) test -count=1 -race -run Concurrent ./store/
 	@if command -v nvcc >/dev/null 2>&1 && [ -f /usr/include/cuda.h ]; then $(MAKE) --no-print-directory cuda-check; \
 	else echo "make test: CUDA toolkit not installed: skipped cuda-check (kernels compile, cuda-tagged vet and test build)"; fi
 

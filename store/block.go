@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // The raw (uncompressed) block payload, integers little-endian:
@@ -185,14 +186,48 @@ type block struct {
 	order   []int32 // position -> unit (the layer's storage order)
 	cw      int     // words per column
 	once    sync.Once
-	cols    []uint64 // per position, cw words each, built on first use
+	cols    []uint64     // per position, cw words each, built on first use
+	refs    atomic.Int32 // see Layer.block
+	rawBuf  []byte       // raw's whole buffer, from blockBufs, when the block owns it
+}
+
+// blockBufs recycles the buffers blocks decode into (getBuf, putBuf).
+var blockBufs sync.Pool
+
+// getBuf returns a buffer of n bytes, recycled if one large enough is at
+// hand; its contents are whatever it held.
+func getBuf(n int) []byte {
+	if p, _ := blockBufs.Get().(*[]byte); p != nil && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]byte, n)
+}
+
+// putBuf hands buf back for getBuf; nobody may use it after.
+func putBuf(buf []byte) {
+	if cap(buf) > 0 {
+		buf = buf[:0]
+		blockBufs.Put(&buf)
+	}
+}
+
+// release drops a reference taken by Layer.block. The last returns the
+// block's buffers for reuse.
+func (b *block) release() {
+	if b.refs.Add(-1) != 0 {
+		return
+	}
+	putBuf(b.planes)
+	putBuf(b.rawBuf)
+	b.planes, b.raw, b.rawBuf = nil, nil, nil
 }
 
 // rowData returns the block's rows.
 func (b *block) rowData() []byte {
 	b.rawOnce.Do(func() {
 		if b.raw == nil {
-			b.raw = make([]byte, b.nb*b.nobs)
+			b.rawBuf = getBuf(b.nb * b.nobs)
+			b.raw = b.rawBuf
 			fromPlanes(b.raw, b.planes, b.nb, b.nobs)
 		}
 	})
@@ -243,7 +278,7 @@ func decodeBlock(raw, planes []byte, layer int, first int64, nobs int, pos, orde
 	if planes != nil {
 		b.planes = planes
 	} else {
-		b.raw = raw[blockHead:]
+		b.raw, b.rawBuf = raw[blockHead:], raw
 	}
 	return b, nil
 }
@@ -297,6 +332,20 @@ func (b *block) fired(u, o int) bool {
 		return b.planes[int(p)/8*b.nobs+o]>>(p%8)&1 != 0
 	}
 	return b.raw[o*b.nb+int(p)/8]>>(p%8)&1 != 0
+}
+
+// firedCount is the number of units that fired on observation o (relative
+// to the block).
+func (b *block) firedCount(o int) int {
+	n := 0
+	for j := 0; j < b.nb; j++ {
+		if b.planes != nil {
+			n += bits.OnesCount8(b.planes[j*b.nobs+o])
+		} else {
+			n += bits.OnesCount8(b.raw[o*b.nb+j])
+		}
+	}
+	return n
 }
 
 // unitCounts adds each unit's fires in the block to counts.

@@ -282,11 +282,16 @@ func (l *Layer) errorf(kind error, format string, args ...any) error {
 	return &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: %w: "+format, append([]any{l.Info.Name, kind}, args...)...)}
 }
 
-// block reads, checks and decodes block k.
+// block reads, checks and decodes block k, or returns the Layer's cached
+// copy. The caller holds a reference to it and must release it when done;
+// the cache holds another until it moves to another block. The last
+// release returns the block's buffers to blockBufs, so that a Layer
+// queried over and over decodes into the same memory and a query allocates
+// next to nothing (no garbage collection to wait for: bench/bigstore).
 func (l *Layer) block(k int) (*block, error) {
 	l.mu.Lock()
-	if l.cache != nil && l.ck == k {
-		b := l.cache
+	if b := l.cache; b != nil && l.ck == k {
+		b.refs.Add(1)
 		l.mu.Unlock()
 		return b, nil
 	}
@@ -300,9 +305,14 @@ func (l *Layer) block(k int) (*block, error) {
 	if err != nil {
 		return nil, &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: block %d: %w", l.Info.Name, k, err)}
 	}
+	b.refs.Store(2) // the caller's and the cache's
 	l.mu.Lock()
+	old := l.cache
 	l.cache, l.ck = b, k
 	l.mu.Unlock()
+	if old != nil {
+		old.release()
+	}
 	return b, nil
 }
 
@@ -366,9 +376,10 @@ func (l *Layer) readBlock(k int) ([]byte, error) {
 	return raw, err
 }
 
-// readPayload is readBlock; with wantPlanes, a planes-coded block comes
-// back as its head (raw) and its byte planes, not transposed to rows.
-func (l *Layer) readPayload(k int, wantPlanes bool) (raw, planes []byte, err error) {
+// readPayload is readBlock; with forBlock (for Layer.block), a planes- or
+// static-coded block comes back as its head (raw) and its byte planes, not
+// transposed to rows, and what it decodes into comes from blockBufs.
+func (l *Layer) readPayload(k int, forBlock bool) (raw, planes []byte, err error) {
 	e := l.r.index[l.i][k]
 	bp, _ := readBufs.Get().(*[]byte)
 	if bp == nil {
@@ -403,13 +414,17 @@ func (l *Layer) readPayload(k int, wantPlanes bool) (raw, planes []byte, err err
 			}
 		}
 		if err == nil {
-			raw, err = dec.DecodeAll(data, make([]byte, 0, want))
+			dst := make([]byte, 0, want)
+			if forBlock {
+				dst = getBuf(want)[:0]
+			}
+			raw, err = dec.DecodeAll(data, dst)
 		}
 	case codecPlanes:
 		pc := planeCoders.Get().(*planeCoder)
-		if wantPlanes && len(data) >= blockHead {
+		if forBlock && len(data) >= blockHead {
 			nb := rowBytes(l.Info.Units)
-			raw, planes = slices.Clone(data[:blockHead]), make([]byte, nb*int(e.NObs))
+			raw, planes = slices.Clone(data[:blockHead]), getBuf(nb*int(e.NObs))
 			if err = pc.decodePlanes(planes, data[blockHead:], nb, int(e.NObs)); err == nil {
 				planeCoders.Put(pc)
 				return raw, planes, nil
@@ -421,12 +436,13 @@ func (l *Layer) readPayload(k int, wantPlanes bool) (raw, planes []byte, err err
 	case codecStatic:
 		var head []byte
 		if head, planes, err = l.decodeStatic(k, data); err == nil {
-			if wantPlanes {
+			if forBlock {
 				return head, planes, nil
 			}
 			raw = make([]byte, want)
 			copy(raw, head)
 			fromPlanes(raw[blockHead:], planes, rowBytes(l.Info.Units), int(e.NObs))
+			putBuf(planes)
 			planes = nil
 		}
 	default:
@@ -463,7 +479,7 @@ func (l *Layer) staticCodes() (*staticCodes, error) {
 }
 
 // decodeStatic decodes static-coded block k (data after the codec byte) to
-// its head and byte planes.
+// its head and byte planes (from blockBufs).
 func (l *Layer) decodeStatic(k int, data []byte) (head, planes []byte, err error) {
 	if len(data) < blockHead {
 		return nil, nil, fmt.Errorf("static block shorter than its head")
@@ -480,7 +496,7 @@ func (l *Layer) decodeStatic(k int, data []byte) (head, planes []byte, err error
 	if err != nil {
 		return nil, nil, err
 	}
-	planes = make([]byte, nb*nobs)
+	planes = getBuf(nb * nobs)
 	if err := codes.decode(planes, data, nb, nobs); err != nil {
 		return nil, nil, err
 	}
@@ -497,6 +513,11 @@ func (l *Layer) find(o int64) (int, error) {
 	return k, nil
 }
 
+// BlockOf returns the block holding observation o (ErrRange past the
+// layer). A Layer keeps its last decoded block, so queries in one block
+// decode it once: order queries by block where many are to be made.
+func (l *Layer) BlockOf(o int64) (int, error) { return l.find(o) }
+
 // Fired returns the units that fired on observation o, ascending.
 func (l *Layer) Fired(o int64) ([]int, error) {
 	k, err := l.find(o)
@@ -507,8 +528,9 @@ func (l *Layer) Fired(o int64) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer b.release()
 	rel := int(o - b.first)
-	fired := []int{}
+	fired := make([]int, 0, b.firedCount(rel))
 	for u := 0; u < l.Info.Units; u++ {
 		if b.fired(u, rel) {
 			fired = append(fired, u)
@@ -530,13 +552,13 @@ func (l *Layer) UnitObservations(u int, limit int) ([]int64, error) {
 			return nil, err
 		}
 		for wi, x := range b.column(u) {
-			for x != 0 {
-				if limit > 0 && len(out) >= limit {
-					return out, nil
-				}
+			for ; x != 0 && (limit <= 0 || len(out) < limit); x &= x - 1 {
 				out = append(out, b.first+int64(wi*64+bits.TrailingZeros64(x)))
-				x &= x - 1
 			}
+		}
+		b.release()
+		if limit > 0 && len(out) >= limit {
+			break
 		}
 	}
 	return out, nil
@@ -564,6 +586,7 @@ func (l *Layer) Counts() ([]uint64, error) {
 					return
 				}
 				b.unitCounts(counts)
+				b.release()
 			}
 		}(partial[w])
 	}
@@ -589,9 +612,10 @@ func (l *Layer) Rows(f func(first int64, n int, rows []uint64) error) error {
 	n := len(l.r.index[l.i])
 	batch := max(1, runtime.GOMAXPROCS(0))
 	type decoded struct {
-		b    *block
-		rows []uint64
-		err  error
+		first int64
+		n     int
+		rows  []uint64
+		err   error
 	}
 	out := make([]decoded, batch)
 	for k0 := 0; k0 < n; k0 += batch {
@@ -603,7 +627,8 @@ func (l *Layer) Rows(f func(first int64, n int, rows []uint64) error) error {
 				defer wg.Done()
 				b, err := l.block(k0 + i)
 				if err == nil {
-					out[i] = decoded{b: b, rows: b.rows()}
+					out[i] = decoded{first: b.first, n: b.nobs, rows: b.rows()}
+					b.release()
 				} else {
 					out[i] = decoded{err: err}
 				}
@@ -614,7 +639,7 @@ func (l *Layer) Rows(f func(first int64, n int, rows []uint64) error) error {
 			if d.err != nil {
 				return d.err
 			}
-			if err := f(d.b.first, d.b.nobs, d.rows); err != nil {
+			if err := f(d.first, d.n, d.rows); err != nil {
 				return err
 			}
 		}

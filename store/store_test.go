@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -396,5 +397,93 @@ func TestSpecialFileOutput(t *testing.T) {
 	write(t, fifo, layers, 64<<10, "fastest")
 	if b := <-got; !bytes.Equal(b, want) {
 		t.Fatalf("the FIFO got %d bytes, unlike the regular file's %d", len(b), len(want))
+	}
+}
+
+// TestConcurrentQueries queries one Layer from several goroutines at once
+// (Fired, UnitObservations, Counts, Rows): blocks decode into recycled
+// buffers, and a block one goroutine still reads must not be handed to
+// another. Every answer is checked against the oracle; make test also runs
+// it under the race detector.
+func TestConcurrentQueries(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const n, units = 20000, 300 // BlockObs(300) = 4096: 5 blocks, 20 at fastest
+	ld := layerData{"fc", []int{n, units}, sparse(rng, n*units, units, 1)}
+	g, _ := profiler.NewGeometry(ld.shape, 1)
+	want := backendtest.Oracle(profiler.Float32, ld.data, 0, g, 0)
+	w := profiler.Words(units)
+	firedOf := func(o int64) []int {
+		f := []int{}
+		for u := 0; u < units; u++ {
+			if want.Bits[o*int64(w)+int64(u/64)]>>(u%64)&1 != 0 {
+				f = append(f, u)
+			}
+		}
+		return f
+	}
+	for _, level := range []string{"fastest", "balanced"} {
+		path := filepath.Join(t.TempDir(), "s.actbits")
+		write(t, path, []layerData{ld}, 1<<16, level)
+		r, err := store.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := r.Layer("fc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Blocks() < 3 {
+			t.Fatalf("%s: %d blocks; the test needs several", level, l.Blocks())
+		}
+		errc := make(chan error, 4)
+		for gi := range 4 {
+			go func() {
+				qr := rand.New(rand.NewPCG(uint64(gi), 3))
+				for q := range 300 {
+					o := qr.Int64N(n)
+					switch q % 50 {
+					case 10:
+						c, err := l.Counts()
+						if err != nil || !slices.Equal(c, want.Counts) {
+							errc <- fmt.Errorf("%s: Counts %v (%v)", level, c, err)
+							return
+						}
+					case 20:
+						u := qr.IntN(units)
+						got, err := l.UnitObservations(u, 500)
+						var wo []int64
+						for o := int64(0); o < n && len(wo) < 500; o++ {
+							if want.Bits[o*int64(w)+int64(u/64)]>>(u%64)&1 != 0 {
+								wo = append(wo, o)
+							}
+						}
+						if err != nil || !slices.Equal(got, wo) && len(got)+len(wo) > 0 {
+							errc <- fmt.Errorf("%s: unit %d: %d observations, want %d (%v)", level, u, len(got), len(wo), err)
+							return
+						}
+					case 30:
+						var rows []uint64
+						err := l.Rows(func(first int64, k int, b []uint64) error { rows = append(rows, b...); return nil })
+						if err != nil || !slices.Equal(rows, want.Bits) {
+							errc <- fmt.Errorf("%s: rows differ (%v)", level, err)
+							return
+						}
+					default:
+						got, err := l.Fired(o)
+						if err != nil || !slices.Equal(got, firedOf(o)) {
+							errc <- fmt.Errorf("%s: observation %d: fired %v, want %v (%v)", level, o, got, firedOf(o), err)
+							return
+						}
+					}
+				}
+				errc <- nil
+			}()
+		}
+		for range 4 {
+			if err := <-errc; err != nil {
+				t.Error(err)
+			}
+		}
+		r.Close()
 	}
 }
