@@ -327,10 +327,11 @@ func (c *staticCodes) encodeAt(dst, planes []byte, stride, off, nb, nobs int, bs
 	return append(a.out, b.out...)
 }
 
-// encodePair codes two planes of equal length into two streams, 16 bytes
-// of each at a time (then 4, then 1). The streams' dependency chains are
-// independent, so the CPU overlaps them.
-func encodePair(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32) {
+// encodePairGeneric codes two planes of equal length into two streams, 16
+// bytes of each at a time (then 4, then 1). The streams' dependency chains
+// are independent, so the CPU overlaps them. It is the reference for
+// encodePair's assembly (huff_amd64.s).
+func encodePairGeneric(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32) {
 	pb = pb[:len(pa)]
 	i := 0
 	for ; i+16 <= len(pa); i += 16 {
@@ -360,16 +361,22 @@ func (s *huffStream) put16(x []byte, t *[256]uint32) {
 	}
 	var or uint32
 	for k := 0; k < 16; k += 4 {
-		e0, e1, e2, e3 := t[x[k]], t[x[k+1]], t[x[k+2]], t[x[k+3]]
-		or |= e0 | e1 | e2 | e3
-		acc |= uint64(e0&0xffffff) << (n & 63)
-		n += uint(e0 >> 24 & 31)
-		acc |= uint64(e1&0xffffff) << (n & 63)
-		n += uint(e1 >> 24 & 31)
-		acc |= uint64(e2&0xffffff) << (n & 63)
-		n += uint(e2 >> 24 & 31)
-		acc |= uint64(e3&0xffffff) << (n & 63)
-		n += uint(e3 >> 24 & 31)
+		e := t[x[k]]
+		or |= e
+		acc |= uint64(e&0xffffff) << (n & 63)
+		n += uint(e >> 24 & 31)
+		e = t[x[k+1]]
+		or |= e
+		acc |= uint64(e&0xffffff) << (n & 63)
+		n += uint(e >> 24 & 31)
+		e = t[x[k+2]]
+		or |= e
+		acc |= uint64(e&0xffffff) << (n & 63)
+		n += uint(e >> 24 & 31)
+		e = t[x[k+3]]
+		or |= e
+		acc |= uint64(e&0xffffff) << (n & 63)
+		n += uint(e >> 24 & 31)
 		binary.LittleEndian.PutUint64(out[len(out):len(out)+8], acc)
 		out = out[:len(out)+int(n>>3)]
 		acc >>= (n &^ 7) & 63

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestEncodePair checks encodePair (assembly where the CPU has it) against
+// encodePairGeneric: the same stream bytes and bits in flight, at lengths
+// around the 4- and 16-byte steps, with escaped bytes (none, rare, in the
+// first and the last step, everywhere) and streams that start mid-byte.
+func TestEncodePair(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	// Codes from sparse bytes: dense ones escape.
+	train := make([]byte, 2*4096)
+	for i := range train {
+		for k := 0; k < 8; k++ {
+			if rng.Float64() < 0.08 {
+				train[i] |= 1 << k
+			}
+		}
+	}
+	codes := newStaticCodes(train, 2, 4096)
+	ta, tb := codes.enc[0], codes.enc[len(codes.enc)-1]
+	seen := [256]bool{}
+	for _, x := range train {
+		seen[x] = true
+	}
+	unseen := byte(0xff)
+	if seen[unseen] {
+		t.Fatal("0xff was seen: pick another escape byte")
+	}
+	for _, n := range []int{0, 1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 64, 100, 1000, 4099} {
+		for _, esc := range []string{"none", "rare", "first", "last", "all"} {
+			for _, pre := range []uint{0, 3, 7} {
+				pa, pb := make([]byte, n), make([]byte, n)
+				for i := range n {
+					pa[i], pb[i] = train[rng.IntN(len(train))], train[rng.IntN(len(train))]
+					switch {
+					case esc == "rare" && rng.IntN(50) == 0, esc == "all":
+						pa[i] = unseen
+					case esc == "first" && i == 1, esc == "last" && i == n-1:
+						pb[i] = unseen
+					}
+				}
+				acc := uint64(rng.Uint32()) & (1<<pre - 1)
+				ga := huffStream{out: []byte{0xaa}, acc: acc, n: pre}
+				wa := huffStream{out: []byte{0xaa}, acc: acc, n: pre}
+				var gb, wb huffStream
+				encodePair(&ga, &gb, pa, pb, ta, tb)
+				encodePairGeneric(&wa, &wb, pa, pb, ta, tb)
+				for _, s := range []struct {
+					name      string
+					got, want huffStream
+				}{{"A", ga, wa}, {"B", gb, wb}} {
+					if !bytes.Equal(s.got.out, s.want.out) || s.got.acc != s.want.acc || s.got.n != s.want.n {
+						t.Fatalf("n=%d escapes %s, %d bits before: stream %s: %d bytes (acc %x, %d bits), want %d (acc %x, %d bits)",
+							n, esc, pre, s.name, len(s.got.out), s.got.acc, s.got.n, len(s.want.out), s.want.acc, s.want.n)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkEncodePair: the static coder's inner loop over two 4096-byte
+// planes of the sparse kind (no escapes), encodePair against the plain Go
+// encodePairGeneric in the same run.
+func BenchmarkEncodePair(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pl := make([]byte, 2*4096)
+	for i := range pl {
+		for k := 0; k < 8; k++ {
+			if rng.Float64() < float64(i%8+1)/32 {
+				pl[i] |= 1 << k
+			}
+		}
+	}
+	codes := newStaticCodes(pl, 2, 4096)
+	pa, pb := pl[:4096], pl[4096:]
+	for _, c := range []struct {
+		name string
+		f    func(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32)
+	}{{"fast", encodePair}, {"go", encodePairGeneric}} {
+		b.Run(c.name, func(b *testing.B) {
+			var sa, sb huffStream
+			b.SetBytes(int64(len(pl)))
+			for b.Loop() {
+				sa.out, sa.acc, sa.n = sa.out[:0], 0, 0
+				sb.out, sb.acc, sb.n = sb.out[:0], 0, 0
+				c.f(&sa, &sb, pa, pb, codes.enc[0], codes.enc[0])
+			}
+		})
+	}
+}
