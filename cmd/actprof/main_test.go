@@ -369,6 +369,18 @@ func TestPatternsAgainstNumPy(t *testing.T) {
 	if so, se, code := actprof(t, "patterns", "verify", st, prof); code != 0 || !strings.HasPrefix(so, "ok:") {
 		t.Fatalf("verify: %d %s %s", code, so, se)
 	}
+	// --sync (fsync before the renames) writes the same bytes
+	stSync, profSync := filepath.Join(dir, "s.actbits"), filepath.Join(dir, "s.json")
+	if _, se, code := actprof(t, "profile", "--quiet", "--sync", "--chunk-size", "3000", "--patterns", stSync, "-o", profSync, data); code != 0 {
+		t.Fatalf("profile --sync: %s", se)
+	}
+	for _, p := range [][2]string{{st, stSync}, {prof, profSync}} {
+		a, _ := os.ReadFile(p[0])
+		b, err := os.ReadFile(p[1])
+		if err != nil || !bytes.Equal(a, b) {
+			t.Fatalf("%s differs from %s written without --sync (%v)", p[1], p[0], err)
+		}
+	}
 	out := func(args ...string) string {
 		so, se, code := actprof(t, args...)
 		if code != 0 {

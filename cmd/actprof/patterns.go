@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/actprof/actprof/internal/atomicfile"
 	"github.com/actprof/actprof/internal/npyfmt"
 	"github.com/actprof/actprof/profiler"
 	"github.com/actprof/actprof/report"
@@ -399,6 +398,7 @@ func patternsExport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "patterns export", "STORE --layer L -o OUT.npy", "Write a layer's patterns as a .npy of uint8, shape [observations,\nceil(units/8)], packed as np.packbits packs (first unit in the high bit):\nnp.unpackbits(a, axis=1)[:, :units] gives the fired matrix.")
 	layer := fs.String("layer", "", "layer `NAME`")
 	out := fs.String("o", "", "output `FILE` (.npy)")
+	durable := fs.Bool("sync", false, "flush FILE to stable storage (fsync) before renaming it into place")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -414,7 +414,7 @@ func patternsExport(ctx context.Context, e *env, args []string) error {
 	info := l.Info
 	nb := (info.Units + 7) / 8
 	w := (info.Units + 63) / 64
-	return atomicfile.Write(*out, func(wr io.Writer) error {
+	return writeFile(*out, *durable, func(wr io.Writer) error {
 		if _, err := wr.Write(npyfmt.Header("|u1", []int{int(info.Observations), nb})); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -99,6 +100,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	level := fs.String("patterns-level", store.DefaultLevel, "pattern store compression: fastest (quickest to write), balanced, better, best (smallest)")
 	device := fs.String("device", "auto", "where to count: auto (a GPU through actprof-cuda when one is usable, else the CPU), cpu, cuda or cuda:N")
 	generic := fs.Bool("generic", false, "use the plain-Go CPU kernels, not the vector ones (for comparison)")
+	durable := fs.Bool("sync", false, "flush the profile and pattern store to stable storage (fsync) before renaming them into place")
 	paths, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -162,6 +164,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		if sw, err = store.Create(*patterns, store.NewHeader(plans, *threshold), *level); err != nil {
 			return err
 		}
+		sw.Sync = *durable
 		opt.Patterns = sw
 	}
 	start := time.Now()
@@ -197,7 +200,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if *out != "" {
-		if err := atomicfile.Write(*out, p.Encode); err != nil {
+		if err := writeFile(*out, *durable, p.Encode); err != nil {
 			return err
 		}
 	}
@@ -231,6 +234,7 @@ func humanBytes(n int64) string {
 func cmdMerge(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "merge", "-o OUT.json PROFILE.json...", "Merge the profiles of disjoint parts of a dataset (same layers, same threshold)\ninto the profile of the whole: counts and observations add, exactly.")
 	out := fs.String("o", "", "write the merged profile to `FILE` (default: stdout)")
+	durable := fs.Bool("sync", false, "flush FILE to stable storage (fsync) before renaming it into place")
 	paths, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -260,5 +264,14 @@ func cmdMerge(ctx context.Context, e *env, args []string) error {
 	if *out == "" {
 		return merged.Encode(e.stdout)
 	}
-	return atomicfile.Write(*out, merged.Encode)
+	return writeFile(*out, *durable, merged.Encode)
+}
+
+// writeFile writes path atomically, with an fsync before the rename if
+// durable (--sync).
+func writeFile(path string, durable bool, fill func(io.Writer) error) error {
+	if durable {
+		return atomicfile.WriteSync(path, fill)
+	}
+	return atomicfile.Write(path, fill)
 }

@@ -1,6 +1,9 @@
 // Package atomicfile writes files that appear whole or not at all: the
 // content goes to a temporary file in the same folder, renamed into place
-// only when every byte was written and synced.
+// only when every byte was written. WriteSync also flushes the file to
+// stable storage (fsync) before the rename, so that it survives a crash of
+// the machine right after; Write leaves that to the kernel's writeback, as
+// gzip, zstd and rsync do by default.
 package atomicfile
 
 import (
@@ -16,7 +19,17 @@ import (
 // temporary file is removed and path is untouched. A path that exists and is
 // not a regular file (/dev/null, a pipe, a terminal) is written directly:
 // renaming over it would replace the device.
-func Write(path string, fill func(w io.Writer) error) (err error) {
+func Write(path string, fill func(w io.Writer) error) error {
+	return write(path, false, fill)
+}
+
+// WriteSync is Write with an fsync of the file before it is renamed into
+// place.
+func WriteSync(path string, fill func(w io.Writer) error) error {
+	return write(path, true, fill)
+}
+
+func write(path string, durable bool, fill func(w io.Writer) error) (err error) {
 	if Special(path) {
 		f, err := os.OpenFile(path, os.O_WRONLY, 0)
 		if err != nil {
@@ -54,8 +67,10 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	if err = bw.Flush(); err != nil {
 		return fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", path, unwrapPath(err))
+	if durable {
+		if err = f.Sync(); err != nil {
+			return fmt.Errorf("%s: %w", path, unwrapPath(err))
+		}
 	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("%s: %w", path, unwrapPath(err))
@@ -63,7 +78,7 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	if err = os.Chmod(f.Name(), 0o644); err != nil {
 		return fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}
-	if err = os.Rename(f.Name(), path); err != nil {
+	if err = Rename(f.Name(), path, durable); err != nil {
 		return fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}
 	return nil
