@@ -21,16 +21,16 @@ type pairState struct {
 }
 
 // encodePairBMI2 codes bytes [0, n) of pa and pb (n a multiple of 4) into
-// the streams of st, whose outputs oa and ob have room for n*11/8+8 more
-// bytes, 4 of each at a time, and stops before the first 4 that hold an
-// escaped byte. It returns the bytes coded (huff_amd64.s).
+// the streams of st, whose outputs oa and ob have capacities ca and cb, 4
+// of each at a time. It returns the bytes coded: n, or fewer where an
+// output had less than 24 bytes of room left (huff_amd64.s).
 //
 //go:noescape
-func encodePairBMI2(st *pairState, pa, pb *byte, n int, ta, tb *[256]uint32, oa, ob *byte) int
+func encodePairBMI2(st *pairState, pa, pb *byte, n int, ta, tb *[256]uint32, oa, ob *byte, ca, cb int) int
 
 // encodePair codes two planes of equal length into two streams: the bulk
-// in assembly where the CPU has BMI2, the rest (an escaped byte's 4, the
-// last n%4) in Go; the same bits as encodePairGeneric.
+// in assembly where the CPU has BMI2, the last n%4 bytes in Go; the same
+// bits as encodePairGeneric.
 func encodePair(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32) {
 	if !haveBMI2 {
 		encodePairGeneric(a, b, pa, pb, ta, tb)
@@ -39,18 +39,19 @@ func encodePair(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32) {
 	pb = pb[:len(pa)]
 	n := len(pa) &^ 3
 	for i := 0; i < n; {
-		room := (n-i)*maxCodeLen/8 + 8
-		a.out, b.out = slices.Grow(a.out, room), slices.Grow(b.out, room)
+		// room for a byte per byte (codes average less), and more if
+		// the assembly comes back for it
+		if cap(a.out)-len(a.out) < 64 {
+			a.out = slices.Grow(a.out, n-i+64)
+		}
+		if cap(b.out)-len(b.out) < 64 {
+			b.out = slices.Grow(b.out, n-i+64)
+		}
 		st := pairState{a.acc, b.acc, uint64(a.n), uint64(b.n), len(a.out), len(b.out)}
 		i += encodePairBMI2(&st, &pa[i], &pb[i], n-i, ta, tb,
-			unsafe.SliceData(a.out[:cap(a.out)]), unsafe.SliceData(b.out[:cap(b.out)]))
+			unsafe.SliceData(a.out[:cap(a.out)]), unsafe.SliceData(b.out[:cap(b.out)]), cap(a.out), cap(b.out))
 		a.out, a.acc, a.n = a.out[:st.la], st.accA, uint(st.nA)
 		b.out, b.acc, b.n = b.out[:st.lb], st.accB, uint(st.nB)
-		if i < n { // an escaped byte among the next 4
-			a.put4(pa[i:i+4:i+4], ta)
-			b.put4(pb[i:i+4:i+4], tb)
-			i += 4
-		}
 	}
 	for i := n; i < len(pa); i++ {
 		a.put(ta[pa[i]])
