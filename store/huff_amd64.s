@@ -17,13 +17,13 @@
 // Registers: R10/R11 the accumulators, R12/R13 the bit counts (< 8 between
 // steps), R14/R15 the output pointers, BX the byte index.
 
-// SYM codes byte off(P)(BX*1) with table T into ACC at bit N.
+// SYM codes byte off(P)(BX*1) with table T into ACC at bit N: the
+// entry's top byte is the length (| 128 if escaped), its low 16 bits the
+// code of a byte that is not escaped (at most 11 bits).
 #define SYM(off, P, T, ACC, N) \
 	MOVBLZX off(P)(BX*1), AX \
-	MOVL    (T)(AX*4), AX    \
-	MOVL    AX, CX           \
-	SHRL    $24, CX          \
-	ANDL    $0xffffff, AX    \
+	MOVBLZX 3(T)(AX*4), CX   \
+	MOVWLZX (T)(AX*4), AX    \
 	SHLXQ   N, AX, AX        \
 	ORQ     AX, ACC          \
 	ADDQ    CX, N
