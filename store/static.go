@@ -301,9 +301,11 @@ func (c *staticCodes) encode(dst, planes []byte, nb, nobs int, bs *[]byte) []byt
 func (c *staticCodes) encodeAt(dst, planes []byte, stride, off, nb, nobs int, bs *[]byte) []byte {
 	h := (nb + 1) / 2
 	lenAt := len(dst)
-	dst = slices.Grow(append(dst, 0, 0, 0, 0), h*nobs*9/8+16)
+	// Room for the raw bytes: the block's coding is almost always
+	// smaller, and stream B then joins stream A without a reallocation.
+	dst = slices.Grow(append(dst, 0, 0, 0, 0), nb*nobs+64)
 	a := huffStream{out: dst}
-	b := huffStream{out: slices.Grow((*bs)[:0], (nb-h)*nobs*9/8+16)}
+	b := huffStream{out: slices.Grow((*bs)[:0], (nb-h)*nobs+64)}
 	g := c.group
 	for p := 0; p < h; p++ {
 		ta := c.enc[p/g]
