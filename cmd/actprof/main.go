@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"strings"
@@ -115,10 +116,23 @@ func main() {
 			defer f.Close()
 		}
 	}
+	// ACTPROF_MEMPROFILE=FILE writes where the run allocated (go tool pprof
+	// -sample_index=alloc_space).
+	memProfile := os.Getenv("ACTPROF_MEMPROFILE")
+	if memProfile != "" {
+		runtime.MemProfileRate = 16 << 10
+	}
 	code := run(ctx, e, os.Args[1:])
 	stop()
 	pprof.StopCPUProfile()
 	trace.Stop()
+	if memProfile != "" {
+		runtime.GC() // the profile is as of the last collection
+		if f, err := os.Create(memProfile); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	os.Exit(code)
 }
 
