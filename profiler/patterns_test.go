@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/actprof/actprof/cpu"
 	"github.com/actprof/actprof/profiler"
@@ -129,6 +130,56 @@ func TestPatternsSinkError(t *testing.T) {
 			if !errors.Is(err, errSinkFull) {
 				t.Errorf("Write failing from call %d: Run returned %v", n, err)
 			}
+		}
+	}
+}
+
+// slow is a SlowWriter sink whose Writes take a while, and which records
+// how many ran at once, chunk 0's aside (the driver writes it from the
+// worker that counted it).
+type slow struct {
+	collect
+	mu        sync.Mutex
+	now, most int
+}
+
+func (s *slow) SlowWrites() bool { return true }
+
+func (s *slow) Write(i int, first int64, n int, bits []uint64) error {
+	if first == 0 {
+		return s.collect.Write(i, first, n, bits)
+	}
+	s.mu.Lock()
+	s.now++
+	s.most = max(s.most, s.now)
+	s.mu.Unlock()
+	time.Sleep(3 * time.Millisecond)
+	err := s.collect.Write(i, first, n, bits)
+	s.mu.Lock()
+	s.now--
+	s.mu.Unlock()
+	return err
+}
+
+// TestPatternsSlowSink: a SlowWriter's Writes run on as many goroutines as
+// there are workers (for a quick sink, one fewer), so that every core
+// compresses when compression sets the pace; the patterns stay exact.
+func TestPatternsSlowSink(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	shape := []int{800, 70}
+	data := backendtest.Gen(rng, profiler.Float32, 800*70, 0)
+	g, _ := profiler.NewGeometry(shape, 1)
+	want := backendtest.Oracle(profiler.Float32, data, 0, g, 0)
+	for _, mk := range []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer} {
+		s := &slow{}
+		const workers = 3
+		run(t, []profiler.Layer{mk("a", profiler.Float32, shape, data)},
+			profiler.Options{Backend: cpu.New(), Workers: workers, ChunkBytes: 1024, Patterns: s})
+		if !s.ended[0] || !slices.Equal(s.bits[0], want.Bits) {
+			t.Fatal("patterns differ from the oracle")
+		}
+		if s.most != workers {
+			t.Errorf("at most %d Writes at once, want %d (one per worker)", s.most, workers)
 		}
 	}
 }

@@ -270,7 +270,7 @@ func (lc *layerCount) emit(w *worker, start, n int64) error {
 
 // patternPipe runs the sink's Writes on goroutines of their own (one fewer
 // than the workers, at least one, so that a worker back from a read finds a
-// free core), so that the counting workers go on reading while blocks are
+// free core; as many as the workers for a SlowWriter), so that the counting workers go on reading while blocks are
 // compressed: from a disk, reads are then not held up by the compression.
 // Each worker fills one buffer while at most one more per worker waits or
 // is written.
@@ -294,7 +294,11 @@ func (lc *layerCount) startPipe() {
 	for i := 0; i < n; i++ {
 		p.free <- lc.newBits()
 	}
-	for i := 0; i < max(1, n-1); i++ {
+	writers := max(1, n-1)
+	if s, ok := lc.opt.Patterns.(SlowWriter); ok && s.SlowWrites() {
+		writers = n
+	}
+	for i := 0; i < writers; i++ {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()

@@ -588,6 +588,10 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 	return dst
 }
 
+// SlowWrites implements profiler.SlowWriter: Writes at levels other than
+// fastest (zstd) cost more than counting the observations they carry.
+func (w *Writer) SlowWrites() bool { return !w.fast }
+
 // ChunkObservations implements profiler.PatternSink: whole blocks of
 // whole groups, and for chunk 0 all the dictionary blocks.
 func (w *Writer) ChunkObservations(i int) int {
