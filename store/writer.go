@@ -413,27 +413,61 @@ const maxDictBlocks = 16
 func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []int32, rows []uint64, n int) (*zstd.Encoder, int, error) {
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
+	// The raw payloads first; then each block compressed on a goroutine
+	// of its own, block k with the raw payloads of blocks 0..k-1 as its
+	// dictionary (at level best, coding the four one after another took
+	// most of a small layer's time).
+	var raws [][]byte
+	var firsts []int64
+	var ms []int
 	var dict []byte
 	nd := 0
 	for k := 0; k < max(w.nDict, 1) && nd < n; k++ {
 		m := w.blockLen(i, int64(nd), n-nd)
 		raw := encodeBlock(i, int64(nd), m, order, rows[nd*wd:(nd+m)*wd], &sc.tiles, nil)
-		enc := w.enc
-		if k > 0 {
-			var err error
-			if enc, err = w.dictEncoder(i, k, dict); err != nil {
-				return nil, 0, err
-			}
-		}
-		ch.blocks = append(ch.blocks, encoded{first: int64(nd), nobs: m, data: w.compress(sc, enc, raw, units, m)})
-		if k > 0 {
-			enc.Close()
-		}
+		raws, firsts, ms = append(raws, raw), append(firsts, int64(nd)), append(ms, m)
 		dict = append(dict, raw...)
 		nd += m
 	}
-	enc, err := w.dictEncoder(i, len(ch.blocks), dict)
+	blocks := make([]encoded, len(raws))
+	errs := make([]error, len(raws))
+	var wg sync.WaitGroup
+	for k, raw := range raws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			enc := w.enc
+			if k > 0 {
+				var err error
+				if enc, err = w.dictEncoder(i, k, dict[:prefixLen(raws[:k])]); err != nil {
+					errs[k] = err
+					return
+				}
+				defer enc.Close()
+			}
+			bsc := w.getScratch()
+			blocks[k] = encoded{first: firsts[k], nobs: ms[k], data: w.compress(bsc, enc, raw, units, ms[k])}
+			w.scratch.Put(bsc)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	ch.blocks = append(ch.blocks, blocks...)
+	enc, err := w.dictEncoder(i, len(raws), dict)
 	return enc, nd, err
+}
+
+// prefixLen is the total length of raws.
+func prefixLen(raws [][]byte) int {
+	n := 0
+	for _, r := range raws {
+		n += len(r)
+	}
+	return n
 }
 
 // firstBlockFast codes block 0 of a layer at level fastest (rows: its n0
