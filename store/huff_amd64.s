@@ -52,6 +52,13 @@
 	SHRXQ CX, ACC, ACC \
 	ANDQ  $7, N
 
+// ESCBYTE codes byte off of both streams' step, flushing after each.
+#define ESCBYTE(off) \
+	SYMX(off, SI, R8, R10, R12) \
+	FLUSH(R10, R12, R14)        \
+	SYMX(off, DI, R9, R11, R13) \
+	FLUSH(R11, R13, R15)
+
 TEXT ·encodePairBMI2(SB), NOSPLIT, $48-88
 	MOVQ st+0(FP), AX
 	MOVQ 0(AX), R10            // accA
@@ -110,22 +117,10 @@ escaped:
 	MOVQ sb-16(SP), R11
 	MOVQ na-24(SP), R12
 	MOVQ nb-32(SP), R13
-	SYMX(0, SI, R8, R10, R12)
-	FLUSH(R10, R12, R14)
-	SYMX(0, DI, R9, R11, R13)
-	FLUSH(R11, R13, R15)
-	SYMX(1, SI, R8, R10, R12)
-	FLUSH(R10, R12, R14)
-	SYMX(1, DI, R9, R11, R13)
-	FLUSH(R11, R13, R15)
-	SYMX(2, SI, R8, R10, R12)
-	FLUSH(R10, R12, R14)
-	SYMX(2, DI, R9, R11, R13)
-	FLUSH(R11, R13, R15)
-	SYMX(3, SI, R8, R10, R12)
-	FLUSH(R10, R12, R14)
-	SYMX(3, DI, R9, R11, R13)
-	FLUSH(R11, R13, R15)
+	ESCBYTE(0)
+	ESCBYTE(1)
+	ESCBYTE(2)
+	ESCBYTE(3)
 	ADDQ $4, BX
 	JMP  step
 
