@@ -541,10 +541,10 @@ func (c *staticCodes) decode(planes, data []byte, nb, nobs int) error {
 	return nil
 }
 
-// estimate estimates, from every 8th byte of each plane (nb planes of
+// estimate estimates, from every 16th byte of each plane (nb planes of
 // nobs bytes), the bytes of the planes' static coding.
 func (c *staticCodes) estimate(planes []byte, nb, nobs int) float64 {
-	const step = 8
+	const step = 16
 	bits := 0
 	for p := 0; p < nb; p++ {
 		l := c.lens[p/c.group]
@@ -559,7 +559,7 @@ func (c *staticCodes) estimate(planes []byte, nb, nobs int) float64 {
 	return float64(bits) * step / 8
 }
 
-// ownCodesEstimate estimates, from every 8th byte of the nb planes of
+// ownCodesEstimate estimates, from every 16th byte of the nb planes of
 // nobs bytes, the bytes the planes codec would take for them: per group of
 // planes that it codes with one table (planeSpan), the group's entropy
 // (Miller-Madow corrected for the sample; for a group with a byte of
@@ -568,7 +568,7 @@ func (c *staticCodes) estimate(planes []byte, nb, nobs int) float64 {
 // writer uses the static codes for a block only if their estimate is
 // within 10% of this.
 func ownCodesEstimate(planes []byte, nb, nobs int) float64 {
-	const step = 8
+	const step = 16
 	span := planeSpan(nobs)
 	var bits float64
 	var hist [256]uint32
@@ -614,7 +614,7 @@ func groupBits(hist *[256]uint32, n, size int) float64 {
 // length a multiple of the sampling step, or one plane per group), with
 // the same results as the two functions.
 func (c *staticCodes) estimates(planes []byte, nb, nobs int) (static, own float64) {
-	const step = 8
+	const step = 16
 	span := planeSpan(nobs)
 	if span > 1 && nobs%step != 0 {
 		return c.estimate(planes, nb, nobs), ownCodesEstimate(planes, nb, nobs)
