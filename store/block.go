@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/actprof/actprof/internal/bitmat"
 )
 
 // The raw (uncompressed) block payload, integers little-endian:
@@ -135,7 +137,7 @@ func encodeBlock(layer int, first int64, nobs int, order []int32, rows []uint64,
 					tile[r] = 0
 				}
 			}
-			transpose64(&tile)
+			bitmat.Transpose64(&tile)
 			for j := 0; j < 64; j++ {
 				cols[(k*64+j)*cw+s] = tile[j]
 			}
@@ -150,7 +152,7 @@ func encodeBlock(layer int, first int64, nobs int, order []int32, rows []uint64,
 					tile[j] = 0
 				}
 			}
-			transpose64(&tile)
+			bitmat.Transpose64(&tile)
 			for r := 0; r < 64; r++ {
 				o := s*64 + r
 				if o >= nobs {
@@ -306,7 +308,7 @@ func (b *block) columns() []uint64 {
 					}
 					tile[r] = x
 				}
-				transpose64(&tile)
+				bitmat.Transpose64(&tile)
 				for j := 0; j < 64; j++ {
 					if i := k*64 + j; i < units {
 						b.cols[i*b.cw+s] = tile[j]
@@ -424,7 +426,7 @@ func (b *block) rows() []uint64 {
 					tile[j] = 0
 				}
 			}
-			transpose64(&tile)
+			bitmat.Transpose64(&tile)
 			for r := 0; r < 64; r++ {
 				if o := s*64 + r; o < b.nobs {
 					out[o*w+k] = tile[r]

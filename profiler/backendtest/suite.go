@@ -260,7 +260,7 @@ func testChunks(t *testing.T, b profiler.Backend) {
 func testPatterns(t *testing.T, b profiler.Backend) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, dt := range DTypes {
-		for _, geo := range [][3]int{{33, 1, 1}, {65, 63, 1}, {40, 64, 1}, {9, 65, 1}, {10, 130, 1}, {6, 5, 7}, {3, 70, 33}} {
+		for _, geo := range [][3]int{{33, 1, 1}, {65, 63, 1}, {40, 64, 1}, {9, 65, 1}, {10, 130, 1}, {6, 5, 7}, {3, 70, 33}, {4, 3, 64}, {3, 65, 130}} {
 			g := profiler.Geometry{Outer: int64(geo[0]), Units: int64(geo[1]), Inner: int64(geo[2])}
 			data := Gen(rng, dt, int(g.Elements()), 0.25)
 			want := Oracle(dt, data, 0, g, 0.25)

@@ -1,4 +1,4 @@
-package store
+package bitmat
 
 import (
 	"math/rand/v2"
@@ -12,7 +12,7 @@ func TestTranspose64(t *testing.T) {
 		a[i] = rng.Uint64()
 	}
 	b = a
-	transpose64(&b)
+	Transpose64(&b)
 	for i := 0; i < 64; i++ {
 		for j := 0; j < 64; j++ {
 			if (a[i]>>j)&1 != (b[j]>>i)&1 {
