@@ -62,7 +62,7 @@ func BenchmarkPatterns(b *testing.B) {
 	for _, s := range []struct {
 		name string
 		g    profiler.Geometry
-	}{{"dense512", profiler.Geometry{Units: 512, Inner: 1}}, {"conv64x14x14", profiler.Geometry{Units: 64, Inner: 196}}} {
+	}{{"dense512", profiler.Geometry{Units: 512, Inner: 1}}, {"conv64x14x14", profiler.Geometry{Units: 64, Inner: 196}}, {"conv16x8x8", profiler.Geometry{Units: 16, Inner: 64}}} {
 		g := s.g
 		for _, dt := range []profiler.DType{profiler.Float32, profiler.BFloat16} {
 			g.Outer = int64((4 << 20) / dt.Size() / int(g.Units*g.Inner))

@@ -64,16 +64,14 @@ func packBits(blk *profiler.Block, out []uint64, generic bool) error {
 				run[i>>6] |= key(data, i) << (i & 63)
 			}
 		}
-		o := out[a*inner*w:]
+		o := out[a*inner*w : (a+1)*inner*w]
 		for t := 0; t < w; t++ { // units 64t..64t+63
+			nu := min(64, units-t*64)
 			for k := 0; k < iw; k++ { // positions 64k..64k+63
-				for r := range tile {
-					if u := t*64 + r; u < units {
-						tile[r] = runs[u*iw+k]
-					} else {
-						tile[r] = 0
-					}
+				for r := range nu {
+					tile[r] = runs[(t*64+r)*iw+k]
 				}
+				clear(tile[nu:])
 				bitmat.Transpose64(&tile) // tile[j]: position 64k+j's units
 				for j, x := range tile[:min(64, inner-k*64)] {
 					o[(k*64+j)*w+t] = x
