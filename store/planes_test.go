@@ -135,7 +135,7 @@ func uvarint(b []byte) (int, int) {
 // and 64 and observations around multiples of 8 and 16.
 func TestRowsToPlanes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
-	for _, units := range []int{1, 7, 8, 9, 63, 64, 65, 100, 128, 129, 512} {
+	for _, units := range []int{1, 7, 8, 9, 16, 32, 63, 64, 65, 100, 128, 129, 512} {
 		for _, nobs := range []int{1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 300, 4096} {
 			w := words(units)
 			rows := make([]uint64, nobs*w)
