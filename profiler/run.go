@@ -130,13 +130,14 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	}
 	prof := &Profile{FormatVersion: FormatVersion, Tool: ToolVersion, Backend: opt.Backend.Name(),
 		Threshold: opt.Threshold, RareBelow: opt.RareBelow}
+	pool := &bufPool{}
 	for i, p := range plans {
 		if opt.Patterns != nil {
 			if err := opt.Patterns.BeginLayer(i, p); err != nil {
 				return nil, err
 			}
 		}
-		lc := &layerCount{plan: p, index: i, thr: thr, opt: &opt}
+		lc := &layerCount{plan: p, index: i, thr: thr, opt: &opt, pool: pool}
 		tally, err := lc.run(ctx, func(n int64) {
 			d := done.Add(n)
 			if opt.Progress != nil {
@@ -185,6 +186,7 @@ type layerCount struct {
 	opt   *Options
 	step  int64        // elements per block
 	pipe  *patternPipe // with patterns on
+	pool  *bufPool     // the run's buffers, kept from layer to layer
 }
 
 // worker is one counting goroutine's state.
@@ -204,7 +206,7 @@ func (lc *layerCount) newWorker() *worker {
 // newBits allocates a pattern buffer for one step.
 func (lc *layerCount) newBits() []uint64 {
 	g := lc.plan.Geom
-	return make([]uint64, lc.step/(g.Units*g.Inner)*g.Inner*int64(Words(int(g.Units))))
+	return lc.pool.getWords(int(lc.step / (g.Units * g.Inner) * g.Inner * int64(Words(int(g.Units)))))
 }
 
 // count counts one block of whole elements starting at element start, and
@@ -361,6 +363,14 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 	}
 	if lc.pipe != nil {
 		err = cmp.Or(err, lc.pipe.stop())
+		// every Write is done: the buffers are the workers' and the
+		// spare ones
+		for len(lc.pipe.free) > 0 {
+			lc.pool.putWords(<-lc.pipe.free)
+		}
+		for _, w := range workers {
+			lc.pool.putWords(w.bits)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -449,7 +459,8 @@ func (lc *layerCount) readBuffer(n int) ([]byte, func()) {
 			return buf, func() { h.FreeHost(buf) }
 		}
 	}
-	return make([]byte, n), func() {}
+	buf := lc.pool.getBytes(n)
+	return buf, func() { lc.pool.putBytes(buf) }
 }
 
 // stream: one goroutine reads the source in order, the workers count.
