@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"sync"
 
 	"github.com/actprof/actprof/internal/bitmat"
@@ -11,18 +12,21 @@ import (
 )
 
 // packBits writes each observation's fired bits. The block must hold whole
-// [Units, Inner] groups.
-func packBits(blk *profiler.Block, out []uint64, generic bool) error {
+// [Units, Inner] groups. For Inner > 1 it also adds each unit's fires to
+// counts and reports counted, when the vector kernel covered every element
+// and none was NaN (the NaN counts then being zero): the caller need not
+// count the block again. counts may be nil.
+func packBits(blk *profiler.Block, out []uint64, counts []uint64, generic bool) (counted bool, err error) {
 	g := blk.Geom
 	group := g.Units * g.Inner
 	n := int64(blk.Len())
 	if blk.Start%group != 0 || n%group != 0 {
-		return fmt.Errorf("%w: cpu: patterns need blocks of whole observation groups", profiler.ErrBackend)
+		return false, fmt.Errorf("%w: cpu: patterns need blocks of whole observation groups", profiler.ErrBackend)
 	}
 	w := profiler.Words(int(g.Units))
 	obs := n / group * g.Inner
 	if int64(len(out)) < obs*int64(w) {
-		return fmt.Errorf("%w: cpu: pattern buffer holds %d words, need %d", profiler.ErrBackend, len(out), obs*int64(w))
+		return false, fmt.Errorf("%w: cpu: pattern buffer holds %d words, need %d", profiler.ErrBackend, len(out), obs*int64(w))
 	}
 	out = out[:obs*int64(w)]
 	key := keyFunc(blk.DType, &blk.Thr)
@@ -40,7 +44,7 @@ func packBits(blk *profiler.Block, out []uint64, generic bool) error {
 				o[u>>6] |= key(row, u) << (u & 63)
 			}
 		}
-		return nil
+		return false, nil
 	}
 	// Inner > 1: element (a, u, i) is unit u of observation a*Inner+i. The
 	// block's fired bits are packed in element order, all at once (vector
@@ -53,12 +57,19 @@ func packBits(blk *profiler.Block, out []uint64, generic bool) error {
 	ebp := getBits(profiler.Words(int(n)) + 1) // +1: a 64-bit read at any bit
 	defer bitsBufs.Put(ebp)
 	eb := *ebp
-	done := 0
+	done, nan := 0, false
 	if !generic {
-		done = bitsRowsFast(blk.DType, blk.Data[:int(n)*sz], 1, int(n), &blk.Thr, eb, len(eb))
+		done, nan = bitsRowsFast(blk.DType, blk.Data[:int(n)*sz], 1, int(n), &blk.Thr, eb, len(eb))
 	}
 	for i := done; i < int(n); i++ {
 		eb[i>>6] |= key(blk.Data, i) << (i & 63)
+	}
+	// The counts too, from the bits, unless a NaN needs counting (or the
+	// kernel left elements to plain Go, which does not look for NaNs).
+	counted = counts != nil && done == int(n) && !nan
+	last := ^uint64(0) // the valid positions of a run's last word
+	if inner%64 != 0 {
+		last = 1<<(inner%64) - 1
 	}
 	iw := profiler.Words(inner)
 	var tile [64]uint64
@@ -77,6 +88,12 @@ func packBits(blk *profiler.Block, out []uint64, generic bool) error {
 						x |= eb[q+1] << (64 - sh)
 					}
 					tile[r] = x
+					if counted {
+						if k == iw-1 {
+							x &= last
+						}
+						counts[t*64+r] += uint64(bits.OnesCount64(x))
+					}
 				}
 				clear(tile[nu:])
 				bitmat.Transpose64(&tile) // tile[j]: position 64k+j's units
@@ -86,7 +103,7 @@ func packBits(blk *profiler.Block, out []uint64, generic bool) error {
 			}
 		}
 	}
-	return nil
+	return counted, nil
 }
 
 // bitsBufs recycles packBits' element bits: a new buffer of a chunk's

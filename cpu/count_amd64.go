@@ -44,21 +44,21 @@ func runF16AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
 func runBF16AVX2(x unsafe.Pointer, n int, t float32) (count int, nan bool)
 
 //go:noescape
-func bitsF32AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
+func bitsF32AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int) (nan bool)
 
 //go:noescape
-func bitsF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
+func bitsF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int) (nan bool)
 
 //go:noescape
-func bitsBF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
+func bitsBF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int) (nan bool)
 
 // bitsRowsFast packs the fired bits of the first units&^7 units of each row
 // of a float32, float16 or bfloat16 [rows, units] block with the vector
 // kernel, and returns how many units it took (0 where it has no kernel for
-// the dtype).
-func bitsRowsFast(dt profiler.DType, data []byte, rows, units int, thr *profiler.Threshold, out []uint64, words int) int {
+// the dtype) and whether any of those elements was NaN.
+func bitsRowsFast(dt profiler.DType, data []byte, rows, units int, thr *profiler.Threshold, out []uint64, words int) (int, bool) {
 	vec := units &^ 7
-	var f func(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
+	var f func(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int) bool
 	switch {
 	case dt == profiler.Float32 && haveAVX2:
 		f = bitsF32AVX2
@@ -68,10 +68,10 @@ func bitsRowsFast(dt profiler.DType, data []byte, rows, units int, thr *profiler
 		f = bitsBF16AVX2
 	}
 	if f == nil || vec == 0 || rows == 0 {
-		return 0
+		return 0, false
 	}
-	f(unsafe.Pointer(&data[0]), rows, vec, units*dt.Size(), thr.F32, unsafe.Pointer(&out[0]), words*8)
-	return vec
+	nan := f(unsafe.Pointer(&data[0]), rows, vec, units*dt.Size(), thr.F32, unsafe.Pointer(&out[0]), words*8)
+	return vec, nan
 }
 
 type runFunc = func(x unsafe.Pointer, n int, t float32) (int, bool)

@@ -112,7 +112,9 @@ done: \
 
 // Pattern bits only: for each row, byte k of the row's output = the fired
 // bits of units 8k..8k+7 (bit j = unit 8k+j). units is a multiple of 8;
-// stride and outStride are in bytes. LOAD1 as for ROWSBITS.
+// stride and outStride are in bytes. LOAD1 as for ROWSBITS. 32 units a step
+// (four compares, one 32-bit store) while 32 remain, then 8. Returns
+// whether any element was NaN (Y14 collects the unordered compares).
 #define BITS(LOAD1) \
 	MOVQ         x+0(FP), SI; \
 	MOVQ         rows+8(FP), CX; \
@@ -121,16 +123,56 @@ done: \
 	VBROADCASTSS t+32(FP), Y15; \
 	MOVQ         out+40(FP), DI; \
 	MOVQ         outStride+48(FP), R11; \
+	VXORPS       Y14, Y14, Y14; \
 	TESTQ        CX, CX; \
 	JZ           done; \
 row: \
 	XORQ AX, AX; \
 	XORQ BX, BX; \
+loop32: \
+	LEAQ      32(AX), R9; \
+	CMPQ      R9, DX; \
+	JG        loop; \
+	LOAD1; \
+	VCMPPS    $0x1e, Y15, Y0, Y1; \
+	VCMPPS    $3, Y0, Y0, Y0; \
+	VORPS     Y0, Y14, Y14; \
+	VMOVMSKPS Y1, R10; \
+	ADDQ      $8, AX; \
+	LOAD1; \
+	VCMPPS    $0x1e, Y15, Y0, Y1; \
+	VCMPPS    $3, Y0, Y0, Y0; \
+	VORPS     Y0, Y14, Y14; \
+	VMOVMSKPS Y1, R12; \
+	SHLL      $8, R12; \
+	ORL       R12, R10; \
+	ADDQ      $8, AX; \
+	LOAD1; \
+	VCMPPS    $0x1e, Y15, Y0, Y1; \
+	VCMPPS    $3, Y0, Y0, Y0; \
+	VORPS     Y0, Y14, Y14; \
+	VMOVMSKPS Y1, R12; \
+	SHLL      $16, R12; \
+	ORL       R12, R10; \
+	ADDQ      $8, AX; \
+	LOAD1; \
+	VCMPPS    $0x1e, Y15, Y0, Y1; \
+	VCMPPS    $3, Y0, Y0, Y0; \
+	VORPS     Y0, Y14, Y14; \
+	VMOVMSKPS Y1, R12; \
+	SHLL      $24, R12; \
+	ORL       R12, R10; \
+	ADDQ      $8, AX; \
+	MOVL      R10, (DI)(BX*1); \
+	ADDQ      $4, BX; \
+	JMP       loop32; \
 loop: \
 	CMPQ      AX, DX; \
 	JGE       next; \
 	LOAD1; \
 	VCMPPS    $0x1e, Y15, Y0, Y1; \
+	VCMPPS    $3, Y0, Y0, Y0; \
+	VORPS     Y0, Y14, Y14; \
 	VMOVMSKPS Y1, R10; \
 	MOVB      R10, (DI)(BX*1); \
 	ADDQ      $8, AX; \
@@ -142,6 +184,8 @@ next: \
 	DECQ CX; \
 	JNZ  row; \
 done: \
+	VPTEST    Y14, Y14; \
+	SETNE     ret+56(FP); \
 	VZEROUPPER; \
 	RET
 
@@ -355,16 +399,16 @@ done:
 	VZEROUPPER
 	RET
 
-// func bitsF32AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
-TEXT ·bitsF32AVX2(SB), NOSPLIT, $0-56
+// func bitsF32AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int) (nan bool)
+TEXT ·bitsF32AVX2(SB), NOSPLIT, $0-57
 	BITS(LOAD1_F32)
 
-// func bitsF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
-TEXT ·bitsF16AVX2(SB), NOSPLIT, $0-56
+// func bitsF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int) (nan bool)
+TEXT ·bitsF16AVX2(SB), NOSPLIT, $0-57
 	BITS(LOAD1_F16)
 
-// func bitsBF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int)
-TEXT ·bitsBF16AVX2(SB), NOSPLIT, $0-56
+// func bitsBF16AVX2(x unsafe.Pointer, rows, units, stride int, t float32, out unsafe.Pointer, outStride int) (nan bool)
+TEXT ·bitsBF16AVX2(SB), NOSPLIT, $0-57
 	BITS(LOAD1_BF16)
 
 // float64: 8 elements (two vectors of 4) per step. The 64-bit compare masks

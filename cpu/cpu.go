@@ -45,13 +45,23 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 		return nil
 	}
 	k := kernelsFor(blk.DType, b.Generic)
+	if g.Inner > 1 && t.Bits != nil {
+		// Runs with patterns: packBits counts from the bits it packs,
+		// unless a NaN needs counting.
+		counted, err := packBits(blk, t.Bits, t.Counts, b.Generic)
+		if err == nil && !counted {
+			countRuns(k, blk, t)
+		}
+		return err
+	}
 	if g.Inner == 1 {
 		countUnitsLast(k, blk, t)
 	} else {
 		countRuns(k, blk, t)
 	}
 	if t.Bits != nil {
-		return packBits(blk, t.Bits, b.Generic)
+		_, err := packBits(blk, t.Bits, nil, b.Generic)
+		return err
 	}
 	return nil
 }

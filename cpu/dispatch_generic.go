@@ -8,8 +8,8 @@ const haveFast = false
 
 func kernelsFor(dt profiler.DType, generic bool) kernels { return genericKernels[dt] }
 
-func bitsRowsFast(dt profiler.DType, data []byte, rows, units int, thr *profiler.Threshold, out []uint64, words int) int {
-	return 0
+func bitsRowsFast(dt profiler.DType, data []byte, rows, units int, thr *profiler.Threshold, out []uint64, words int) (int, bool) {
+	return 0, false
 }
 
 func countBitsFused(blk *profiler.Block, t *profiler.Tally) bool { return false }
