@@ -110,6 +110,16 @@ done: \
 	VPMOVZXWD (SI)(AX*2), Y0; \
 	VPSLLD    $16, Y0, Y0
 
+// BITS8: the fired bits of the 8 elements at AX into REG's low byte, NaN
+// lanes ORed into Y14; AX moves on by 8.
+#define BITS8(LOAD1, REG) \
+	LOAD1; \
+	VCMPPS    $0x1e, Y15, Y0, Y1; \
+	VCMPPS    $3, Y0, Y0, Y0; \
+	VORPS     Y0, Y14, Y14; \
+	VMOVMSKPS Y1, REG; \
+	ADDQ      $8, AX
+
 // Pattern bits only: for each row, byte k of the row's output = the fired
 // bits of units 8k..8k+7 (bit j = unit 8k+j). units is a multiple of 8;
 // stride and outStride are in bytes. LOAD1 as for ROWSBITS. 32 units a step
@@ -133,49 +143,24 @@ loop32: \
 	LEAQ      32(AX), R9; \
 	CMPQ      R9, DX; \
 	JG        loop; \
-	LOAD1; \
-	VCMPPS    $0x1e, Y15, Y0, Y1; \
-	VCMPPS    $3, Y0, Y0, Y0; \
-	VORPS     Y0, Y14, Y14; \
-	VMOVMSKPS Y1, R10; \
-	ADDQ      $8, AX; \
-	LOAD1; \
-	VCMPPS    $0x1e, Y15, Y0, Y1; \
-	VCMPPS    $3, Y0, Y0, Y0; \
-	VORPS     Y0, Y14, Y14; \
-	VMOVMSKPS Y1, R12; \
+	BITS8(LOAD1, R10); \
+	BITS8(LOAD1, R12); \
 	SHLL      $8, R12; \
 	ORL       R12, R10; \
-	ADDQ      $8, AX; \
-	LOAD1; \
-	VCMPPS    $0x1e, Y15, Y0, Y1; \
-	VCMPPS    $3, Y0, Y0, Y0; \
-	VORPS     Y0, Y14, Y14; \
-	VMOVMSKPS Y1, R12; \
+	BITS8(LOAD1, R12); \
 	SHLL      $16, R12; \
 	ORL       R12, R10; \
-	ADDQ      $8, AX; \
-	LOAD1; \
-	VCMPPS    $0x1e, Y15, Y0, Y1; \
-	VCMPPS    $3, Y0, Y0, Y0; \
-	VORPS     Y0, Y14, Y14; \
-	VMOVMSKPS Y1, R12; \
+	BITS8(LOAD1, R12); \
 	SHLL      $24, R12; \
 	ORL       R12, R10; \
-	ADDQ      $8, AX; \
 	MOVL      R10, (DI)(BX*1); \
 	ADDQ      $4, BX; \
 	JMP       loop32; \
 loop: \
 	CMPQ      AX, DX; \
 	JGE       next; \
-	LOAD1; \
-	VCMPPS    $0x1e, Y15, Y0, Y1; \
-	VCMPPS    $3, Y0, Y0, Y0; \
-	VORPS     Y0, Y14, Y14; \
-	VMOVMSKPS Y1, R10; \
+	BITS8(LOAD1, R10); \
 	MOVB      R10, (DI)(BX*1); \
-	ADDQ      $8, AX; \
 	INCQ      BX; \
 	JMP       loop; \
 next: \

@@ -8,45 +8,31 @@ import "sync"
 // faults over the 8 layers of bench/realistic. Buffers come back with
 // whatever they held.
 type bufPool struct {
-	mu    sync.Mutex
-	bytes [][]byte
-	words [][]uint64
+	bytes freeList[byte]
+	words freeList[uint64]
 }
 
-// getBytes returns a buffer of n bytes.
-func (p *bufPool) getBytes(n int) []byte {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, b := range p.bytes {
+// freeList holds buffers of one element type.
+type freeList[T any] struct {
+	mu   sync.Mutex
+	bufs [][]T
+}
+
+// get returns a buffer of n elements, a kept one if one is large enough.
+func (l *freeList[T]) get(n int) []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, b := range l.bufs {
 		if cap(b) >= n {
-			p.bytes = append(p.bytes[:i], p.bytes[i+1:]...)
+			l.bufs = append(l.bufs[:i], l.bufs[i+1:]...)
 			return b[:n]
 		}
 	}
-	return make([]byte, n)
+	return make([]T, n)
 }
 
-func (p *bufPool) putBytes(b []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.bytes = append(p.bytes, b)
-}
-
-// getWords returns a buffer of n words.
-func (p *bufPool) getWords(n int) []uint64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, b := range p.words {
-		if cap(b) >= n {
-			p.words = append(p.words[:i], p.words[i+1:]...)
-			return b[:n]
-		}
-	}
-	return make([]uint64, n)
-}
-
-func (p *bufPool) putWords(b []uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.words = append(p.words, b)
+func (l *freeList[T]) put(b []T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bufs = append(l.bufs, b)
 }

@@ -206,7 +206,7 @@ func (lc *layerCount) newWorker() *worker {
 // newBits allocates a pattern buffer for one step.
 func (lc *layerCount) newBits() []uint64 {
 	g := lc.plan.Geom
-	return lc.pool.getWords(int(lc.step / (g.Units * g.Inner) * g.Inner * int64(Words(int(g.Units)))))
+	return lc.pool.words.get(int(lc.step / (g.Units * g.Inner) * g.Inner * int64(Words(int(g.Units)))))
 }
 
 // count counts one block of whole elements starting at element start, and
@@ -366,10 +366,10 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 		// every Write is done: the buffers are the workers' and the
 		// spare ones
 		for len(lc.pipe.free) > 0 {
-			lc.pool.putWords(<-lc.pipe.free)
+			lc.pool.words.put(<-lc.pipe.free)
 		}
 		for _, w := range workers {
-			lc.pool.putWords(w.bits)
+			lc.pool.words.put(w.bits)
 		}
 	}
 	if err != nil {
@@ -459,8 +459,8 @@ func (lc *layerCount) readBuffer(n int) ([]byte, func()) {
 			return buf, func() { h.FreeHost(buf) }
 		}
 	}
-	buf := lc.pool.getBytes(n)
-	return buf, func() { lc.pool.putBytes(buf) }
+	buf := lc.pool.bytes.get(n)
+	return buf, func() { lc.pool.bytes.put(buf) }
 }
 
 // stream: one goroutine reads the source in order, the workers count.
