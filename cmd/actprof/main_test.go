@@ -321,6 +321,15 @@ func TestUsage(t *testing.T) {
 		if c.code == 0 && so == "" {
 			t.Errorf("%v: no output", c.args)
 		}
+		if n := strings.Count(so, "usage:"); n > 1 {
+			t.Errorf("%v: the usage printed %d times", c.args, n)
+		}
+	}
+	for _, args := range [][]string{{"merge", "--help"}, {"patterns", "show", "--help"}, {"patterns", "export", "--help"}} {
+		so, _, code := actprof(t, args...)
+		if code != 0 || strings.Count(so, "usage:") != 1 || !strings.Contains(so, "-o") && !strings.Contains(so, "-layer") {
+			t.Errorf("%v: exit %d, usage %d times:\n%s", args, code, strings.Count(so, "usage:"), so)
+		}
 	}
 }
 
