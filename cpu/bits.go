@@ -72,7 +72,7 @@ func packBits(blk *profiler.Block, out []uint64, counts []uint64, generic bool) 
 		last = 1<<(inner%64) - 1
 	}
 	iw := profiler.Words(inner)
-	var tile [64]uint64
+	var tile, part [64]uint64
 	for a := 0; a < groups; a++ {
 		o := out[a*inner*w : (a+1)*inner*w]
 		for t := 0; t < w; t++ { // units 64t..64t+63
@@ -96,9 +96,21 @@ func packBits(blk *profiler.Block, out []uint64, counts []uint64, generic bool) 
 					}
 				}
 				clear(tile[nu:])
-				bitmat.Transpose64(&tile) // tile[j]: position 64k+j's units
-				for j, x := range tile[:min(64, inner-k*64)] {
-					o[(k*64+j)*w+t] = x
+				switch {
+				case haveTileBits && !generic && (k+1)*64 <= inner:
+					// a whole tile, 16 units at a time in SSE2
+					tileBits(&tile, (nu+15)/16, &o[k*64*w+t], w*8)
+				case haveTileBits && !generic:
+					// the last, part of a tile: by way of part
+					tileBits(&tile, (nu+15)/16, &part[0], 8)
+					for j, x := range part[:inner-k*64] {
+						o[(k*64+j)*w+t] = x
+					}
+				default:
+					bitmat.Transpose64(&tile) // tile[j]: position 64k+j's units
+					for j, x := range tile[:min(64, inner-k*64)] {
+						o[(k*64+j)*w+t] = x
+					}
 				}
 			}
 		}
