@@ -203,7 +203,8 @@ func (lc *layerCount) newWorker() *worker {
 	return w
 }
 
-// newBits allocates a pattern buffer for one step.
+// newBits returns a pattern buffer for one step (from the run's pool: its
+// contents are whatever it last held).
 func (lc *layerCount) newBits() []uint64 {
 	g := lc.plan.Geom
 	return lc.pool.words.get(int(lc.step / (g.Units * g.Inner) * g.Inner * int64(Words(int(g.Units)))))
@@ -272,8 +273,9 @@ func (lc *layerCount) emit(w *worker, start, n int64) error {
 
 // patternPipe runs the sink's Writes on goroutines of their own (one fewer
 // than the workers, at least one, so that a worker back from a read finds a
-// free core; as many as the workers for a SlowWriter), so that the counting workers go on reading while blocks are
-// compressed: from a disk, reads are then not held up by the compression.
+// free core; as many as the workers for a SlowWriter), so that the counting
+// workers go on reading while blocks are compressed: from a disk, reads are
+// then not held up by the compression.
 // Each worker fills one buffer while at most one more per worker waits or
 // is written.
 type patternPipe struct {
