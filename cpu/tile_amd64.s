@@ -77,75 +77,25 @@
 	PUNPCKLQDQ X11, X3; \
 	PUNPCKHQDQ X11, X7
 
+// BITQ / BITW store one position's mask: bit 7 of X's 16 bytes, at BX
+// (the whole word) or at byte R10 of it; then the next position down and
+// the next bit up.
+#define BITQ(X) \
+	PMOVMSKB X, AX; \
+	MOVQ     AX, (BX); \
+	SUBQ     R9, BX; \
+	PADDB    X, X
+
+#define BITW(X) \
+	PMOVMSKB X, AX; \
+	MOVW     AX, (BX)(R10*1); \
+	SUBQ     R9, BX; \
+	PADDB    X, X
+
 // MASKQ / MASKW store one byte column's 8 positions, 8b+7 down to 8b, BX
 // pointing at position 8b+7's word; BX ends at position 8b+15's.
-#define MASKQ(X) \
-	PMOVMSKB X, AX; \
-	MOVQ     AX, (BX); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVQ     AX, (BX); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVQ     AX, (BX); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVQ     AX, (BX); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVQ     AX, (BX); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVQ     AX, (BX); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVQ     AX, (BX); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVQ     AX, (BX); \
-	SUBQ     R9, BX; \
-	ADDQ     R13, BX
-
-#define MASKW(X) \
-	PMOVMSKB X, AX; \
-	MOVW     AX, (BX)(R10*1); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVW     AX, (BX)(R10*1); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVW     AX, (BX)(R10*1); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVW     AX, (BX)(R10*1); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVW     AX, (BX)(R10*1); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVW     AX, (BX)(R10*1); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVW     AX, (BX)(R10*1); \
-	SUBQ     R9, BX; \
-	PADDB    X, X; \
-	PMOVMSKB X, AX; \
-	MOVW     AX, (BX)(R10*1); \
-	SUBQ     R9, BX; \
-	ADDQ     R13, BX
+#define MASKQ(X) BITQ(X); BITQ(X); BITQ(X); BITQ(X); BITQ(X); BITQ(X); BITQ(X); BITQ(X); ADDQ R13, BX
+#define MASKW(X) BITW(X); BITW(X); BITW(X); BITW(X); BITW(X); BITW(X); BITW(X); BITW(X); ADDQ R13, BX
 
 TEXT ·tileBits(SB), NOSPLIT, $0-32
 	MOVQ tile+0(FP), DI
