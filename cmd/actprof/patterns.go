@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -418,17 +419,23 @@ func patternsExport(ctx context.Context, e *env, args []string) error {
 		if _, err := wr.Write(npyfmt.Header("|u1", []int{int(info.Observations), nb})); err != nil {
 			return err
 		}
-		row := make([]byte, nb)
+		var buf []byte
 		return l.Rows(func(first int64, n int, rows []uint64) error {
+			// np.packbits order: unit 8i+j at bit 7-j of byte i, so each
+			// byte of the words bit-reversed, 8 at a time
+			buf = slices.Grow(buf[:0], n*nb)[:n*nb]
 			for o := 0; o < n; o++ {
-				for i := range row {
-					row[i] = bits.Reverse8(byte(rows[o*w+i/8] >> (8 * (i % 8))))
+				dst, src := buf[o*nb:(o+1)*nb], rows[o*w:(o+1)*w]
+				k := 0
+				for ; k+8 <= nb; k += 8 {
+					binary.LittleEndian.PutUint64(dst[k:], bits.ReverseBytes64(bits.Reverse64(src[k/8])))
 				}
-				if _, err := wr.Write(row); err != nil {
-					return err
+				for i := k; i < nb; i++ {
+					dst[i] = bits.Reverse8(byte(src[k/8] >> (8 * (i - k))))
 				}
 			}
-			return nil
+			_, err := wr.Write(buf)
+			return err
 		})
 	})
 }
