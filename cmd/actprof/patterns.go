@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
@@ -253,10 +252,11 @@ func patternsStats(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// statsOf counts distinct row patterns by a 128-bit hash of each (16 bytes
-// of memory per distinct pattern, whatever the layer's width; a collision
-// among fewer than 2^40 patterns has probability below 2^-48), then reads
-// the most common ones back in a second pass.
+// statsOf counts distinct row patterns by a 128-bit hash of each (32 bytes
+// of memory per distinct pattern, with its count and first observation,
+// whatever the layer's width; a collision among fewer than 2^40 patterns
+// has probability below 2^-48), then reads the most common ones back from
+// their first observations.
 func statsOf(l *store.Layer, top int) (layerStats, error) {
 	info := l.Info
 	w := (info.Units + 63) / 64
@@ -268,11 +268,20 @@ func statsOf(l *store.Layer, top int) (layerStats, error) {
 		}
 		return key{maphash.Bytes(seed1, buf), maphash.Bytes(seed2, buf)}
 	}
-	seen := map[key]int64{}
+	// Per distinct pattern (by two 64-bit hashes), its count and the first
+	// observation that has it, read back at the end: one pass.
+	type seenAt struct{ c, first int64 }
+	seen := map[key]seenAt{}
 	buf := make([]byte, 8*w)
 	err := l.Rows(func(first int64, n int, rows []uint64) error {
 		for o := 0; o < n; o++ {
-			seen[hashRow(rows[o*w:(o+1)*w], buf)]++
+			k := hashRow(rows[o*w:(o+1)*w], buf)
+			v, ok := seen[k]
+			if !ok {
+				v.first = first + int64(o)
+			}
+			v.c++
+			seen[k] = v
 		}
 		return nil
 	})
@@ -280,12 +289,13 @@ func statsOf(l *store.Layer, top int) (layerStats, error) {
 		return layerStats{}, err
 	}
 	type kc struct {
-		k key
-		c int64
+		k     key
+		c     int64
+		first int64
 	}
 	list := make([]kc, 0, len(seen))
-	for k, c := range seen {
-		list = append(list, kc{k, c})
+	for k, v := range seen {
+		list = append(list, kc{k, v.c, v.first})
 	}
 	sort.Slice(list, func(i, j int) bool {
 		if list[i].c != list[j].c {
@@ -303,35 +313,11 @@ func statsOf(l *store.Layer, top int) (layerStats, error) {
 	if st.Blocks, err = l.Codecs(); err != nil {
 		return layerStats{}, err
 	}
-	// Second pass: the patterns of the most common hashes.
-	want := map[key]int{}
-	for i, p := range list {
-		want[p.k] = i
-	}
 	found := make([][]int, len(list))
-	left := len(list)
-	errDone := errors.New("done")
-	err = l.Rows(func(first int64, n int, rows []uint64) error {
-		for o := 0; o < n && left > 0; o++ {
-			row := rows[o*w : (o+1)*w]
-			if i, ok := want[hashRow(row, buf)]; ok && found[i] == nil {
-				fired := []int{}
-				for k, x := range row {
-					for ; x != 0; x &= x - 1 {
-						fired = append(fired, 64*k+bits.TrailingZeros64(x))
-					}
-				}
-				found[i] = fired
-				left--
-			}
+	for i, p := range list {
+		if found[i], err = l.Fired(p.first); err != nil {
+			return layerStats{}, err
 		}
-		if left == 0 {
-			return errDone
-		}
-		return nil
-	})
-	if err != nil && err != errDone {
-		return layerStats{}, err
 	}
 	for i, p := range list {
 		st.MostCommon = append(st.MostCommon, commonPattern{p.c, found[i]})
