@@ -58,3 +58,47 @@ func encodePair(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32) {
 		b.put(tb[pb[i]])
 	}
 }
+
+// decState is two huffReaders' bit positions, and the last byte offsets at
+// which 8 bytes of each stream can be loaded, for decodePairBMI2.
+type decState struct {
+	posA, posB uint64
+	limA, limB int64
+}
+
+// decodePairBMI2 decodes bytes [0, n) of pa and pb, 5 of each per step,
+// while whole steps fit in n and both streams have 8 bytes to load; it
+// stops before a step with an escaped code. It returns the bytes decoded
+// (huffdec_amd64.s).
+//
+//go:noescape
+func decodePairBMI2(st *decState, pa, pb *byte, n int, ta, tb *[1 << maxCodeLen]uint16, da, db *byte) int
+
+// decodePair decodes two planes of equal length from two streams: the bulk
+// in assembly where the CPU has BMI2, the rest (a step with an escaped
+// code, the streams' last bytes) in Go; the same bytes as
+// decodePairGeneric.
+func decodePair(a, b *huffReader, pa, pb []byte, ta, tb *[1 << maxCodeLen]uint16) {
+	if !haveBMI2 || len(a.data) < 8 || len(b.data) < 8 {
+		decodePairGeneric(a, b, pa, pb, ta, tb)
+		return
+	}
+	pb = pb[:len(pa)]
+	st := decState{limA: int64(len(a.data) - 8), limB: int64(len(b.data) - 8)}
+	i := 0
+	for i+5 <= len(pa) {
+		st.posA, st.posB = uint64(a.pos), uint64(b.pos)
+		i += decodePairBMI2(&st, &pa[i], &pb[i], len(pa)-i, ta, tb, &a.data[0], &b.data[0])
+		a.pos, b.pos = uint(st.posA), uint(st.posB)
+		if i+5 > len(pa) || int64(a.pos>>3) > st.limA || int64(b.pos>>3) > st.limB {
+			break // the last bytes of the plane or of a stream: in Go
+		}
+		// an escaped code among the next 5 of either stream
+		for j := i; j < i+5; j++ {
+			pa[j] = a.get(ta)
+			pb[j] = b.get(tb)
+		}
+		i += 5
+	}
+	decodePairGeneric(a, b, pa[i:], pb[i:], ta, tb)
+}

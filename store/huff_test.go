@@ -94,3 +94,96 @@ func BenchmarkEncodePair(b *testing.B) {
 		})
 	}
 }
+
+// TestDecodePair checks decodePair (assembly where the CPU has it) against
+// decodePairGeneric on the streams encodePair writes: lengths around the
+// 5-byte step, escapes none, rare, first, last and everywhere, and streams
+// cut short or flipped (the same bytes and bit positions, garbage or not).
+func TestDecodePair(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	train := make([]byte, 2*4096)
+	for i := range train {
+		for k := 0; k < 8; k++ {
+			if rng.Float64() < 0.08 {
+				train[i] |= 1 << k
+			}
+		}
+	}
+	codes := newStaticCodes(train, 2, 4096)
+	ea, eb := codes.enc[0], codes.enc[len(codes.enc)-1]
+	ta, tb := codes.dec[0], codes.dec[len(codes.dec)-1]
+	for _, n := range []int{0, 1, 4, 5, 6, 9, 10, 11, 16, 64, 99, 100, 1000, 4099} {
+		for _, esc := range []string{"none", "rare", "first", "last", "all"} {
+			for _, damage := range []string{"", "cut", "flip"} {
+				pa, pb := make([]byte, n), make([]byte, n)
+				for i := range n {
+					pa[i], pb[i] = train[rng.IntN(len(train))], train[rng.IntN(len(train))]
+					switch {
+					case esc == "rare" && rng.IntN(40) == 0, esc == "all":
+						pa[i] = 0xff
+					case esc == "first" && i == 0, esc == "last" && i == n-1:
+						pb[i] = 0xff
+					}
+				}
+				var sa, sb huffStream
+				encodePairGeneric(&sa, &sb, pa, pb, ea, eb)
+				for _, s := range []*huffStream{&sa, &sb} {
+					if s.n > 0 {
+						s.out = append(s.out, byte(s.acc))
+					}
+				}
+				switch {
+				case damage == "cut" && len(sa.out) > 3:
+					sa.out = sa.out[:len(sa.out)*2/3]
+				case damage == "flip" && len(sb.out) > 0:
+					sb.out[len(sb.out)/2] ^= 0x5a
+				}
+				ga, gb := make([]byte, n), make([]byte, n)
+				wa, wb := make([]byte, n), make([]byte, n)
+				ra, rb := huffReader{data: sa.out}, huffReader{data: sb.out}
+				qa, qb := ra, rb
+				decodePair(&ra, &rb, ga, gb, ta, tb)
+				decodePairGeneric(&qa, &qb, wa, wb, ta, tb)
+				if !bytes.Equal(ga, wa) || !bytes.Equal(gb, wb) || ra.pos != qa.pos || rb.pos != qb.pos {
+					t.Fatalf("n=%d escapes %s damage %q: decodePair differs from decodePairGeneric (positions %d,%d against %d,%d)",
+						n, esc, damage, ra.pos, rb.pos, qa.pos, qb.pos)
+				}
+				if damage == "" && (!bytes.Equal(ga, pa) || !bytes.Equal(gb, pb)) {
+					t.Fatalf("n=%d escapes %s: does not decode back", n, esc)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkDecodePair: the static decoder's inner loop over
+// BenchmarkEncodePair's two planes, decodePair against the plain Go
+// decodePairGeneric in the same run.
+func BenchmarkDecodePair(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pl := make([]byte, 2*4096)
+	for i := range pl {
+		for k := 0; k < 8; k++ {
+			if rng.Float64() < float64(i%8+1)/32 {
+				pl[i] |= 1 << k
+			}
+		}
+	}
+	codes := newStaticCodes(pl, 2, 4096)
+	var sa, sb huffStream
+	encodePairGeneric(&sa, &sb, pl[:4096], pl[4096:], codes.enc[0], codes.enc[0])
+	sa.out, sb.out = append(sa.out, byte(sa.acc)), append(sb.out, byte(sb.acc))
+	ga, gb := make([]byte, 4096), make([]byte, 4096)
+	for _, c := range []struct {
+		name string
+		f    func(a, b *huffReader, pa, pb []byte, ta, tb *[1 << maxCodeLen]uint16)
+	}{{"fast", decodePair}, {"go", decodePairGeneric}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(pl)))
+			for b.Loop() {
+				ra, rb := huffReader{data: sa.out}, huffReader{data: sb.out}
+				c.f(&ra, &rb, ga, gb, codes.dec[0], codes.dec[0])
+			}
+		})
+	}
+}

@@ -455,10 +455,11 @@ func (r *huffReader) get(t *[1 << maxCodeLen]uint16) byte {
 	return byte(e)
 }
 
-// decodePair decodes two planes of equal length from two streams,
+// decodePairGeneric decodes two planes of equal length from two streams,
 // interleaved, 5 bytes of each per load (at most 55 bits) unless one of
-// them is escaped.
-func decodePair(a, b *huffReader, pa, pb []byte, ta, tb *[1 << maxCodeLen]uint16) {
+// them is escaped. It is the reference for decodePair's assembly
+// (huffdec_amd64.s).
+func decodePairGeneric(a, b *huffReader, pa, pb []byte, ta, tb *[1 << maxCodeLen]uint16) {
 	pb = pb[:len(pa)]
 	da, db := a.data, b.data
 	i := 0
