@@ -6,13 +6,9 @@ import (
 	"testing"
 )
 
-// TestEncodePair checks encodePair (assembly where the CPU has it) against
-// encodePairGeneric: the same stream bytes and bits in flight, at lengths
-// around the 4- and 16-byte steps, with escaped bytes (none, rare, in the
-// first and the last step, everywhere) and streams that start mid-byte.
-func TestEncodePair(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 8))
-	// Codes from sparse bytes: dense ones escape.
+// sparseCodes returns two planes of sparse bytes and the static codes made
+// from them: dense bytes such as 0xff escape.
+func sparseCodes(rng *rand.Rand) ([]byte, *staticCodes) {
 	train := make([]byte, 2*4096)
 	for i := range train {
 		for k := 0; k < 8; k++ {
@@ -21,7 +17,16 @@ func TestEncodePair(t *testing.T) {
 			}
 		}
 	}
-	codes := newStaticCodes(train, 2, 4096)
+	return train, newStaticCodes(train, 2, 4096)
+}
+
+// TestEncodePair checks encodePair (assembly where the CPU has it) against
+// encodePairGeneric: the same stream bytes and bits in flight, at lengths
+// around the 4- and 16-byte steps, with escaped bytes (none, rare, in the
+// first and the last step, everywhere) and streams that start mid-byte.
+func TestEncodePair(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	train, codes := sparseCodes(rng)
 	ta, tb := codes.enc[0], codes.enc[len(codes.enc)-1]
 	seen := [256]bool{}
 	for _, x := range train {
@@ -64,10 +69,9 @@ func TestEncodePair(t *testing.T) {
 	}
 }
 
-// BenchmarkEncodePair: the static coder's inner loop over two 4096-byte
-// planes of the sparse kind (no escapes), encodePair against the plain Go
-// encodePairGeneric in the same run.
-func BenchmarkEncodePair(b *testing.B) {
+// benchPlanes returns two 4096-byte planes whose bits fire with rates
+// 1/32..8/32 (fixed seed; every byte seen, so no escapes) and their codes.
+func benchPlanes() ([]byte, *staticCodes) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pl := make([]byte, 2*4096)
 	for i := range pl {
@@ -77,7 +81,14 @@ func BenchmarkEncodePair(b *testing.B) {
 			}
 		}
 	}
-	codes := newStaticCodes(pl, 2, 4096)
+	return pl, newStaticCodes(pl, 2, 4096)
+}
+
+// BenchmarkEncodePair: the static coder's inner loop over two 4096-byte
+// planes of the sparse kind (no escapes), encodePair against the plain Go
+// encodePairGeneric in the same run.
+func BenchmarkEncodePair(b *testing.B) {
+	pl, codes := benchPlanes()
 	pa, pb := pl[:4096], pl[4096:]
 	for _, c := range []struct {
 		name string
@@ -101,15 +112,7 @@ func BenchmarkEncodePair(b *testing.B) {
 // cut short or flipped (the same bytes and bit positions, garbage or not).
 func TestDecodePair(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 18))
-	train := make([]byte, 2*4096)
-	for i := range train {
-		for k := 0; k < 8; k++ {
-			if rng.Float64() < 0.08 {
-				train[i] |= 1 << k
-			}
-		}
-	}
-	codes := newStaticCodes(train, 2, 4096)
+	train, codes := sparseCodes(rng)
 	ea, eb := codes.enc[0], codes.enc[len(codes.enc)-1]
 	ta, tb := codes.dec[0], codes.dec[len(codes.dec)-1]
 	for _, n := range []int{0, 1, 4, 5, 6, 9, 10, 11, 16, 64, 99, 100, 1000, 4099} {
@@ -160,16 +163,7 @@ func TestDecodePair(t *testing.T) {
 // BenchmarkEncodePair's two planes, decodePair against the plain Go
 // decodePairGeneric in the same run.
 func BenchmarkDecodePair(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	pl := make([]byte, 2*4096)
-	for i := range pl {
-		for k := 0; k < 8; k++ {
-			if rng.Float64() < float64(i%8+1)/32 {
-				pl[i] |= 1 << k
-			}
-		}
-	}
-	codes := newStaticCodes(pl, 2, 4096)
+	pl, codes := benchPlanes()
 	var sa, sb huffStream
 	encodePairGeneric(&sa, &sb, pl[:4096], pl[4096:], codes.enc[0], codes.enc[0])
 	sa.out, sb.out = append(sa.out, byte(sa.acc)), append(sb.out, byte(sb.acc))

@@ -14,27 +14,21 @@
 // Registers: R10/R11 bit positions, R12/R13 the loaded bits, R14/R15 the
 // outputs, BX the byte index, DX the OR of the entries (escape flag).
 
-#define SYMA(k) \
-	MOVQ    R12, AX; \
+// SYM decodes code k of a step with table T from the bits in BITS, stores
+// the symbol at byte k of OUT (from BX on) and moves POS on.
+#define SYM(k, T, BITS, OUT, POS) \
+	MOVQ    BITS, AX; \
 	ANDL    $0x7ff, AX; \
-	MOVWLZX (R8)(AX*2), AX; \
+	MOVWLZX (T)(AX*2), AX; \
 	ORL     AX, DX; \
-	MOVB    AX, k(R14)(BX*1); \
+	MOVB    AX, k(OUT)(BX*1); \
 	MOVL    AX, CX; \
 	SHRL    $9, CX; \
-	SHRXQ   CX, R12, R12; \
-	ADDQ    CX, R10
+	SHRXQ   CX, BITS, BITS; \
+	ADDQ    CX, POS
 
-#define SYMB(k) \
-	MOVQ    R13, AX; \
-	ANDL    $0x7ff, AX; \
-	MOVWLZX (R9)(AX*2), AX; \
-	ORL     AX, DX; \
-	MOVB    AX, k(R15)(BX*1); \
-	MOVL    AX, CX; \
-	SHRL    $9, CX; \
-	SHRXQ   CX, R13, R13; \
-	ADDQ    CX, R11
+#define SYMA(k) SYM(k, R8, R12, R14, R10)
+#define SYMB(k) SYM(k, R9, R13, R15, R11)
 
 TEXT ·decodePairBMI2(SB), NOSPLIT, $16-72
 	MOVQ st+0(FP), AX
