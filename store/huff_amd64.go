@@ -59,46 +59,56 @@ func encodePair(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32) {
 	}
 }
 
-// decState is two huffReaders' bit positions, and the last byte offsets at
-// which 8 bytes of each stream can be loaded, for decodePairBMI2.
-type decState struct {
+// dec2State is decodePair2BMI2's: the two streams' bit positions, the last
+// byte offsets at which 8 bytes of each can be loaded, and the two outputs'
+// byte indices, a step starting only where both are at most last.
+type dec2State struct {
 	posA, posB uint64
 	limA, limB int64
+	iA, iB     int
+	last       int
 }
 
-// decodePairBMI2 decodes bytes [0, n) of pa and pb, 5 of each per step,
-// while whole steps fit in n and both streams have 8 bytes to load; it
-// stops before a step with an escaped code. It returns the bytes decoded
-// (huffdec_amd64.s).
+// decodePair2BMI2 decodes pa and pb from the streams at st with the
+// two-symbol tables ta and tb, a step of 5 lookups in each at a time, while
+// a step fits (dec2State); it stops before a step with an escaped code
+// (huffdec2_amd64.s).
 //
 //go:noescape
-func decodePairBMI2(st *decState, pa, pb *byte, n int, ta, tb *[1 << maxCodeLen]uint16, da, db *byte) int
+func decodePair2BMI2(st *dec2State, pa, pb *byte, ta, tb *[1 << maxCodeLen]uint32, da, db *byte)
 
-// decodePair decodes two planes of equal length from two streams: the bulk
-// in assembly where the CPU has BMI2, the rest (a step with an escaped
-// code, the streams' last bytes) in Go; the same bytes as
-// decodePairGeneric.
-func decodePair(a, b *huffReader, pa, pb []byte, ta, tb *[1 << maxCodeLen]uint16) {
-	if !haveBMI2 || len(a.data) < 8 || len(b.data) < 8 {
+// decodePair decodes two planes of equal length from two streams with
+// tables ia and ib: the bulk in assembly where the CPU has BMI2, the rest
+// (the next codes after an escape, the planes' and streams' last bytes) in
+// Go; the same bytes and bit positions as decodePairGeneric.
+func (c *staticCodes) decodePair(a, b *huffReader, pa, pb []byte, ia, ib int) {
+	ta, tb := c.dec[ia], c.dec[ib]
+	n := len(pa)
+	if !haveBMI2 || len(a.data) < 8 || len(b.data) < 8 || n < 10 {
 		decodePairGeneric(a, b, pa, pb, ta, tb)
 		return
 	}
-	pb = pb[:len(pa)]
-	st := decState{limA: int64(len(a.data) - 8), limB: int64(len(b.data) - 8)}
-	i := 0
-	for i+5 <= len(pa) {
+	pb = pb[:n]
+	st := dec2State{limA: int64(len(a.data) - 8), limB: int64(len(b.data) - 8), last: n - 10}
+	for {
 		st.posA, st.posB = uint64(a.pos), uint64(b.pos)
-		i += decodePairBMI2(&st, &pa[i], &pb[i], len(pa)-i, ta, tb, &a.data[0], &b.data[0])
+		decodePair2BMI2(&st, &pa[0], &pb[0], c.dec2[ia], c.dec2[ib], &a.data[0], &b.data[0])
 		a.pos, b.pos = uint(st.posA), uint(st.posB)
-		if i+5 > len(pa) || int64(a.pos>>3) > st.limA || int64(b.pos>>3) > st.limB {
-			break // the last bytes of the plane or of a stream: in Go
+		if st.iA > st.last || st.iB > st.last || int64(a.pos>>3) > st.limA || int64(b.pos>>3) > st.limB {
+			break
 		}
-		// an escaped code among the next 5 of either stream
-		for j := i; j < i+5; j++ {
-			pa[j] = a.get(ta)
-			pb[j] = b.get(tb)
+		// an escaped code among the next 10 of either stream
+		for k := 0; k < 10; k++ {
+			pa[st.iA+k] = a.get(ta)
+			pb[st.iB+k] = b.get(tb)
 		}
-		i += 5
+		st.iA += 10
+		st.iB += 10
 	}
-	decodePairGeneric(a, b, pa[i:], pb[i:], ta, tb)
+	for i := st.iA; i < n; i++ {
+		pa[i] = a.get(ta)
+	}
+	for i := st.iB; i < n; i++ {
+		pb[i] = b.get(tb)
+	}
 }

@@ -7,7 +7,8 @@ func encodePair(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32) {
 	encodePairGeneric(a, b, pa, pb, ta, tb)
 }
 
-// decodePair decodes two planes of equal length from two streams.
-func decodePair(a, b *huffReader, pa, pb []byte, ta, tb *[1 << maxCodeLen]uint16) {
-	decodePairGeneric(a, b, pa, pb, ta, tb)
+// decodePair decodes two planes of equal length from two streams with
+// tables ia and ib.
+func (c *staticCodes) decodePair(a, b *huffReader, pa, pb []byte, ia, ib int) {
+	decodePairGeneric(a, b, pa, pb, c.dec[ia], c.dec[ib])
 }

@@ -46,6 +46,30 @@ type staticCodes struct {
 	lens  [][]uint8                  // per table, nsym code lengths
 	enc   []*[256]uint32             // per table: reversed code | length<<24 (| escapedFlag)
 	dec   []*[1 << maxCodeLen]uint16 // per table: symbol | length<<9
+	dec2  []*[1 << maxCodeLen]uint32 // per table: up to two symbols a lookup (makeDec2)
+}
+
+// makeDec2 makes a two-symbol decode table from a one-symbol one: for each
+// 11 bits, the code they start with and, when the code after it ends within
+// the same 11 bits, that one too. Bytes of an entry: symbol 1, symbol 2, the
+// bits taken (128 where the first code is the escape: the assembly decoder
+// leaves those to Go), the symbols (1 or 2; 0 for the escape).
+func makeDec2(dec *[1 << maxCodeLen]uint16) *[1 << maxCodeLen]uint32 {
+	t := new([1 << maxCodeLen]uint32)
+	for x := range t {
+		e1 := dec[x]
+		s1, l1 := uint32(e1&0x1ff), uint(e1>>9)
+		if s1 == esc {
+			t[x] = 128 << 16
+			continue
+		}
+		t[x] = s1 | uint32(l1)<<16 | 1<<24
+		e2 := dec[x>>l1]
+		if s2, l2 := uint32(e2&0x1ff), uint(e2>>9); s2 != esc && l1+l2 <= maxCodeLen {
+			t[x] = s1 | s2<<8 | uint32(l1+l2)<<16 | 2<<24
+		}
+	}
+	return t
 }
 
 // codeGroup is the number of planes sharing a table: enough that each
@@ -82,7 +106,7 @@ func newStaticCodes(planes []byte, nb, nobs int) *staticCodes {
 
 // build makes the encode and decode tables from lens.
 func (c *staticCodes) build() {
-	c.enc, c.dec = c.enc[:0], c.dec[:0]
+	c.enc, c.dec, c.dec2 = c.enc[:0], c.dec[:0], c.dec2[:0]
 	for _, l := range c.lens {
 		codes := canonical(l)
 		enc := new([256]uint32)
@@ -102,7 +126,7 @@ func (c *staticCodes) build() {
 				enc[s] = (uint32(codes[esc]) | uint32(s)<<n) | uint32(n+8)<<24 | escapedFlag
 			}
 		}
-		c.enc, c.dec = append(c.enc, enc), append(c.dec, dec)
+		c.enc, c.dec, c.dec2 = append(c.enc, enc), append(c.dec, dec), append(c.dec2, makeDec2(dec))
 	}
 }
 
@@ -520,7 +544,7 @@ func (c *staticCodes) decode(planes, data []byte, nb, nobs int) error {
 	for p := 0; p < h; p++ {
 		pa := planes[p*nobs : (p+1)*nobs]
 		if q := p + h; q < nb {
-			decodePair(&a, &b, pa, planes[q*nobs:(q+1)*nobs], c.dec[p/g], c.dec[q/g])
+			c.decodePair(&a, &b, pa, planes[q*nobs:(q+1)*nobs], p/g, q/g)
 		} else {
 			for i := range pa {
 				pa[i] = a.get(c.dec[p/g])
