@@ -403,6 +403,9 @@ func TestPatternsAgainstNumPy(t *testing.T) {
 	samplesFC := out("patterns", "samples", st, "--layer", "fc", "--unit", "5", "--limit", "20", "--json")
 	showConv := out("patterns", "show", st, "--layer", "conv", "--sample", "7", "--json")
 	stats := out("patterns", "stats", st, "--top", "3", "--json")
+	if text := out("patterns", "stats", st, "--top", "50"); strings.Contains(text, "fired: \n") || !strings.Contains(text, "fired: none") {
+		t.Errorf("stats: a pattern with no unit fired is not shown as none:\n%s", text)
+	}
 	// the same data at level balanced (rate-sorted order, zstd and planes
 	// blocks; the default, fastest, wrote st)
 	stBal := filepath.Join(dir, "b.actbits")

@@ -118,7 +118,7 @@ func patternsShow(ctx context.Context, e *env, args []string) error {
 			return writeJSON(e.stdout, map[string]any{"layer": info.Name, "observation": *obs, "fired": fired})
 		}
 		s, idx := position(info, *obs)
-		fmt.Fprintf(e.stdout, "%s observation %d (sample %d, position %v): %d of %d units fired: %s\n", info.Name, *obs, s, idx, len(fired), info.Units, report.Ranges(fired, 1<<30))
+		fmt.Fprintf(e.stdout, "%s observation %d (sample %d, position %v): %d of %d units fired: %s\n", info.Name, *obs, s, idx, len(fired), info.Units, unitList(fired, 1<<30))
 		return nil
 	}
 	samples := info.Observations / info.ObsPerSample
@@ -150,7 +150,7 @@ func patternsShow(ctx context.Context, e *env, args []string) error {
 		if info.ObsPerSample > 1 {
 			where = fmt.Sprintf(" position %v", p.Index)
 		}
-		fmt.Fprintf(e.stdout, "%s sample %d%s: %d of %d units fired: %s\n", info.Name, *sample, where, len(p.Fired), info.Units, report.Ranges(p.Fired, 1<<30))
+		fmt.Fprintf(e.stdout, "%s sample %d%s: %d of %d units fired: %s\n", info.Name, *sample, where, len(p.Fired), info.Units, unitList(p.Fired, 1<<30))
 	}
 	return nil
 }
@@ -246,7 +246,7 @@ func patternsStats(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%s: %d units x %d observations: %d distinct patterns; %.4f bits stored per unit-observation (%d bytes; blocks: %s)\n",
 			st.Layer, st.Units, st.Observations, st.DistinctPatterns, st.BitsPerUnitObs, st.StoredBytes, strings.Join(blocks, ", "))
 		for _, c := range st.MostCommon {
-			fmt.Fprintf(e.stdout, "  %d x  %d units fired: %s\n", c.Count, len(c.Fired), report.Ranges(c.Fired, 16))
+			fmt.Fprintf(e.stdout, "  %d x  %d units fired: %s\n", c.Count, len(c.Fired), unitList(c.Fired, 16))
 		}
 	}
 	return nil
@@ -424,4 +424,12 @@ func patternsExport(ctx context.Context, e *env, args []string) error {
 			return err
 		})
 	})
+}
+
+// unitList is report.Ranges of the units, or "none".
+func unitList(units []int, max int) string {
+	if len(units) == 0 {
+		return "none"
+	}
+	return report.Ranges(units, max)
 }
