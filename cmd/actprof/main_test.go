@@ -286,6 +286,15 @@ func TestBadInput(t *testing.T) {
 	if _, err := os.Stat(st); err == nil {
 		t.Errorf("store written although the profile could not be")
 	}
+	// So does an unwritable store, and the profile is not written either.
+	prof := filepath.Join(dir, "early.json")
+	if _, se, code := actprof(t, "profile", "-o", prof, "--patterns", filepath.Join(dir, "no", "such", "s.actbits"), good); code != 1 ||
+		!strings.Contains(se, "cannot write the pattern store: folder") || strings.Count(se, "\n") != 1 {
+		t.Errorf("unwritable --patterns: exit %d, %q", code, se)
+	}
+	if _, err := os.Stat(prof); err == nil {
+		t.Errorf("profile written although the store could not be")
+	}
 	// No temporary files left behind.
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {

@@ -125,11 +125,13 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		return usagef("--chunk-size at most 2GiB")
 	}
 
-	// A profile that cannot be written fails now, before a long run (and
-	// before --patterns commits a store with no profile beside it).
-	if *out != "" && !atomicfile.Special(*out) {
-		if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
-			return fmt.Errorf("%s: cannot write the profile: folder %s does not exist", *out, filepath.Dir(*out))
+	// A profile or store that cannot be written fails now, before a long
+	// run (and before --patterns commits a store with no profile beside it).
+	for _, o := range []struct{ path, what string }{{*out, "the profile"}, {*patterns, "the pattern store"}} {
+		if o.path != "" && !atomicfile.Special(o.path) {
+			if st, err := os.Stat(filepath.Dir(o.path)); err != nil || !st.IsDir() {
+				return fmt.Errorf("%s: cannot write %s: folder %s does not exist", o.path, o.what, filepath.Dir(o.path))
+			}
 		}
 	}
 	ls, err := input.Open(paths, input.Options{Layers: layers})
