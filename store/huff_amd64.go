@@ -12,6 +12,9 @@ import (
 // haveBMI2: encodePairBMI2 shifts by a register other than CL (SHLX).
 var haveBMI2 = cpu.X86.HasBMI2
 
+// haveDec2: staticCodes build the two-symbol tables decodePair2BMI2 reads.
+var haveDec2 = haveBMI2
+
 // pairState is two huffStreams' bits in flight and output lengths, as
 // encodePairBMI2 reads and leaves them.
 type pairState struct {

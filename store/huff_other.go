@@ -7,6 +7,9 @@ func encodePair(a, b *huffStream, pa, pb []byte, ta, tb *[256]uint32) {
 	encodePairGeneric(a, b, pa, pb, ta, tb)
 }
 
+// haveDec2: no decoder here reads two-symbol tables.
+const haveDec2 = false
+
 // decodePair decodes two planes of equal length from two streams with
 // tables ia and ib.
 func (c *staticCodes) decodePair(a, b *huffReader, pa, pb []byte, ia, ib int) {

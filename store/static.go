@@ -46,7 +46,7 @@ type staticCodes struct {
 	lens  [][]uint8                  // per table, nsym code lengths
 	enc   []*[256]uint32             // per table: reversed code | length<<24 (| escapedFlag)
 	dec   []*[1 << maxCodeLen]uint16 // per table: symbol | length<<9
-	dec2  []*[1 << maxCodeLen]uint32 // per table: up to two symbols a lookup (makeDec2)
+	dec2  []*[1 << maxCodeLen]uint32 // per table: up to two symbols a lookup (makeDec2), where haveDec2
 }
 
 // makeDec2 makes a two-symbol decode table from a one-symbol one: for each
@@ -126,7 +126,10 @@ func (c *staticCodes) build() {
 				enc[s] = (uint32(codes[esc]) | uint32(s)<<n) | uint32(n+8)<<24 | escapedFlag
 			}
 		}
-		c.enc, c.dec, c.dec2 = append(c.enc, enc), append(c.dec, dec), append(c.dec2, makeDec2(dec))
+		c.enc, c.dec = append(c.enc, enc), append(c.dec, dec)
+		if haveDec2 {
+			c.dec2 = append(c.dec2, makeDec2(dec))
+		}
 	}
 }
 
