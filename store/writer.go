@@ -414,39 +414,42 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
 	// The raw payloads first; then each block compressed on a goroutine
-	// of its own, block k with the raw payloads of blocks 0..k-1 as its
-	// dictionary (at level best, coding the four one after another took
-	// most of a small layer's time).
-	var raws [][]byte
-	var firsts []int64
-	var ms []int
+	// of its own, block k with the raw payloads of blocks 0..k-1 (the
+	// first dictLen bytes of dict) as its dictionary (at level best, coding
+	// the four one after another took most of a small layer's time).
+	type dictBlock struct {
+		raw           []byte
+		first         int64
+		nobs, dictLen int
+	}
+	var todo []dictBlock
 	var dict []byte
 	nd := 0
 	for k := 0; k < max(w.nDict, 1) && nd < n; k++ {
 		m := w.blockLen(i, int64(nd), n-nd)
 		raw := encodeBlock(i, int64(nd), m, order, rows[nd*wd:(nd+m)*wd], &sc.tiles, nil)
-		raws, firsts, ms = append(raws, raw), append(firsts, int64(nd)), append(ms, m)
+		todo = append(todo, dictBlock{raw, int64(nd), m, len(dict)})
 		dict = append(dict, raw...)
 		nd += m
 	}
-	blocks := make([]encoded, len(raws))
-	errs := make([]error, len(raws))
+	blocks := make([]encoded, len(todo))
+	errs := make([]error, len(todo))
 	var wg sync.WaitGroup
-	for k, raw := range raws {
+	for k, b := range todo {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			enc := w.enc
 			if k > 0 {
 				var err error
-				if enc, err = w.dictEncoder(i, k, dict[:prefixLen(raws[:k])]); err != nil {
+				if enc, err = w.dictEncoder(i, k, dict[:b.dictLen]); err != nil {
 					errs[k] = err
 					return
 				}
 				defer enc.Close()
 			}
 			bsc := w.getScratch()
-			blocks[k] = encoded{first: firsts[k], nobs: ms[k], data: w.compress(bsc, enc, raw, units, ms[k])}
+			blocks[k] = encoded{first: b.first, nobs: b.nobs, data: w.compress(bsc, enc, b.raw, units, b.nobs)}
 			w.scratch.Put(bsc)
 		}()
 	}
@@ -457,17 +460,8 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 		}
 	}
 	ch.blocks = append(ch.blocks, blocks...)
-	enc, err := w.dictEncoder(i, len(raws), dict)
+	enc, err := w.dictEncoder(i, len(todo), dict)
 	return enc, nd, err
-}
-
-// prefixLen is the total length of raws.
-func prefixLen(raws [][]byte) int {
-	n := 0
-	for _, r := range raws {
-		n += len(r)
-	}
-	return n
 }
 
 // firstBlockFast codes block 0 of a layer at level fastest (rows: its n0
