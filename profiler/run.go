@@ -131,6 +131,7 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	prof := &Profile{FormatVersion: FormatVersion, Tool: ToolVersion, Backend: opt.Backend.Name(),
 		Threshold: opt.Threshold, RareBelow: opt.RareBelow}
 	pool := &bufPool{}
+	defer pool.release() // after every layer's goroutines are done
 	for i, p := range plans {
 		if opt.Patterns != nil {
 			if err := opt.Patterns.BeginLayer(i, p); err != nil {
