@@ -68,7 +68,7 @@ func BenchmarkEncodeBlock(b *testing.B) {
 	})
 	nb := rowBytes(units)
 	pl := slices.Clone(pc.planes(raw[blockHead:], nb, nobs))
-	codes := newStaticCodes(pl, nb, nobs)
+	codes := bothCodes(pl, nb, nobs)
 	var sbuf []byte
 	sout := codes.encode(nil, pl, nb, nobs, &sbuf)
 	b.Run("static", func(b *testing.B) {

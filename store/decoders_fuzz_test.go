@@ -17,7 +17,7 @@ func FuzzDecoders(f *testing.F) {
 				pl[i] = byte(rng.Uint32())
 			}
 		}
-		codes := newStaticCodes(pl[:len(pl)/2], sz.nb, sz.nobs/2)
+		codes := bothCodes(pl[:len(pl)/2], sz.nb, sz.nobs/2)
 		var bs []byte
 		var pc planeCoder
 		raw := append(make([]byte, blockHead), make([]byte, len(pl))...)

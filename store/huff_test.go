@@ -17,7 +17,7 @@ func sparseCodes(rng *rand.Rand) ([]byte, *staticCodes) {
 			}
 		}
 	}
-	return train, newStaticCodes(train, 2, 4096)
+	return train, bothCodes(train, 2, 4096)
 }
 
 // TestEncodePair checks encodePair (assembly where the CPU has it) against
@@ -81,7 +81,7 @@ func benchPlanes() ([]byte, *staticCodes) {
 			}
 		}
 	}
-	return pl, newStaticCodes(pl, 2, 4096)
+	return pl, bothCodes(pl, 2, 4096)
 }
 
 // BenchmarkEncodePair: the static coder's inner loop over two 4096-byte

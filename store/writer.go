@@ -70,7 +70,7 @@ type Writer struct {
 	pending map[int64]*encodedChunk // chunks that arrived early, by first obs
 	inner   int64                   // the current layer's Geometry.Inner, which chunks are whole multiples of
 	dictEnc *zstd.Encoder           // the layer's encoder with its first blocks as dictionary
-	scratch sync.Pool               // *blockScratch
+	scratch freeList[blockScratch]  // coding buffers, one set per goroutine coding
 	bufs    bufList                 // stored blocks, recycled once written
 	clones  wordList                // copies of chunks that arrived before chunk 0, recycled once coded
 }
@@ -264,7 +264,7 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 		units := w.hdr.Layers[i].Units
 		wd := words(units)
 		n0 := w.blockLen(i, 0, n)
-		sc := w.getScratch()
+		sc := w.scratch.get()
 		if w.fast {
 			order = identityOrder(units)
 			codes = w.firstBlockFast(ch, sc, i, order, bits[:n0*wd], n0)
@@ -272,11 +272,11 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 			order = layerOrder(units, n0, bits[:n0*wd])
 			var err error
 			if enc, n0, err = w.firstBlocks(ch, sc, i, order, bits[:n*wd], n); err != nil {
-				w.scratch.Put(sc)
+				w.scratch.put(sc)
 				return err
 			}
 		}
-		w.scratch.Put(sc)
+		w.scratch.put(sc)
 		w.encodeInto(ch, i, order, enc, codes, bits[n0*wd:], n0, n-n0)
 		w.mu.Lock()
 		w.orders[i], w.dictEnc = order, enc
@@ -451,9 +451,9 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 				}
 				defer enc.Close()
 			}
-			bsc := w.getScratch()
+			bsc := w.scratch.get()
 			blocks[k] = encoded{first: b.first, nobs: b.nobs, data: w.compress(bsc, enc, b.raw, units, b.nobs)}
-			w.scratch.Put(bsc)
+			w.scratch.put(bsc)
 		}()
 	}
 	wg.Wait()
@@ -506,14 +506,6 @@ func (w *Writer) dictEncoder(i, j int, dict []byte) (*zstd.Encoder, error) {
 	return enc, nil
 }
 
-func (w *Writer) getScratch() *blockScratch {
-	sc, _ := w.scratch.Get().(*blockScratch)
-	if sc == nil {
-		sc = new(blockScratch)
-	}
-	return sc
-}
-
 // compress codes one block's raw payload into its stored form (levels
 // other than fastest): a codec byte, then the smaller of the planes
 // encoding and a zstd frame made with enc. The result is a buffer of
@@ -564,20 +556,24 @@ func (l *wordList) put(b []uint64) {
 	}
 }
 
-// bufList keeps the buffers of written blocks for the next ones. Unlike a
-// sync.Pool it is not emptied by each garbage collection: new buffers of
-// tens of KiB cost their zeroing, which was 7% of a fastest run's CPU
-// (runtime.memclrNoHeapPointers under slices.Grow).
-type bufList struct {
+// freeList keeps buffers for the next blocks: the coded blocks, once
+// written (bufList), and the goroutines' coding scratch. Unlike a sync.Pool
+// it is not emptied by each garbage collection: new buffers of tens to
+// hundreds of KiB cost their zeroing and page faults (7% of a fastest run's
+// CPU was runtime.memclrNoHeapPointers under slices.Grow; on the 2-core dev
+// VM a page fault costs 15 us).
+type freeList[T any] struct {
 	mu   sync.Mutex
-	free []*[]byte
+	free []*T
 }
+
+type bufList = freeList[[]byte]
 
 // maxFreeBufs bounds the buffers kept: more than the blocks in flight on
 // many cores, a few MiB.
 const maxFreeBufs = 512
 
-func (l *bufList) get() *[]byte {
+func (l *freeList[T]) get() *T {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if n := len(l.free); n > 0 {
@@ -585,10 +581,10 @@ func (l *bufList) get() *[]byte {
 		l.free = l.free[:n-1]
 		return b
 	}
-	return new([]byte)
+	return new(T)
 }
 
-func (l *bufList) put(b *[]byte) {
+func (l *freeList[T]) put(b *T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.free) < maxFreeBufs {
@@ -601,7 +597,7 @@ func (l *bufList) put(b *[]byte) {
 func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Encoder, codes *staticCodes, rows []uint64, off, n int) {
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
-	sc := w.getScratch()
+	sc := w.scratch.get()
 	// Where blocks start depends on the layer alone (blockLen), not on how
 	// the driver cut it into chunks, so the store's bytes are the same
 	// whatever the backend or chunk size.
@@ -620,7 +616,7 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 		sc.raw = encodeBlock(i, first, k, order, rows[o*wd:(o+k)*wd], &sc.tiles, sc.raw)
 		c.blocks = append(c.blocks, encoded{first: first, nobs: k, data: w.compress(sc, enc, sc.raw, units, k)})
 	}
-	w.scratch.Put(sc)
+	w.scratch.put(sc)
 }
 
 // appendFast codes one block at level fastest, given its head (blockHead
