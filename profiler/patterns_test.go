@@ -22,6 +22,10 @@ type collect struct {
 	bits  [][]uint64
 	seen  [][]bool
 	ended []bool
+	// chunkObs is its ChunkObservations: with it, the driver counts
+	// several parts of ChunkBytes into each Write's buffer, on any of
+	// its workers.
+	chunkObs int
 }
 
 func (c *collect) BeginLayer(i int, p profiler.Plan) error {
@@ -54,7 +58,7 @@ func (c *collect) Write(i int, first int64, n int, bits []uint64) error {
 	return nil
 }
 
-func (c *collect) ChunkObservations(i int) int { return 0 }
+func (c *collect) ChunkObservations(i int) int { return c.chunkObs }
 
 func (c *collect) EndLayer(i int) error {
 	if slices.Contains(c.seen[i], false) {
@@ -77,15 +81,17 @@ func TestPatternsMatchOracle(t *testing.T) {
 			want := backendtest.Oracle(dt, data, 0, g, 0)
 			for _, mk := range []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer} {
 				for _, chunk := range []int{1, 999, 1 << 20} {
-					c := &collect{}
-					p := run(t, []profiler.Layer{mk("a", dt, shape, data), mk("b", dt, shape, data)},
-						profiler.Options{Workers: 3, ChunkBytes: chunk, Patterns: c})
-					for i := 0; i < 2; i++ {
-						if !c.ended[i] || !slices.Equal(c.bits[i], want.Bits) {
-							t.Fatalf("%v %v chunk %d layer %d: patterns differ from the oracle", dt, shape, chunk, i)
-						}
-						if !slices.Equal(p.Layers[i].Counts, want.Counts) {
-							t.Fatalf("counts differ with patterns on")
+					for _, chunkObs := range []int{0, 37} {
+						c := &collect{chunkObs: chunkObs}
+						p := run(t, []profiler.Layer{mk("a", dt, shape, data), mk("b", dt, shape, data)},
+							profiler.Options{Workers: 3, ChunkBytes: chunk, Patterns: c})
+						for i := 0; i < 2; i++ {
+							if !c.ended[i] || !slices.Equal(c.bits[i], want.Bits) {
+								t.Fatalf("%v %v chunk %d, %d observations per Write, layer %d: patterns differ from the oracle", dt, shape, chunk, chunkObs, i)
+							}
+							if !slices.Equal(p.Layers[i].Counts, want.Counts) {
+								t.Fatalf("counts differ with patterns on")
+							}
 						}
 					}
 				}

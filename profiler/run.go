@@ -193,15 +193,11 @@ type layerCount struct {
 // worker is one counting goroutine's state.
 type worker struct {
 	tally *Tally
-	bits  []uint64 // pattern buffer for one block, when patterns are on
+	bits  []uint64 // streamed sources: its pattern buffer for one block, when patterns are on
 }
 
 func (lc *layerCount) newWorker() *worker {
-	w := &worker{tally: NewTally(int(lc.plan.Geom.Units))}
-	if lc.opt.Patterns != nil {
-		w.bits = lc.newBits()
-	}
-	return w
+	return &worker{tally: NewTally(int(lc.plan.Geom.Units))}
 }
 
 // newBits returns a pattern buffer for one step (from the run's pool: its
@@ -214,16 +210,23 @@ func (lc *layerCount) newBits() []uint64 {
 // count counts one block of whole elements starting at element start, and
 // hands its patterns to the sink.
 func (lc *layerCount) count(w *worker, data []byte, start int64) error {
-	if err := lc.countPart(w, data, start, start); err != nil {
+	if err := lc.countPart(w, w.bits, data, start, start); err != nil {
 		return err
 	}
-	return lc.emit(w, start, int64(len(data)/lc.plan.Layer.DType.Size()))
+	if lc.pipe == nil {
+		return nil
+	}
+	if err := lc.emit(w.bits, start, int64(len(data)/lc.plan.Layer.DType.Size())); err != nil {
+		return err
+	}
+	w.bits = <-lc.pipe.free
+	return nil
 }
 
 // countPart counts data, elements [start, ...) of a block that starts at
-// element first, writing its patterns to their place in the worker's
-// pattern buffer. Both start and first begin whole observation groups.
-func (lc *layerCount) countPart(w *worker, data []byte, start, first int64) error {
+// element first, writing its patterns to their place in the block's
+// pattern buffer bits. Both start and first begin whole observation groups.
+func (lc *layerCount) countPart(w *worker, bits []uint64, data []byte, start, first int64) error {
 	l, g := lc.plan.Layer, lc.plan.Geom
 	blk := Block{DType: l.DType, Thr: lc.thr, Geom: g, Data: data, Start: start}
 	if lc.opt.Patterns != nil {
@@ -231,7 +234,7 @@ func (lc *layerCount) countPart(w *worker, data []byte, start, first int64) erro
 		wd := int64(Words(int(g.Units)))
 		off := (start - first) / group * g.Inner * wd
 		nobs := int64(len(data)/l.DType.Size()) / group * g.Inner
-		w.tally.Bits = w.bits[off : off+nobs*wd]
+		w.tally.Bits = bits[off : off+nobs*wd]
 	}
 	if err := lc.opt.Backend.Count(&blk, w.tally); err != nil {
 		return &FileError{Path: l.Path, Err: fmt.Errorf("layer %s: %w", l.Name, err)}
@@ -240,12 +243,9 @@ func (lc *layerCount) countPart(w *worker, data []byte, start, first int64) erro
 }
 
 // emit hands the patterns of the block of n elements at element start,
-// counted into the worker's pattern buffer, to the sink's goroutines, and
-// gives the worker a free buffer.
-func (lc *layerCount) emit(w *worker, start, n int64) error {
-	if lc.opt.Patterns == nil {
-		return nil
-	}
+// counted into the pattern buffer bits, to the sink, and (unless it fails)
+// the buffer to the pipe, which gives it back to p.free once written.
+func (lc *layerCount) emit(bits []uint64, start, n int64) error {
 	g := lc.plan.Geom
 	group := g.Units * g.Inner
 	nobs := n / group * g.Inner
@@ -259,16 +259,16 @@ func (lc *layerCount) emit(w *worker, start, n int64) error {
 		// behind others: the sink learns its codes from it, and chunks
 		// that reach it before that must wait or be set aside.
 		wd := Words(int(g.Units))
-		if err := lc.opt.Patterns.Write(lc.index, 0, int(nobs), w.bits[:nobs*int64(wd)]); err != nil {
+		if err := lc.opt.Patterns.Write(lc.index, 0, int(nobs), bits[:nobs*int64(wd)]); err != nil {
 			p.mu.Lock()
 			p.err = cmp.Or(p.err, err)
 			p.mu.Unlock()
 			return err
 		}
+		p.free <- bits
 		return nil
 	}
-	p.jobs <- patternJob{first, int(nobs), w.bits}
-	w.bits = <-p.free
+	p.jobs <- patternJob{first, int(nobs), bits}
 	return nil
 }
 
@@ -277,8 +277,9 @@ func (lc *layerCount) emit(w *worker, start, n int64) error {
 // free core; as many as the workers for a SlowWriter), so that the counting
 // workers go on reading while blocks are compressed: from a disk, reads are
 // then not held up by the compression.
-// Each worker fills one buffer while at most one more per worker waits or
-// is written.
+// There are two buffers per worker: each is being filled (for a streamed
+// source, one per worker; read at offsets, one per block being counted),
+// waits to be written, is being written, or is free.
 type patternPipe struct {
 	jobs chan patternJob
 	free chan []uint64
@@ -296,7 +297,7 @@ type patternJob struct {
 func (lc *layerCount) startPipe() {
 	n, wd := lc.opt.Workers, Words(int(lc.plan.Geom.Units))
 	p := &patternPipe{jobs: make(chan patternJob, n), free: make(chan []uint64, 2*n)}
-	for i := 0; i < n; i++ {
+	for i := 0; i < 2*n; i++ {
 		p.free <- lc.newBits()
 	}
 	writers := max(1, n-1)
@@ -372,7 +373,9 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 			lc.pool.words.put(<-lc.pipe.free)
 		}
 		for _, w := range workers {
-			lc.pool.words.put(w.bits)
+			if w.bits != nil {
+				lc.pool.words.put(w.bits)
+			}
 		}
 	}
 	if err != nil {
@@ -386,18 +389,30 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 	return sum, nil
 }
 
-// readAt: each worker claims the next chunk, reads it into its own buffer
-// and counts it.
+// readAt: each worker claims the next part (about ChunkBytes), reads it
+// into its own buffer and counts it. With patterns on, the parts of a step
+// (whole blocks of the sink, megabytes) are counted into the step's pattern
+// buffer by whichever workers claim them, and the worker that counts a
+// step's last part hands it to the sink: a layer of one or two steps is
+// counted on every core, not one step per worker.
 func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src ReaderAtSource, workers []*worker) error {
 	l := lc.plan.Layer
 	size := int64(l.DType.Size())
 	want := lc.plan.Geom.Elements()
 	step := lc.step
-	// With patterns on, a step is whole blocks of the sink (megabytes);
-	// it is read and counted in parts of about ChunkBytes, so that each
-	// part is counted while still in cache, and handed to the sink once.
+	// Parts are counted while still in cache.
 	part := min(step, chunkElems(lc.plan.Geom, int(size), lc.opt.ChunkBytes, true))
-	var next atomic.Int64
+	perStep := (step + part - 1) / part
+	nsteps := (want + step - 1) / step
+	var steps []stepState // with patterns on
+	if lc.pipe != nil {
+		steps = make([]stepState, nsteps)
+		for s := range steps {
+			n := min(step, want-int64(s)*step)
+			steps[s].left.Store((n + part - 1) / part)
+		}
+	}
+	var next atomic.Int64 // the next part slot: step slot/perStep, part slot%perStep
 	errs := make([]error, len(workers))
 	var failed atomic.Bool
 	var wg sync.WaitGroup
@@ -407,39 +422,48 @@ func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src Read
 			defer wg.Done()
 			buf, free := lc.readBuffer(int(part * size))
 			defer free()
+			fail := func(err error) {
+				errs[i] = err
+				failed.Store(true)
+			}
 			for !failed.Load() {
 				if err := ctx.Err(); err != nil {
-					errs[i] = err
-					failed.Store(true)
+					fail(err)
 					return
 				}
-				pos := next.Add(step) - step
-				if pos >= want {
+				slot := next.Add(1) - 1
+				s, k := slot/perStep, slot%perStep
+				if s >= nsteps {
 					return
 				}
+				pos, off := s*step, k*part
 				n := min(step, want-pos)
-				for off := int64(0); off < n; off += part {
-					m := min(part, n-off)
-					b := buf[:m*size]
-					if _, err := src.ReadAt(b, (pos+off)*size); err != nil {
-						if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-							err = FileErrorf(l.Path, ErrTruncated, "layer %s: data ends before byte %d of %d", l.Name, (pos+off+m)*size, want*size)
-						}
-						errs[i] = err
-						failed.Store(true)
-						return
-					}
-					if err := lc.countPart(w, b, pos+off, pos); err != nil {
-						errs[i] = err
-						failed.Store(true)
-						return
-					}
-					progress(m * size)
+				if off >= n {
+					continue // the last step is shorter
 				}
-				if err := lc.emit(w, pos, n); err != nil {
-					errs[i] = err
-					failed.Store(true)
+				m := min(part, n-off)
+				b := buf[:m*size]
+				if _, err := src.ReadAt(b, (pos+off)*size); err != nil {
+					if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+						err = FileErrorf(l.Path, ErrTruncated, "layer %s: data ends before byte %d of %d", l.Name, (pos+off+m)*size, want*size)
+					}
+					fail(err)
 					return
+				}
+				var bits []uint64
+				if steps != nil {
+					bits = steps[s].buffer(lc.pipe.free)
+				}
+				if err := lc.countPart(w, bits, b, pos+off, pos); err != nil {
+					fail(err)
+					return
+				}
+				progress(m * size)
+				if steps != nil && steps[s].left.Add(-1) == 0 {
+					if err := lc.emit(bits, pos, n); err != nil {
+						fail(err)
+						return
+					}
 				}
 			}
 		}(i, w)
@@ -451,6 +475,20 @@ func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src Read
 		}
 	}
 	return nil
+}
+
+// stepState is a step being counted from parts by several workers.
+type stepState struct {
+	left atomic.Int64 // parts not yet counted
+	once sync.Once
+	bits []uint64 // its pattern buffer, from the pipe's free ones (set once)
+}
+
+// buffer returns the step's pattern buffer, taking a free one (waiting for
+// one if need be) for the first of its parts.
+func (st *stepState) buffer(free chan []uint64) []uint64 {
+	st.once.Do(func() { st.bits = <-free })
+	return st.bits
 }
 
 // readBuffer returns a worker's read buffer of n bytes, from the backend
@@ -478,6 +516,9 @@ func (lc *layerCount) stream(ctx context.Context, progress func(int64), src Sour
 		wg.Add(1)
 		go func(w *worker) {
 			defer wg.Done()
+			if lc.pipe != nil {
+				w.bits = <-lc.pipe.free
+			}
 			for j := range jobs {
 				if ctx.Err() == nil {
 					if err := lc.count(w, j.chunk.Data, j.start); err != nil {
