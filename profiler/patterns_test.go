@@ -189,3 +189,92 @@ func TestPatternsSlowSink(t *testing.T) {
 		}
 	}
 }
+
+// ordered is a sink that records any Write of a layer's other chunks
+// before its chunk 0's Write returned (chunk 0's Write takes a while).
+type ordered struct {
+	collect
+	omu   sync.Mutex
+	done  map[int]bool // layer: chunk 0 written
+	early int
+}
+
+func (o *ordered) Write(i int, first int64, n int, bits []uint64) error {
+	if first == 0 {
+		time.Sleep(5 * time.Millisecond)
+		err := o.collect.Write(i, first, n, bits)
+		o.omu.Lock()
+		o.done[i] = true
+		o.omu.Unlock()
+		return err
+	}
+	o.omu.Lock()
+	if !o.done[i] {
+		o.early++
+	}
+	o.omu.Unlock()
+	return o.collect.Write(i, first, n, bits)
+}
+
+// TestPatternsFirstChunkFirst: the driver hands a layer's other chunks to
+// the sink only once its chunk 0 is written (so that the store need not
+// copy them aside), on both read paths, and the patterns stay exact.
+func TestPatternsFirstChunkFirst(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	shape := []int{800, 70}
+	data := backendtest.Gen(rng, profiler.Float32, 800*70, 0)
+	g, _ := profiler.NewGeometry(shape, 1)
+	want := backendtest.Oracle(profiler.Float32, data, 0, g, 0)
+	for _, mk := range []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer} {
+		o := &ordered{done: map[int]bool{}}
+		run(t, []profiler.Layer{mk("a", profiler.Float32, shape, data), mk("b", profiler.Float32, shape, data)},
+			profiler.Options{Backend: cpu.New(), Workers: 3, ChunkBytes: 1024, Patterns: o})
+		for i := 0; i < 2; i++ {
+			if !o.ended[i] || !slices.Equal(o.bits[i], want.Bits) {
+				t.Fatalf("layer %d: patterns differ from the oracle", i)
+			}
+		}
+		if o.early != 0 {
+			t.Errorf("%d chunks written before their layer's chunk 0", o.early)
+		}
+	}
+}
+
+// failFirst is a backend that fails on a layer's first block, after the
+// others have been counted (and queued behind it).
+type failFirst struct{ profiler.Backend }
+
+var errFirst = errors.New("first block failed")
+
+func (f failFirst) Count(b *profiler.Block, t *profiler.Tally) error {
+	if b.Start == 0 {
+		time.Sleep(20 * time.Millisecond)
+		return errFirst
+	}
+	return f.Backend.Count(b, t)
+}
+
+// TestPatternsFirstChunkFails: when the first chunk never reaches the
+// sink, the chunks queued behind it are let go and the run ends with the
+// error, on both read paths, instead of hanging.
+func TestPatternsFirstChunkFails(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	shape := []int{800, 70}
+	data := backendtest.Gen(rng, profiler.Float32, 800*70, 0)
+	for _, mk := range []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := profiler.Run(context.Background(), []profiler.Layer{mk("a", profiler.Float32, shape, data)},
+				profiler.Options{Backend: failFirst{cpu.New()}, Workers: 3, ChunkBytes: 1024, Patterns: &collect{}})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, errFirst) {
+				t.Errorf("Run returned %v, want the first block's error", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Run hangs when the first chunk fails")
+		}
+	}
+}
