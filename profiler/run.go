@@ -291,9 +291,9 @@ type patternPipe struct {
 	// faults made the first layer of a run 2x slower with patterns on).
 	first     chan struct{}
 	firstOnce sync.Once
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	err  error
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	err       error
 }
 
 type patternJob struct {
