@@ -287,9 +287,10 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 			}
 		}
 		w.mu.Unlock()
-		// Chunks that arrived while chunk 0 was coded: on many cores, tens
-		// of them (measured on 16 cores: 79 chunks, 130-141 ms to code one
-		// after another, half the run). They are coded on all cores.
+		// Chunks that arrived while chunk 0 was coded (from a caller that
+		// does not wait for it, as profiler.Run now does; measured on 16
+		// cores before it did: 79 chunks, 130-141 ms to code one after
+		// another, half the run). They are coded on all cores.
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		for range min(len(deferred), runtime.GOMAXPROCS(0)) {
@@ -528,8 +529,9 @@ func (w *Writer) getBuf() *[]byte { return w.bufs.get() }
 
 // wordList keeps the copies of chunks that reach the writer before their
 // layer's chunk 0 is coded, for the next layers' early chunks: a fresh copy
-// of a chunk of megabytes costs its page faults, 29% of the faults of a
-// fastest run on the digits nets (each 15 us on the 2-core dev VM).
+// of a chunk of megabytes costs its page faults (each 15 us on the 2-core
+// dev VM). (profiler.Run no longer sends a layer's other chunks before its
+// chunk 0 is written; other callers of Write may.)
 type wordList struct {
 	mu   sync.Mutex
 	free [][]uint64
