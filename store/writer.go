@@ -267,7 +267,7 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 		sc := w.scratch.get()
 		if w.fast {
 			order = identityOrder(units)
-			codes = w.firstBlockFast(ch, sc, i, order, bits[:n0*wd], n0)
+			codes = w.firstBlockFast(ch, sc, i, bits[:n0*wd], n0)
 		} else {
 			order = layerOrder(units, n0, bits[:n0*wd])
 			var err error
@@ -471,22 +471,24 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 // firstBlockFast codes block 0 of a layer at level fastest (rows: its n0
 // observations), carrying the layer's static codes, made from it, for the
 // blocks after it; it returns the codes.
-func (w *Writer) firstBlockFast(ch *encodedChunk, sc *blockScratch, i int, order []int32, rows []uint64, n0 int) *staticCodes {
+func (w *Writer) firstBlockFast(ch *encodedChunk, sc *blockScratch, i int, rows []uint64, n0 int) *staticCodes {
 	units := w.hdr.Layers[i].Units
 	nb := rowBytes(units)
-	raw0 := encodeBlock(i, 0, n0, order, rows, &sc.tiles, sc.raw)
-	sc.raw = raw0 // (a fresh one each layer cost its page faults)
-	pl := sc.pc.planes(raw0[blockHead:], nb, n0)
+	// Natural order (fastest): the byte planes come straight from the
+	// rows, as for the later blocks (encodeInto).
+	var head [blockHead]byte
+	putHead(head[:], i, 0, n0)
+	pl := sc.pc.rowPlanes(rows, words(units), nb, n0)
 	codes := newStaticCodes(pl, nb, n0)
 	b := w.getBuf()
-	*b = append(append((*b)[:0], codecStatic), raw0[:blockHead]...)
+	*b = append(append((*b)[:0], codecStatic), head[:]...)
 	*b = codes.encode(codes.appendTables(*b), pl, nb, n0, &sc.sbuf)
 	if int64(n0) == w.hdr.Layers[i].Observations {
 		// The layer's only block: no later block needs the codes, so the
 		// planes codec, with no tables to carry for others, may be
 		// smaller.
 		own := w.getBuf()
-		*own = sc.pc.encodePlanes(append((*own)[:0], codecPlanes), raw0[:blockHead], pl, nb, n0)
+		*own = sc.pc.encodePlanes(append((*own)[:0], codecPlanes), head[:], pl, nb, n0)
 		if len(*own) < len(*b) {
 			b, own = own, b
 		}
