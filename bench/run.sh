@@ -8,12 +8,14 @@
 # auto would first probe for a GPU in a child process (about 50 ms here).
 #   BENCH_ROWS=...  rows of the file (default 1048576)
 #   BENCH_REPS=...  timed repetitions, best kept (default 3)
+#   BENCH_ROUNDS=.. alternating rounds for the --patterns slowdown (default 11)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 shared=${SHARED_BENCH:-$root/../shared/bench}
 rows=${BENCH_ROWS:-1048576}
 reps=${BENCH_REPS:-3}
+rounds=${BENCH_ROUNDS:-11}
 data=$root/.bench/data-$rows
 file=$data/acts.npy
 
@@ -72,6 +74,20 @@ store=$root/.bench/acts.actbits
 fresh() { rm -f "$store"; sync; }
 t_act=$(for i in $(seq "$reps"); do fresh; timed bin/actprof profile --device cpu --quiet -o /dev/null "$file"; done | best)
 t_cold=$(for i in $(seq "$reps"); do fresh; evict; timed bin/actprof profile --device cpu --quiet -o /dev/null "$file"; done | best)
+# The slowdown at level fastest (the target), page-cached: runs with and
+# without --patterns alternate (bench/ab.sh), and the median of the rounds'
+# ratios is reported: on a shared machine whose speed drifts by 10-30%
+# between phases, best-of-N takes a slow baseline run as readily as a fast
+# one.
+abslow() { # label, then the profiled paths
+  local label=$1; shift
+  AB_STORE=$store bash bench/ab.sh "$rounds" nopat "bin/actprof profile --device cpu --quiet -o /dev/null $*" \
+    pat "bin/actprof profile --device cpu --quiet --patterns $store -o /dev/null $*" |
+    awk -v l="$label" -v r="$rounds" '/^nopat/ {a = $3} /^pat / {p = $3} /per round/ {m = $5; q = $7}
+      END { sub(",", "", m); printf "  fastest  %s, page-cached, %d alternating rounds: %.3f s -> %.3f s medians; slowdown %+.0f%% (median of the rounds'"'"' ratios, quartiles %s; target <= 25%%)\n", l, r, a / 1000, p / 1000, 100 * (m - 1), q }'
+}
+cat "$file" > /dev/null
+abslow "2 GiB file" "$file"
 for lv in fastest balanced; do
   t_pat=$(cat "$file" > /dev/null; for i in $(seq "$reps"); do fresh; timed bin/actprof profile --device cpu --quiet --patterns "$store" --patterns-level $lv -o /dev/null "$file"; done | best)
   t_patc=$(for i in $(seq "$reps"); do fresh; evict; timed bin/actprof profile --device cpu --quiet --patterns "$store" --patterns-level $lv -o /dev/null "$file"; done | best)
@@ -92,6 +108,8 @@ if [ ! -f "$real/mlp_fc1.npy" ]; then
   fi
 fi
 if [ -f "$real/mlp_fc1.npy" ]; then
+  cat "$real"/*.npy > /dev/null
+  abslow "digits nets" "$real"
   for lv in balanced best fastest; do
     echo "  ReLU networks trained on digits (bench/realistic/make.py), level $lv, bits per unit-observation:"
     bin/actprof profile --device cpu --quiet --patterns "$root/.bench/real.actbits" --patterns-level $lv -o /dev/null "$real" > /dev/null
