@@ -79,7 +79,7 @@ func TestPatternsMatchOracle(t *testing.T) {
 			data := backendtest.Gen(rng, dt, n, 0)
 			g, _ := profiler.NewGeometry(shape, profiler.DefaultUnitAxis(len(shape)))
 			want := backendtest.Oracle(dt, data, 0, g, 0)
-			for _, mk := range []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer} {
+			for _, mk := range readPaths {
 				for _, chunk := range []int{1, 999, 1 << 20} {
 					for _, chunkObs := range []int{0, 37} {
 						c := &collect{chunkObs: chunkObs}
@@ -128,7 +128,7 @@ func TestPatternsSinkError(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	shape := []int{4000, 70}
 	data := backendtest.Gen(rng, profiler.Float32, 4000*70, 0)
-	for _, mk := range []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer} {
+	for _, mk := range readPaths {
 		for _, n := range []int{1, 2, 5} {
 			s := &failing{n: n}
 			_, err := profiler.Run(context.Background(), []profiler.Layer{mk("a", profiler.Float32, shape, data)},
@@ -171,12 +171,8 @@ func (s *slow) Write(i int, first int64, n int, bits []uint64) error {
 // there are workers (for a quick sink, one fewer), so that every core
 // compresses when compression sets the pace; the patterns stay exact.
 func TestPatternsSlowSink(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	shape := []int{800, 70}
-	data := backendtest.Gen(rng, profiler.Float32, 800*70, 0)
-	g, _ := profiler.NewGeometry(shape, 1)
-	want := backendtest.Oracle(profiler.Float32, data, 0, g, 0)
-	for _, mk := range []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer} {
+	shape, data, want := dense(5)
+	for _, mk := range readPaths {
 		s := &slow{}
 		const workers = 3
 		run(t, []profiler.Layer{mk("a", profiler.Float32, shape, data)},
@@ -220,12 +216,8 @@ func (o *ordered) Write(i int, first int64, n int, bits []uint64) error {
 // the sink only once its chunk 0 is written (so that the store need not
 // copy them aside), on both read paths, and the patterns stay exact.
 func TestPatternsFirstChunkFirst(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 8))
-	shape := []int{800, 70}
-	data := backendtest.Gen(rng, profiler.Float32, 800*70, 0)
-	g, _ := profiler.NewGeometry(shape, 1)
-	want := backendtest.Oracle(profiler.Float32, data, 0, g, 0)
-	for _, mk := range []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer} {
+	shape, data, want := dense(7)
+	for _, mk := range readPaths {
 		o := &ordered{done: map[int]bool{}}
 		run(t, []profiler.Layer{mk("a", profiler.Float32, shape, data), mk("b", profiler.Float32, shape, data)},
 			profiler.Options{Backend: cpu.New(), Workers: 3, ChunkBytes: 1024, Patterns: o})
@@ -258,10 +250,8 @@ func (f failFirst) Count(b *profiler.Block, t *profiler.Tally) error {
 // sink, the chunks queued behind it are let go and the run ends with the
 // error, on both read paths, instead of hanging.
 func TestPatternsFirstChunkFails(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	shape := []int{800, 70}
-	data := backendtest.Gen(rng, profiler.Float32, 800*70, 0)
-	for _, mk := range []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer} {
+	shape, data, _ := dense(9)
+	for _, mk := range readPaths {
 		done := make(chan error, 1)
 		go func() {
 			_, err := profiler.Run(context.Background(), []profiler.Layer{mk("a", profiler.Float32, shape, data)},
@@ -277,4 +267,17 @@ func TestPatternsFirstChunkFails(t *testing.T) {
 			t.Fatal("Run hangs when the first chunk fails")
 		}
 	}
+}
+
+// readPaths make a layer of in-memory data read either way the driver
+// reads: as a stream (Next) or at offsets (ReadAt).
+var readPaths = []func(string, profiler.DType, []int, []byte) profiler.Layer{profiler.MemoryLayer, readAtLayer}
+
+// dense is an 800 x 70 float32 layer from seed, and the oracle's result.
+func dense(seed uint64) ([]int, []byte, backendtest.Result) {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	shape := []int{800, 70}
+	data := backendtest.Gen(rng, profiler.Float32, 800*70, 0)
+	g, _ := profiler.NewGeometry(shape, 1)
+	return shape, data, backendtest.Oracle(profiler.Float32, data, 0, g, 0)
 }

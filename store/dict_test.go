@@ -32,28 +32,7 @@ func TestDictionaryBlocks(t *testing.T) {
 		copy(rows[o*w:], pats[rng.IntN(len(pats))])
 	}
 	path := filepath.Join(t.TempDir(), "d.actbits")
-	h := Header{FormatVersion: FormatVersion, Codec: Codecs, Layers: []LayerInfo{{Name: "l", DType: "float32",
-		Shape: []int{nobs, units}, UnitAxis: 1, Units: units, Observations: int64(nobs), ObsPerSample: 1}}}
-	wr, err := Create(path, h, "better")
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan := profiler.Plan{Layer: profiler.Layer{Name: "l", Shape: []int{nobs, units}}, Geom: profiler.Geometry{Outer: int64(nobs), Units: units, Inner: 1}}
-	if err := wr.BeginLayer(0, plan); err != nil {
-		t.Fatal(err)
-	}
-	for first := 0; first < nobs; first += 4 * bo { // chunks of the sink's size
-		n := min(4*bo, nobs-first)
-		if err := wr.Write(0, int64(first), n, rows[first*w:(first+n)*w]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := wr.EndLayer(0); err != nil {
-		t.Fatal(err)
-	}
-	if err := wr.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeDense(t, path, "better", units, nobs, rows, 4*bo, nil) // chunks of the sink's size
 	r, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -98,4 +77,47 @@ func TestDictionaryBlocks(t *testing.T) {
 	}
 	binary.LittleEndian.PutUint32(forged[5:], 0) // damaged header bytes: an error, no panic
 	l.frameDict(2, forged)
+}
+
+// denseLayer is the header of a store of one float32 layer "l" of nobs
+// observations of units, and its plan.
+func denseLayer(units, nobs int) (Header, profiler.Plan) {
+	h := Header{FormatVersion: FormatVersion, Codec: Codecs, Layers: []LayerInfo{{Name: "l", DType: "float32",
+		Shape: []int{nobs, units}, UnitAxis: 1, Units: units, Observations: int64(nobs), ObsPerSample: 1}}}
+	plan := profiler.Plan{Layer: profiler.Layer{Name: "l", Shape: []int{nobs, units}}, Geom: profiler.Geometry{Outer: int64(nobs), Units: int64(units), Inner: 1}}
+	return h, plan
+}
+
+// writeDense writes rows (nobs observations of units) as the store of
+// denseLayer at path, in chunks of chunk observations, in the order of
+// the chunk indices in order (nil: first to last).
+func writeDense(t *testing.T, path, level string, units, nobs int, rows []uint64, chunk int, order []int) {
+	t.Helper()
+	h, plan := denseLayer(units, nobs)
+	w := words(units)
+	wr, err := Create(path, h, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wr.BeginLayer(0, plan); err != nil {
+		t.Fatal(err)
+	}
+	if order == nil {
+		for c := 0; c*chunk < nobs; c++ {
+			order = append(order, c)
+		}
+	}
+	for _, c := range order {
+		first := c * chunk
+		n := min(chunk, nobs-first)
+		if err := wr.Write(0, int64(first), n, rows[first*w:(first+n)*w]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wr.EndLayer(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := wr.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/actprof/actprof/profiler"
 )
 
 // TestEarlyChunks: chunks written before their layer's chunk 0 (kept aside
@@ -29,32 +27,7 @@ func TestEarlyChunks(t *testing.T) {
 			}
 		}
 	}
-	h := Header{FormatVersion: FormatVersion, Codec: Codecs, Layers: []LayerInfo{{Name: "l", DType: "float32",
-		Shape: []int{nobs, units}, UnitAxis: 1, Units: units, Observations: int64(nobs), ObsPerSample: 1}}}
-	plan := profiler.Plan{Layer: profiler.Layer{Name: "l", Shape: []int{nobs, units}}, Geom: profiler.Geometry{Outer: int64(nobs), Units: units, Inner: 1}}
-	write := func(path, level string, order []int) {
-		wr, err := Create(path, h, level)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := wr.BeginLayer(0, plan); err != nil {
-			t.Fatal(err)
-		}
-		chunk := wr.ChunkObservations(0)
-		for _, c := range order {
-			first := c * chunk
-			n := min(chunk, nobs-first)
-			if err := wr.Write(0, int64(first), n, rows[first*w:(first+n)*w]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := wr.EndLayer(0); err != nil {
-			t.Fatal(err)
-		}
-		if err := wr.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h, _ := denseLayer(units, nobs)
 	dir := t.TempDir()
 	for _, level := range []string{"fastest", "balanced", "better"} {
 		wr, err := Create(filepath.Join(dir, "probe"), h, level)
@@ -73,8 +46,8 @@ func TestEarlyChunks(t *testing.T) {
 			reversed = append(reversed, nchunks-1-c)
 		}
 		a, b := filepath.Join(dir, level+"-a"), filepath.Join(dir, level+"-b")
-		write(a, level, inOrder)
-		write(b, level, reversed)
+		writeDense(t, a, level, units, nobs, rows, chunk, inOrder)
+		writeDense(t, b, level, units, nobs, rows, chunk, reversed)
 		da, err := os.ReadFile(a)
 		if err != nil {
 			t.Fatal(err)
