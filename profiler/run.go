@@ -280,7 +280,12 @@ func (lc *layerCount) emit(bits []uint64, start, n int64) error {
 // then not held up by the compression.
 // There are two buffers per worker: each is being filled (for a streamed
 // source, one per worker; read at offsets, one per block being counted),
-// waits to be written, is being written, or is free.
+// waits to be written, is being written, or is free. Two per worker are
+// needed, not more: until chunk 0 is written nothing else is, and the
+// other workers can hold at most 2n-1 buffers meanwhile (n chunks queued in
+// jobs, n-1 more waiting to queue), which leaves one for chunk 0.
+// (Four per worker made runs slower: more blocks in flight, more memory
+// touched.)
 type patternPipe struct {
 	jobs chan patternJob
 	free chan []uint64
