@@ -16,7 +16,8 @@ import (
 // New buffers are mapped with their pages populated at once
 // (internal/pagemem), not faulted in a page at a time as they are first
 // written: on the 2-core dev VM a fault costs 15 us, and the 4 MiB of
-// pattern buffers of a conv layer's run cost 15 ms of CPU that way. They
+// pattern buffers of a conv layer's run cost 15 ms of CPU that way (4 ms
+// populated: mapping, then the host's first touch). They
 // live outside the Go heap until release, which the run calls once every
 // goroutine that used them is done.
 type bufPool struct {
