@@ -480,7 +480,7 @@ func (w *Writer) firstBlockFast(ch *encodedChunk, sc *blockScratch, i int, rows 
 	putHead(head[:], i, 0, n0)
 	pl := sc.pc.rowPlanes(rows, words(units), nb, n0)
 	codes := newStaticCodes(pl, nb, n0)
-	b := w.getBuf()
+	b := w.getBufCap(len(pl) + nb*tableBytes + 128) // encodeAt reserves the raw size
 	*b = append(append((*b)[:0], codecStatic), head[:]...)
 	*b = codes.encode(codes.appendTables(*b), pl, nb, n0, &sc.sbuf)
 	if int64(n0) == w.hdr.Layers[i].Observations {
@@ -528,6 +528,24 @@ func (w *Writer) compress(sc *blockScratch, enc *zstd.Encoder, raw []byte, units
 }
 
 func (w *Writer) getBuf() *[]byte { return w.bufs.get() }
+
+// getBufCap returns a kept buffer of capacity at least n if there is one,
+// else any (getBuf): for a block coded whole (a layer's block 0, a planes
+// block), which a buffer of the static codec's quarter blocks would have to
+// grow into fresh memory, page faults and all.
+func (w *Writer) getBufCap(n int) *[]byte {
+	l := &w.bufs
+	l.mu.Lock()
+	for i := len(l.free) - 1; i >= 0; i-- {
+		if b := l.free[i]; cap(*b) >= n {
+			l.free = append(l.free[:i], l.free[i+1:]...)
+			l.mu.Unlock()
+			return b
+		}
+	}
+	l.mu.Unlock()
+	return w.getBuf()
+}
 
 // wordList keeps the copies of chunks that reach the writer before their
 // layer's chunk 0 is coded, for the next layers' early chunks: a fresh copy
@@ -633,7 +651,7 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 	layer := int(binary.LittleEndian.Uint32(head))
 	first := int64(binary.LittleEndian.Uint64(head[4:]))
 	if st, own := codes.estimates(pl, nb, nobs); st > 1.1*own {
-		out := w.getBuf()
+		out := w.getBufCap(len(pl) + len(pl)/64 + 128)
 		*out = sc.pc.encodePlanes(append((*out)[:0], codecPlanes), head, pl, nb, nobs)
 		return append(dst, encoded{first: first, nobs: nobs, data: out})
 	}
