@@ -72,7 +72,6 @@ type Writer struct {
 	dictEnc *zstd.Encoder           // the layer's encoder with its first blocks as dictionary
 	scratch freeList[blockScratch]  // coding buffers, one set per goroutine coding
 	bufs    bufList                 // stored blocks, recycled once written
-	clones  wordList                // copies of chunks that arrived before chunk 0, recycled once coded
 }
 
 // layerState is what a layer's chunk 0 sets for its other chunks.
@@ -239,8 +238,9 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 	// large part of the run.
 	st := w.state.Load()
 	if st == nil && first != 0 {
-		clone := w.clones.get(len(bits))
-		copy(clone, bits)
+		// (profiler.Run holds a layer's other chunks back until chunk 0
+		// is written, so this copy is for other callers of Write.)
+		clone := slices.Clone(bits)
 		w.mu.Lock()
 		if st = w.state.Load(); st == nil {
 			// Before chunk 0: keep a copy, which chunk 0's writer encodes.
@@ -312,7 +312,6 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 
 	w.mu.Lock()
 	for _, c := range deferred {
-		w.clones.put(c.bits)
 		c.bits = nil
 	}
 	w.pending[first] = ch
@@ -545,37 +544,6 @@ func (w *Writer) getBufCap(n int) *[]byte {
 	}
 	l.mu.Unlock()
 	return w.getBuf()
-}
-
-// wordList keeps the copies of chunks that reach the writer before their
-// layer's chunk 0 is coded, for the next layers' early chunks: a fresh copy
-// of a chunk of megabytes costs its page faults (each 15 us on the 2-core
-// dev VM). (profiler.Run no longer sends a layer's other chunks before its
-// chunk 0 is written; other callers of Write may.)
-type wordList struct {
-	mu   sync.Mutex
-	free [][]uint64
-}
-
-// get returns a buffer of n words, with whatever it held.
-func (l *wordList) get(n int) []uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i, b := range l.free {
-		if cap(b) >= n {
-			l.free = append(l.free[:i], l.free[i+1:]...)
-			return b[:n]
-		}
-	}
-	return make([]uint64, n)
-}
-
-func (l *wordList) put(b []uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.free) < maxFreeBufs {
-		l.free = append(l.free, b)
-	}
 }
 
 // freeList keeps buffers for the next blocks: the coded blocks, once
