@@ -11,9 +11,13 @@ import (
 	"github.com/actprof/actprof/profiler"
 )
 
-// TestDictionaryBlocks: at level better, zstd block k names the first
-// min(k, 4) blocks as its dictionary (block 0 none), every block decodes
-// back, and a frame naming blocks at or after itself is refused.
+// TestDictionaryBlocks: at level better, each block of BlockObs
+// observations is stored as fastSplit blocks (parts) of at most
+// splitLen(BlockObs) observations; part k < 4 (block 0's) names the parts
+// before it as its dictionary, the parts of blocks 1-3 the parts of the
+// blocks before theirs (4, 8, 12), and every later part the first 16; every
+// part decodes back, and a frame naming blocks at or after itself is
+// refused.
 func TestDictionaryBlocks(t *testing.T) {
 	const units = 2048
 	bo := BlockObs(units)
@@ -39,8 +43,14 @@ func TestDictionaryBlocks(t *testing.T) {
 	}
 	defer r.Close()
 	l := r.Layers()[0]
+	if n := len(r.index[0]); n != 7*fastSplit {
+		t.Fatalf("%d blocks, want %d (7 of BlockObs, each in %d parts)", n, 7*fastSplit, fastSplit)
+	}
 	zstdBlocks := 0
 	for k, e := range r.index[0] {
+		if int(e.NObs) > splitLen(bo) {
+			t.Errorf("block %d: %d observations, more than %d", k, e.NObs, splitLen(bo))
+		}
 		data, err := r.readAt(int64(e.Length), int64(e.Offset))
 		if err != nil {
 			t.Fatal(err)
@@ -49,9 +59,13 @@ func TestDictionaryBlocks(t *testing.T) {
 			continue
 		}
 		zstdBlocks++
+		want := min(k, 16)
+		if k >= 4 {
+			want = min(k/4*4, 16)
+		}
 		j, err := l.frameDict(k, data[1:])
-		if err != nil || j != min(k, 4) {
-			t.Errorf("block %d: dictionary of %d blocks (%v), want %d", k, j, err, min(k, 4))
+		if err != nil || j != want {
+			t.Errorf("block %d: dictionary of %d blocks (%v), want %d", k, j, err, want)
 		}
 		b, err := l.block(k)
 		if err != nil {

@@ -40,6 +40,10 @@ type Reader struct {
 type dictDecoder struct {
 	mu   sync.Mutex
 	decs map[int]*prefixDecoder
+	// prefix holds the raw payloads of the layer's first len(ends) blocks,
+	// block t ending at ends[t] (dictPrefix).
+	prefix []byte
+	ends   []int
 
 	codesOnce sync.Once
 	codes     *staticCodes
@@ -339,18 +343,41 @@ func (l *Layer) dictDec(j int) (*zstd.Decoder, error) {
 	d.mu.Unlock()
 	p.once.Do(func() {
 		var dict []byte
-		for t := 0; t < j; t++ {
-			raw, err := l.readBlock(t)
-			if err != nil {
-				p.err = err
-				return
-			}
-			dict = append(dict, raw...)
+		if dict, p.err = l.dictPrefix(j); p.err == nil {
+			p.dec, p.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30),
+				zstd.WithDecoderDictRaw(dictID(l.i, j), dict))
 		}
-		p.dec, p.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30),
-			zstd.WithDecoderDictRaw(dictID(l.i, j), dict))
 	})
 	return p.dec, p.err
+}
+
+// dictPrefix returns the raw payloads of the layer's first j blocks,
+// concatenated: decoded once for all the dictionaries that share them
+// (at level best a layer's parts use j = 1, 2, 3, 4, 8, 12 and 16).
+// Blocks are added in order, so a block's own dictionary, a prefix
+// shorter than its index, is there before it is read.
+func (l *Layer) dictPrefix(j int) ([]byte, error) {
+	d := l.r.dicts[l.i]
+	for {
+		d.mu.Lock()
+		t := len(d.ends)
+		if t >= j {
+			p := d.prefix[:d.ends[j-1]:d.ends[j-1]]
+			d.mu.Unlock()
+			return p, nil
+		}
+		d.mu.Unlock()
+		raw, err := l.readBlock(t)
+		if err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		if len(d.ends) == t { // else another goroutine added the same block
+			d.prefix = append(d.prefix, raw...)
+			d.ends = append(d.ends, len(d.prefix))
+		}
+		d.mu.Unlock()
+	}
 }
 
 // frameDict returns how many of the layer's first blocks the zstd frame

@@ -347,7 +347,8 @@ func TestChunkIndependence(t *testing.T) {
 				check(t, path, layers)
 				if level == "balanced" {
 					// 1031 positions, blocks of at most 1024: two parts a
-					// sample, not 1031 blocks of the largest divisor, 1.
+					// sample, not 1031 blocks of the largest divisor, 1;
+					// each stored as 4 smaller blocks (splitLen).
 					r, err := store.Open(path)
 					if err != nil {
 						t.Fatal(err)
@@ -355,8 +356,8 @@ func TestChunkIndependence(t *testing.T) {
 					l, _ := r.Layer("prime")
 					codecs, err := l.Codecs()
 					r.Close()
-					if n := codecs["zstd"] + codecs["planes"]; err != nil || n != 6 {
-						t.Fatalf("layer prime: %v blocks (%v), want 6", codecs, err)
+					if n := codecs["zstd"] + codecs["planes"]; err != nil || n != 24 {
+						t.Fatalf("layer prime: %v blocks (%v), want 24", codecs, err)
 					}
 				}
 				continue

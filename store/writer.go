@@ -86,6 +86,11 @@ type layerState struct {
 // least 64.
 const fastSplit = 4
 
+// splitLen is the observations of each of the smaller blocks that a block
+// of n observations is stored as (the last may hold fewer): n/fastSplit,
+// at least 64, so that one observation is found by decoding about 64 KiB.
+func splitLen(n int) int { return max(64, (n+fastSplit-1)/fastSplit) }
+
 // blockScratch is one goroutine's buffers for encoding blocks.
 type blockScratch struct {
 	tiles []uint64 // encodeBlock's transposes
@@ -416,43 +421,68 @@ const maxDictBlocks = 16
 func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []int32, rows []uint64, n int) (*zstd.Encoder, int, error) {
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
-	// The raw payloads first; then each block compressed on a goroutine
-	// of its own, block k with the raw payloads of blocks 0..k-1 (the
-	// first dictLen bytes of dict) as its dictionary (at level best, coding
-	// the four one after another took most of a small layer's time).
+	// The raw payloads first, each block of BlockObs observations stored
+	// as splitLen parts (blocks of the format; one observation is found by
+	// decoding a part, with the dictionary once made). Then each full
+	// block's parts are compressed on a goroutine of their own, with the
+	// raw payloads of the parts of the full blocks before it (the first
+	// dictLen bytes of dict, j parts) as their dictionary: one encoder per
+	// full block, not per part (at level best, an encoder with its
+	// dictionary costs as much as coding a part; and coding the blocks one
+	// after another took most of a small layer's time).
 	type dictBlock struct {
-		raw           []byte
-		first         int64
-		nobs, dictLen int
+		raw   []byte
+		first int64
+		nobs  int
 	}
-	var todo []dictBlock
+	type group struct {
+		parts      []dictBlock
+		at         int // index of its first part
+		j, dictLen int
+	}
+	var groups []group
 	var dict []byte
-	nd := 0
+	nd, parts := 0, 0
 	for k := 0; k < max(w.nDict, 1) && nd < n; k++ {
 		m := w.blockLen(i, int64(nd), n-nd)
-		raw := encodeBlock(i, int64(nd), m, order, rows[nd*wd:(nd+m)*wd], &sc.tiles, nil)
-		todo = append(todo, dictBlock{raw, int64(nd), m, len(dict)})
-		dict = append(dict, raw...)
+		g := group{at: parts, j: parts, dictLen: len(dict)}
+		q := splitLen(m)
+		for p := 0; p < m; p += q {
+			mp := min(q, m-p)
+			raw := encodeBlock(i, int64(nd+p), mp, order, rows[(nd+p)*wd:(nd+p+mp)*wd], &sc.tiles, nil)
+			if k == 0 && p > 0 {
+				// Block 0's parts each have the parts before them as
+				// dictionary: they have no earlier block to draw on.
+				groups = append(groups, g)
+				g = group{at: parts, j: parts, dictLen: len(dict)}
+			}
+			g.parts = append(g.parts, dictBlock{raw, int64(nd + p), mp})
+			dict = append(dict, raw...)
+			parts++
+		}
+		groups = append(groups, g)
 		nd += m
 	}
-	blocks := make([]encoded, len(todo))
-	errs := make([]error, len(todo))
+	blocks := make([]encoded, parts)
+	errs := make([]error, len(groups))
 	var wg sync.WaitGroup
-	for k, b := range todo {
+	for k, g := range groups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			enc := w.enc
-			if k > 0 {
+			if g.j > 0 {
 				var err error
-				if enc, err = w.dictEncoder(i, k, dict[:b.dictLen]); err != nil {
+				if enc, err = w.dictEncoder(i, g.j, dict[:g.dictLen], 1); err != nil {
 					errs[k] = err
 					return
 				}
 				defer enc.Close()
 			}
 			bsc := w.scratch.get()
-			blocks[k] = encoded{first: b.first, nobs: b.nobs, data: w.compress(bsc, enc, b.raw, units, b.nobs)}
+			for t, d := range g.parts {
+				blocks[g.at+t] = encoded{first: d.first, nobs: d.nobs, data: w.compress(bsc, enc, d.raw, units, d.nobs)}
+			}
 			w.scratch.put(bsc)
 		}()
 	}
@@ -463,7 +493,7 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 		}
 	}
 	ch.blocks = append(ch.blocks, blocks...)
-	enc, err := w.dictEncoder(i, len(todo), dict)
+	enc, err := w.dictEncoder(i, parts, dict, runtime.GOMAXPROCS(0))
 	return enc, nd, err
 }
 
@@ -499,8 +529,8 @@ func (w *Writer) firstBlockFast(ch *encodedChunk, sc *blockScratch, i int, rows 
 
 // dictEncoder returns an encoder at the writer's level with the layer's
 // first j blocks (dict: their raw payloads) as dictionary.
-func (w *Writer) dictEncoder(i, j int, dict []byte) (*zstd.Encoder, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(w.level), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+func (w *Writer) dictEncoder(i, j int, dict []byte, conc int) (*zstd.Encoder, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(w.level), zstd.WithEncoderConcurrency(conc),
 		zstd.WithEncoderCRC(false), zstd.WithEncoderDictRaw(dictID(i, j), dict))
 	if err != nil {
 		return nil, &profiler.FileError{Path: w.path, Err: err}
@@ -603,8 +633,12 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 			c.blocks = w.appendFast(c.blocks, sc, codes, head[:], pl, units, k)
 			continue
 		}
-		sc.raw = encodeBlock(i, first, k, order, rows[o*wd:(o+k)*wd], &sc.tiles, sc.raw)
-		c.blocks = append(c.blocks, encoded{first: first, nobs: k, data: w.compress(sc, enc, sc.raw, units, k)})
+		q := splitLen(k)
+		for p := 0; p < k; p += q {
+			m := min(q, k-p)
+			sc.raw = encodeBlock(i, first+int64(p), m, order, rows[(o+p)*wd:(o+p+m)*wd], &sc.tiles, sc.raw)
+			c.blocks = append(c.blocks, encoded{first: first + int64(p), nobs: m, data: w.compress(sc, enc, sc.raw, units, m)})
+		}
 	}
 	w.scratch.put(sc)
 }
@@ -623,7 +657,7 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 		*out = sc.pc.encodePlanes(append((*out)[:0], codecPlanes), head, pl, nb, nobs)
 		return append(dst, encoded{first: first, nobs: nobs, data: out})
 	}
-	k := max(64, (nobs+fastSplit-1)/fastSplit)
+	k := splitLen(nobs)
 	for o := 0; o < nobs; o += k {
 		m := min(k, nobs-o)
 		out := w.getBuf()
