@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -78,6 +79,23 @@ func TestDictionaryBlocks(t *testing.T) {
 					t.Fatalf("block %d observation %d decodes differently", k, o)
 				}
 			}
+		}
+	}
+	// A fresh reader asked for the last block first builds the 16-part
+	// dictionary, its parts decoded with their own shorter ones.
+	r2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	l2 := r2.Layers()[0]
+	for k := l2.Blocks() - 1; k >= 0; k -= 5 {
+		b, err := l2.block(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back := b.rows(); !slices.Equal(back[:b.nobs*w], rows[int(b.first)*w:(int(b.first)+b.nobs)*w]) {
+			t.Fatalf("fresh reader: block %d decodes differently", k)
 		}
 	}
 	if zstdBlocks < 5 {
