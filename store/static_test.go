@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -263,4 +264,62 @@ func TestEstimatesPeriodic(t *testing.T) {
 		t.Errorf("estimated static/own %.3f, true %.3f (static %d bytes, planes %d)", est, tr, trueSt, trueOwn)
 	}
 	t.Logf("estimated static/own %.3f, true %.3f", est, tr)
+}
+
+// TestFastestSpanParts: at level fastest every block holds at most
+// splitLen(BlockObs) observations, the first span's included: block 0,
+// which carries the layer's code tables (made from the whole first span),
+// is a quarter span, and the three after it are static blocks coded with
+// those tables. Every observation reads back.
+func TestFastestSpanParts(t *testing.T) {
+	const units = 64
+	bo := BlockObs(units)
+	nobs := 2*bo + 1000
+	w := words(units)
+	rows := make([]uint64, nobs*w)
+	rng := rand.New(rand.NewPCG(6, 7))
+	for o := range nobs {
+		rows[o*w] = rng.Uint64() & rng.Uint64()
+	}
+	path := filepath.Join(t.TempDir(), "f.actbits")
+	writeDense(t, path, "fastest", units, nobs, rows, 2*bo, nil)
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	l := r.Layers()[0]
+	idx := r.index[0]
+	if len(idx) < 2*fastSplit+1 {
+		t.Fatalf("%d blocks, want at least %d", len(idx), 2*fastSplit+1)
+	}
+	for k, e := range idx {
+		if int(e.NObs) > splitLen(bo) {
+			t.Errorf("block %d: %d observations, more than %d", k, e.NObs, splitLen(bo))
+		}
+		if k < fastSplit {
+			data, err := r.readAt(int64(e.Length), int64(e.Offset))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if data[0] != codecStatic {
+				t.Errorf("block %d: codec %d, want static", k, data[0])
+			}
+		}
+	}
+	for o := 0; o < nobs; o += 997 {
+		got, err := l.Fired(int64(o))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []int
+		for u := 0; u < units; u++ {
+			if rows[o*w+u/64]>>(u%64)&1 != 0 {
+				want = append(want, u)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("observation %d: fired %v, want %v", o, got, want)
+		}
+	}
 }

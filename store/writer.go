@@ -22,8 +22,9 @@ import (
 
 // Levels are the compression levels a writer takes, by name. fastest, the
 // default ("" or "default"), codes blocks over the natural unit order with
-// the static codec (codes fixed per layer by block 0), or with the planes
-// codec where a block has drifted from block 0; the others sort units by
+// the static codec (codes fixed per layer by its first span, whose tables
+// block 0 carries), or with the planes codec where a span has drifted from
+// the first; the others sort units by
 // firing rate and keep, per block, the smaller of the planes codec and zstd
 // at that level (balanced: zstd's default level).
 var Levels = map[string]zstd.EncoderLevel{
@@ -81,9 +82,9 @@ type layerState struct {
 	codes *staticCodes  // level fastest: the layer's static codes
 }
 
-// fastSplit: at level fastest, static blocks after block 0 hold
-// BlockObs(units)/fastSplit observations (about 64 KiB of raw bits), at
-// least 64.
+// fastSplit: every level stores each span of BlockObs(units) observations
+// (blockLen) as fastSplit blocks (about 64 KiB of raw bits each), except
+// a span that drifted at level fastest (one planes block).
 const fastSplit = 4
 
 // splitLen is the observations of each of the smaller blocks that a block
@@ -497,33 +498,56 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 	return enc, nd, err
 }
 
-// firstBlockFast codes block 0 of a layer at level fastest (rows: its n0
-// observations), carrying the layer's static codes, made from it, for the
-// blocks after it; it returns the codes.
+// firstBlockFast codes the first span of a layer at level fastest (rows:
+// its n0 observations): it makes the layer's static codes from the whole
+// span, and stores the span as splitLen parts like the later ones, block 0
+// (the first part) carrying the codes' tables for every later block. It
+// returns the codes.
 func (w *Writer) firstBlockFast(ch *encodedChunk, sc *blockScratch, i int, rows []uint64, n0 int) *staticCodes {
 	units := w.hdr.Layers[i].Units
 	nb := rowBytes(units)
 	// Natural order (fastest): the byte planes come straight from the
 	// rows, as for the later blocks (encodeInto).
-	var head [blockHead]byte
-	putHead(head[:], i, 0, n0)
 	pl := sc.pc.rowPlanes(rows, words(units), nb, n0)
 	codes := newStaticCodes(pl, nb, n0)
-	b := w.getBufCap(len(pl) + nb*tableBytes + 128) // encodeAt reserves the raw size
-	*b = append(append((*b)[:0], codecStatic), head[:]...)
-	*b = codes.encode(codes.appendTables(*b), pl, nb, n0, &sc.sbuf)
-	if int64(n0) == w.hdr.Layers[i].Observations {
-		// The layer's only block: no later block needs the codes, so the
-		// planes codec, with no tables to carry for others, may be
-		// smaller.
-		own := w.getBuf()
-		*own = sc.pc.encodePlanes(append((*own)[:0], codecPlanes), head[:], pl, nb, n0)
-		if len(*own) < len(*b) {
-			b, own = own, b
+	k := splitLen(n0)
+	var parts []encoded
+	size := 0
+	for o := 0; o < n0; o += k {
+		m := min(k, n0-o)
+		var b *[]byte
+		if o == 0 {
+			b = w.getBufCap(nb*m + nb*tableBytes + 128) // encodeAt reserves the raw size
+			*b = append(append((*b)[:0], codecStatic), make([]byte, blockHead)...)
+			putHead((*b)[1:], i, 0, m)
+			*b = codes.appendTables(*b)
+		} else {
+			b = w.getBufCap(nb*m + 128)
+			*b = append(append((*b)[:0], codecStatic), make([]byte, blockHead)...)
+			putHead((*b)[1:], i, int64(o), m)
 		}
-		w.bufs.put(own)
+		*b = codes.encodeAt(*b, pl, n0, o, nb, m, &sc.sbuf)
+		parts = append(parts, encoded{first: int64(o), nobs: m, data: b})
+		size += len(*b)
 	}
-	ch.blocks = append(ch.blocks, encoded{first: 0, nobs: n0, data: b})
+	if int64(n0) == w.hdr.Layers[i].Observations {
+		// The layer's only span: no later block needs the codes, so the
+		// planes codec, with no tables to carry for others, may be
+		// smaller, as one block.
+		var head [blockHead]byte
+		putHead(head[:], i, 0, n0)
+		own := w.getBufCap(nb*n0 + nb*n0/64 + 128)
+		*own = sc.pc.encodePlanes(append((*own)[:0], codecPlanes), head[:], pl, nb, n0)
+		if len(*own) < size {
+			for _, p := range parts {
+				w.bufs.put(p.data)
+			}
+			parts = append(parts[:0], encoded{first: 0, nobs: n0, data: own})
+		} else {
+			w.bufs.put(own)
+		}
+	}
+	ch.blocks = append(ch.blocks, parts...)
 	return codes
 }
 
@@ -559,8 +583,8 @@ func (w *Writer) compress(sc *blockScratch, enc *zstd.Encoder, raw []byte, units
 func (w *Writer) getBuf() *[]byte { return w.bufs.get() }
 
 // getBufCap returns a kept buffer of capacity at least n if there is one,
-// else any (getBuf): for a block coded whole (a layer's block 0, a planes
-// block), which a buffer of the static codec's quarter blocks would have to
+// else any (getBuf): for a block whose size the buffers of static quarter
+// blocks may not have (block 0 with its tables, a planes block), which a buffer of the static codec's quarter blocks would have to
 // grow into fresh memory, page faults and all.
 func (w *Writer) getBufCap(n int) *[]byte {
 	l := &w.bufs
