@@ -179,7 +179,14 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	if err != nil {
 		return nil, &profiler.FileError{Path: path, Err: err}
 	}
-	w := &Writer{path: path, f: f, direct: direct, bw: bufio.NewWriterSize(f, 1<<20), enc: enc, level: lv, fast: fast, nDict: dictBlocks(level), hdr: h,
+	// A regular file takes only the header, index and footer through bw
+	// (blocks go by positioned writes): a megabyte buffer there was 1 of
+	// the 5.5 MB a fastest run on the digits nets allocated.
+	bufSize := 64 << 10
+	if direct {
+		bufSize = 1 << 20
+	}
+	w := &Writer{path: path, f: f, direct: direct, bw: bufio.NewWriterSize(f, bufSize), enc: enc, level: lv, fast: fast, nDict: dictBlocks(level), hdr: h,
 		index: make([][]entry, len(h.Layers)), orders: make([][]int32, len(h.Layers)), layer: -1}
 	w.write([]byte(magic))
 	w.write(binary.LittleEndian.AppendUint32(nil, uint32(len(hj))))
