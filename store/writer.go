@@ -590,9 +590,8 @@ func (w *Writer) compress(sc *blockScratch, enc *zstd.Encoder, raw []byte, units
 func (w *Writer) getBuf() *[]byte { return w.bufs.get() }
 
 // getBufCap returns a kept buffer of capacity at least n if there is one,
-// else any (getBuf): for a block whose size the buffers of static quarter
-// blocks may not have (block 0 with its tables, a planes block), which a buffer of the static codec's quarter blocks would have to
-// grow into fresh memory, page faults and all.
+// else a new one: a block coded into a smaller one would grow it into
+// fresh memory, zeroed, page faults and all.
 func (w *Writer) getBufCap(n int) *[]byte {
 	l := &w.bufs
 	l.mu.Lock()
@@ -604,7 +603,11 @@ func (w *Writer) getBufCap(n int) *[]byte {
 		}
 	}
 	l.mu.Unlock()
-	return w.getBuf()
+	// A new one, in 16 KiB steps: a quarter block's buffer then fits any
+	// other's (a smaller one taken and grown cost a fresh allocation,
+	// zeroed, each time: a fifth of a fastest run's memclr).
+	b := make([]byte, 0, (n+16<<10-1)&^(16<<10-1))
+	return &b
 }
 
 // freeList keeps buffers for the next blocks: the coded blocks, once
@@ -691,7 +694,7 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 	k := splitLen(nobs)
 	for o := 0; o < nobs; o += k {
 		m := min(k, nobs-o)
-		out := w.getBuf()
+		out := w.getBufCap(nb*m + 128) // encodeAt reserves the raw size
 		*out = append((*out)[:0], codecStatic)
 		*out = append(*out, make([]byte, blockHead)...)
 		putHead((*out)[1:], layer, first+int64(o), m)
