@@ -554,3 +554,48 @@ func TestDeviceAutoFallsBack(t *testing.T) {
 		}
 	}
 }
+
+// TestPatternsCompact: 'patterns compact' turns the store of a default
+// (fastest) profile into the very store 'profile --patterns-level best'
+// writes, which verifies against the profile; a bad level is a usage error
+// (exit 2), a corrupt store exit 1 with one line naming it and no output.
+func TestPatternsCompact(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "acts")
+	if _, se, code := actprof(t, "synth", "-o", data, "--rows", "3000", "--layer", "fc:77", "--layer", "conv:5x3x4"); code != 0 {
+		t.Fatalf("synth: %s", se)
+	}
+	fast, best, prof := filepath.Join(dir, "f.actbits"), filepath.Join(dir, "b.actbits"), filepath.Join(dir, "p.json")
+	if _, se, code := actprof(t, "profile", "--quiet", "--patterns", fast, "-o", prof, data); code != 0 {
+		t.Fatalf("profile: %s", se)
+	}
+	if _, se, code := actprof(t, "profile", "--quiet", "--patterns", best, "--patterns-level", "best", "-o", os.DevNull, data); code != 0 {
+		t.Fatalf("profile best: %s", se)
+	}
+	out := filepath.Join(dir, "c.actbits")
+	if _, se, code := actprof(t, "patterns", "compact", fast, "-o", out); code != 0 {
+		t.Fatalf("compact: %s", se)
+	}
+	got, _ := os.ReadFile(out)
+	want, err := os.ReadFile(best)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("compacted store (%d bytes) differs from the level-best one (%d bytes, %v)", len(got), len(want), err)
+	}
+	if so, se, code := actprof(t, "patterns", "verify", out, prof); code != 0 || !strings.HasPrefix(so, "ok:") {
+		t.Fatalf("verify: %d %s %s", code, so, se)
+	}
+	if _, se, code := actprof(t, "patterns", "compact", fast, "-o", out, "--level", "huge"); code != 2 || !strings.Contains(se, `"huge"`) {
+		t.Errorf("bad level: exit %d, %q", code, se)
+	}
+	bad, out2 := filepath.Join(dir, "bad.actbits"), filepath.Join(dir, "o.actbits")
+	b, _ := os.ReadFile(fast)
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(bad, b, 0o644)
+	_, se, code := actprof(t, "patterns", "compact", bad, "-o", out2)
+	if code != 1 || strings.Count(strings.TrimSpace(se), "\n") != 0 || !strings.Contains(se, bad) || !strings.Contains(se, "block") {
+		t.Errorf("corrupt store: exit %d, %q", code, se)
+	}
+	if _, err := os.Stat(out2); err == nil {
+		t.Error("a failed compact left its output")
+	}
+}
