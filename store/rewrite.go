@@ -12,25 +12,44 @@ import (
 	"github.com/actprof/actprof/profiler"
 )
 
+// RewriteOptions are Rewrite's options.
+type RewriteOptions struct {
+	Level string // a key of Levels ("" means DefaultLevel)
+	Sync  bool   // as Writer.Sync
+	// Progress, if set, is called from time to time with the raw pattern
+	// bytes (ceil(units/8) per observation) rewritten so far and in all.
+	Progress func(done, total int64)
+}
+
 // Rewrite writes the patterns of the store r to a new store at path, at
-// compression level (a key of Levels): a store written at level fastest
-// while profiling, whose writing must keep up with the reads, made smaller
+// another compression level: a store written at level fastest while
+// profiling, whose writing must keep up with the reads, made smaller
 // afterwards (level best: 0.74-0.86x of plain zstd on the digits nets,
 // against 0.95-1.40x), without the activations. The new store is the one
 // profiling at that level would have written, byte for byte. It is written
 // to a temporary file and renamed into place when complete (path may be
-// r's own: r keeps reading the file it opened); sync as Writer.Sync.
-func Rewrite(ctx context.Context, r *Reader, path, level string, sync bool) error {
+// r's own: r keeps reading the file it opened).
+func Rewrite(ctx context.Context, r *Reader, path string, opt RewriteOptions) error {
 	h := r.Header
 	h.FormatVersion, h.Codec = FormatVersion, Codecs
 	h.Layers = slices.Clone(h.Layers)
-	w, err := Create(path, h, level)
+	w, err := Create(path, h, opt.Level)
 	if err != nil {
 		return err
 	}
-	w.Sync = sync
+	w.Sync = opt.Sync
+	var done, total int64
+	for _, l := range h.Layers {
+		total += l.Observations * int64(rowBytes(l.Units))
+	}
 	for i, l := range r.Layers() {
-		if err := rewriteLayer(ctx, w, i, l); err != nil {
+		err := rewriteLayer(ctx, w, i, l, func(n int) {
+			done += int64(n) * int64(rowBytes(l.Info.Units))
+			if opt.Progress != nil {
+				opt.Progress(done, total)
+			}
+		})
+		if err != nil {
 			w.Abort()
 			return err
 		}
@@ -42,7 +61,7 @@ func Rewrite(ctx context.Context, r *Reader, path, level string, sync bool) erro
 // profiler hands them (whole blocks of whole groups, the dictionary blocks
 // in the first), the first written before the others, which are written
 // on every core.
-func rewriteLayer(ctx context.Context, w *Writer, i int, l *Layer) error {
+func rewriteLayer(ctx context.Context, w *Writer, i int, l *Layer, read func(n int)) error {
 	info := l.Info
 	g, err := profiler.NewGeometry(info.Shape, info.UnitAxis)
 	if err != nil || g.Units != int64(info.Units) || g.Observations() != info.Observations {
@@ -93,6 +112,7 @@ func rewriteLayer(ctx context.Context, w *Writer, i int, l *Layer) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		read(n)
 		for n > 0 {
 			if chunk == nil {
 				chunk = make([]uint64, 0, (ends[next]-start)*int64(wd))

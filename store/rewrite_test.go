@@ -41,9 +41,13 @@ func TestRewrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, to := range levels {
+			var last, all int64
 			p := filepath.Join(dir, from+"-"+to+".actbits")
-			if err := store.Rewrite(context.Background(), r, p, to, false); err != nil {
+			if err := store.Rewrite(context.Background(), r, p, store.RewriteOptions{Level: to, Progress: func(d, t int64) { last, all = d, t }}); err != nil {
 				t.Fatalf("%s -> %s: %v", from, to, err)
+			}
+			if last != all || all == 0 {
+				t.Errorf("%s -> %s: progress ended at %d of %d bytes", from, to, last, all)
 			}
 			got, err := os.ReadFile(p)
 			if err != nil {
@@ -65,7 +69,7 @@ func TestRewrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Rewrite(context.Background(), r, p, "best", false); err != nil {
+	if err := store.Rewrite(context.Background(), r, p, store.RewriteOptions{Level: "best"}); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
@@ -83,7 +87,7 @@ func TestRewrite(t *testing.T) {
 	cancel()
 	sub := filepath.Join(dir, "cancel")
 	os.Mkdir(sub, 0o755)
-	if err := store.Rewrite(ctx, r, filepath.Join(sub, "c.actbits"), "best", false); err == nil {
+	if err := store.Rewrite(ctx, r, filepath.Join(sub, "c.actbits"), store.RewriteOptions{Level: "best"}); err == nil {
 		t.Error("a cancelled rewrite succeeded")
 	}
 	if ents, _ := os.ReadDir(sub); len(ents) != 0 {

@@ -433,6 +433,7 @@ func patternsCompact(ctx context.Context, e *env, args []string) error {
 	out := fs.String("o", "", "output `FILE` (.actbits)")
 	level := fs.String("level", "best", "compression `LEVEL`: fastest, balanced, better, best")
 	durable := fs.Bool("sync", false, "flush FILE to stable storage (fsync) before renaming it into place")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -451,7 +452,13 @@ func patternsCompact(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer r.Close()
-	return store.Rewrite(ctx, r, *out, *level, *durable)
+	opt := store.RewriteOptions{Level: *level, Sync: *durable}
+	if !*quiet {
+		prog := newProgress(e.stderr, e.stderrTTY)
+		defer prog.finish()
+		opt.Progress = prog.update
+	}
+	return store.Rewrite(ctx, r, *out, opt)
 }
 
 // unitList is report.Ranges of the units, or "none".
