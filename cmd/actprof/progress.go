@@ -48,13 +48,22 @@ func (p *progress) update(done, total int64) {
 		const width = 30
 		n := int(frac * width)
 		bar := strings.Repeat("=", n) + strings.Repeat(" ", width-n)
-		fmt.Fprintf(p.w, "\r[%s] %5.1f%% %s / %s  %.2f GB/s  ETA %s   ", bar, 100*frac, humanBytes(done), humanBytes(total), rate/1e9, eta)
+		fmt.Fprintf(p.w, "\r[%s] %5.1f%% %s / %s  %s  ETA %s   ", bar, 100*frac, humanBytes(done), humanBytes(total), humanRate(rate), eta)
 		p.drawn = true
 		return
 	}
 	if done < total {
-		fmt.Fprintf(p.w, "actprof: %s / %s (%.0f%%), %.2f GB/s, ETA %s\n", humanBytes(done), humanBytes(total), 100*frac, rate/1e9, eta)
+		fmt.Fprintf(p.w, "actprof: %s / %s (%.0f%%), %s, ETA %s\n", humanBytes(done), humanBytes(total), 100*frac, humanRate(rate), eta)
 	}
+}
+
+// humanRate is bytes per second in GB/s, or MB/s below 1 GB/s (a store's
+// compaction runs at megabytes a second).
+func humanRate(r float64) string {
+	if r < 1e9 {
+		return fmt.Sprintf("%.1f MB/s", r/1e6)
+	}
+	return fmt.Sprintf("%.2f GB/s", r/1e9)
 }
 
 // finish clears the bar.

@@ -26,3 +26,11 @@ func TestProgressLines(t *testing.T) {
 		t.Fatalf("bar %q", s)
 	}
 }
+
+func TestHumanRate(t *testing.T) {
+	for r, want := range map[float64]string{2.5e9: "2.50 GB/s", 1e9: "1.00 GB/s", 12.34e6: "12.3 MB/s", 0: "0.0 MB/s"} {
+		if got := humanRate(r); got != want {
+			t.Errorf("humanRate(%g) = %q, want %q", r, got, want)
+		}
+	}
+}
