@@ -87,7 +87,7 @@ func decodePair2BMI2(st *dec2State, pa, pb *byte, ta, tb *[1 << maxCodeLen]uint3
 func (c *staticCodes) decodePair(a, b *huffReader, pa, pb []byte, ia, ib int) {
 	ta, tb := c.dec[ia], c.dec[ib]
 	n := len(pa)
-	if !haveBMI2 || len(a.data) < 8 || len(b.data) < 8 || n < 10 {
+	if !haveBMI2 || len(a.data) < 8 || len(b.data) < 8 || n < 10 || !c.dec2Ready.Load() {
 		decodePairGeneric(a, b, pa, pb, ta, tb)
 		return
 	}

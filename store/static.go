@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // The static codec (codec 2, level fastest): a block's byte planes (as in
@@ -47,6 +49,34 @@ type staticCodes struct {
 	enc   []*[256]uint32             // per table: reversed code | length<<24 (| escapedFlag)
 	dec   []*[1 << maxCodeLen]uint16 // per table: symbol | length<<9
 	dec2  []*[1 << maxCodeLen]uint32 // per table: up to two symbols a lookup (makeDec2), where haveDec2
+	// The two-symbol tables take 85 us each to make (2.8 ms for a 256-unit
+	// layer's 32), a one-symbol one 2 us: they are made at the second
+	// block decoded with these codes, so that a single query (a `patterns
+	// show`) costs no more than its block's decoding with one symbol a
+	// lookup.
+	uses      atomic.Int32
+	dec2Once  sync.Once
+	dec2Ready atomic.Bool
+}
+
+// countUse counts a block decoded with these codes, making the
+// two-symbol tables at the second.
+func (c *staticCodes) countUse() {
+	if haveDec2 && !c.dec2Ready.Load() && c.uses.Add(1) >= 2 {
+		c.buildDec2()
+	}
+}
+
+// buildDec2 makes the two-symbol tables (once; after buildDec).
+func (c *staticCodes) buildDec2() {
+	c.dec2Once.Do(func() {
+		if haveDec2 {
+			for _, d := range c.dec {
+				c.dec2 = append(c.dec2, makeDec2(d))
+			}
+		}
+		c.dec2Ready.Store(true)
+	})
 }
 
 // makeDec2 makes a two-symbol decode table from a one-symbol one: for each
@@ -128,7 +158,7 @@ func (c *staticCodes) buildEnc() {
 // a layer's decode tables, up to 12 KiB each, were 10% of the page faults
 // of a fastest run.)
 func (c *staticCodes) buildDec() {
-	c.dec, c.dec2 = c.dec[:0], c.dec2[:0]
+	c.dec = c.dec[:0]
 	for _, l := range c.lens {
 		codes := canonical(l)
 		dec := new([1 << maxCodeLen]uint16)
@@ -140,9 +170,6 @@ func (c *staticCodes) buildDec() {
 			}
 		}
 		c.dec = append(c.dec, dec)
-		if haveDec2 {
-			c.dec2 = append(c.dec2, makeDec2(dec))
-		}
 	}
 }
 
@@ -565,6 +592,7 @@ func (c *staticCodes) decode(planes, data []byte, nb, nobs int) error {
 	if uint64(la) > uint64(len(data)-4) {
 		return errors.New("static block: first stream longer than the block")
 	}
+	c.countUse()
 	a := huffReader{data: data[4 : 4+la]}
 	b := huffReader{data: data[4+la:]}
 	h := (nb + 1) / 2

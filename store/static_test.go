@@ -127,6 +127,11 @@ func TestStatic(t *testing.T) {
 				}
 			}
 		}
+		// back read its tables as a reader does: the first block decoded
+		// with one symbol a lookup, the later ones with two
+		if haveDec2 && !back.dec2Ready.Load() {
+			t.Errorf("%+v: no two-symbol tables after %d decodes", sz, back.uses.Load())
+		}
 	}
 	// a damaged table is refused
 	codes := bothCodes(gen(4, 100, 0.3), 4, 100)
@@ -225,6 +230,7 @@ func TestEstimates(t *testing.T) {
 func bothCodes(planes []byte, nb, nobs int) *staticCodes {
 	c := newStaticCodes(planes, nb, nobs)
 	c.buildDec()
+	c.buildDec2()
 	return c
 }
 
