@@ -74,14 +74,15 @@ func rewriteLayer(ctx context.Context, w *Writer, i int, l *Layer, read func(n i
 	}
 	wd := words(info.Units)
 	// Chunk ends: the first holds what the writer asks of chunk 0; the
-	// others about 8 blocks each, at block starts.
+	// others 4 blocks each (a few MiB as rows of 64-bit words), at block
+	// starts.
 	first := int64(w.ChunkObservations(i))
 	var ends []int64
 	if n := info.Observations; n > 0 {
 		end := min(first, n)
 		ends = append(ends, end)
 		for end < n {
-			for k := 0; k < 8 && end < n; k++ {
+			for k := 0; k < 4 && end < n; k++ {
 				end += int64(blockLen(info.Units, g.Inner, end, math.MaxInt))
 			}
 			end = min(end, n)
