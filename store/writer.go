@@ -421,11 +421,11 @@ func dictBlocks(level string) int {
 // maxDictBlocks bounds the dictionary blocks a reader accepts.
 const maxDictBlocks = 16
 
-// firstBlocks codes the dictionary blocks at the start of a layer's chunk
-// 0 (rows: its n observations): up to nDict blocks of BlockObs
-// observations, block k compressed with blocks 0..k-1 as its dictionary,
-// and returns the encoder of all later blocks (the dictionary blocks as
-// dictionary) and the observations coded.
+// firstBlocks codes the dictionary spans at the start of a layer's chunk
+// 0 (rows: its n observations): up to nDict spans of BlockObs
+// observations, each stored as splitLen parts with parts before it as
+// dictionary (below), and returns the encoder of all later blocks (every
+// dictionary part as dictionary) and the observations coded.
 func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []int32, rows []uint64, n int) (*zstd.Encoder, int, error) {
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
@@ -444,16 +444,16 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 		nobs  int
 	}
 	type group struct {
-		parts      []dictBlock
-		at         int // index of its first part
-		j, dictLen int
+		parts   []dictBlock
+		at      int // index of its first part: the parts before it are its dictionary
+		dictLen int // their raw bytes
 	}
 	var groups []group
 	var dict []byte
 	nd, parts := 0, 0
 	for k := 0; k < max(w.nDict, 1) && nd < n; k++ {
 		m := w.blockLen(i, int64(nd), n-nd)
-		g := group{at: parts, j: parts, dictLen: len(dict)}
+		g := group{at: parts, dictLen: len(dict)}
 		q := splitLen(m)
 		for p := 0; p < m; p += q {
 			mp := min(q, m-p)
@@ -462,7 +462,7 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 				// Block 0's parts each have the parts before them as
 				// dictionary: they have no earlier block to draw on.
 				groups = append(groups, g)
-				g = group{at: parts, j: parts, dictLen: len(dict)}
+				g = group{at: parts, dictLen: len(dict)}
 			}
 			g.parts = append(g.parts, dictBlock{raw, int64(nd + p), mp})
 			dict = append(dict, raw...)
@@ -479,9 +479,9 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 		go func() {
 			defer wg.Done()
 			enc := w.enc
-			if g.j > 0 {
+			if g.at > 0 {
 				var err error
-				if enc, err = w.dictEncoder(i, g.j, dict[:g.dictLen], 1); err != nil {
+				if enc, err = w.dictEncoder(i, g.at, dict[:g.dictLen], 1); err != nil {
 					errs[k] = err
 					return
 				}
@@ -517,25 +517,10 @@ func (w *Writer) firstBlockFast(ch *encodedChunk, sc *blockScratch, i int, rows 
 	// rows, as for the later blocks (encodeInto).
 	pl := sc.pc.rowPlanes(rows, words(units), nb, n0)
 	codes := newStaticCodes(pl, nb, n0)
-	k := splitLen(n0)
-	var parts []encoded
+	parts := w.staticParts(nil, sc, codes, true, i, 0, pl, nb, n0)
 	size := 0
-	for o := 0; o < n0; o += k {
-		m := min(k, n0-o)
-		var b *[]byte
-		if o == 0 {
-			b = w.getBufCap(nb*m + nb*tableBytes + 128) // encodeAt reserves the raw size
-			*b = append(append((*b)[:0], codecStatic), make([]byte, blockHead)...)
-			putHead((*b)[1:], i, 0, m)
-			*b = codes.appendTables(*b)
-		} else {
-			b = w.getBufCap(nb*m + 128)
-			*b = append(append((*b)[:0], codecStatic), make([]byte, blockHead)...)
-			putHead((*b)[1:], i, int64(o), m)
-		}
-		*b = codes.encodeAt(*b, pl, n0, o, nb, m, &sc.sbuf)
-		parts = append(parts, encoded{first: int64(o), nobs: m, data: b})
-		size += len(*b)
+	for _, p := range parts {
+		size += len(*p.data)
 	}
 	if int64(n0) == w.hdr.Layers[i].Observations {
 		// The layer's only span: no later block needs the codes, so the
@@ -691,13 +676,28 @@ func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes,
 		*out = sc.pc.encodePlanes(append((*out)[:0], codecPlanes), head, pl, nb, nobs)
 		return append(dst, encoded{first: first, nobs: nobs, data: out})
 	}
+	return w.staticParts(dst, sc, codes, false, layer, first, pl, nb, nobs)
+}
+
+// staticParts appends the span of nobs observations at observation first
+// of layer i (its byte planes pl, nb of them) as splitLen static blocks
+// coded with codes; with tables, the first carries the codes' tables
+// (block 0).
+func (w *Writer) staticParts(dst []encoded, sc *blockScratch, codes *staticCodes, tables bool, i int, first int64, pl []byte, nb, nobs int) []encoded {
 	k := splitLen(nobs)
 	for o := 0; o < nobs; o += k {
 		m := min(k, nobs-o)
-		out := w.getBufCap(nb*m + 128) // encodeAt reserves the raw size
-		*out = append((*out)[:0], codecStatic)
-		*out = append(*out, make([]byte, blockHead)...)
-		putHead((*out)[1:], layer, first+int64(o), m)
+		withTables := tables && o == 0
+		n := nb*m + 128 // encodeAt reserves the raw size
+		if withTables {
+			n += nb * tableBytes
+		}
+		out := w.getBufCap(n)
+		*out = append(append((*out)[:0], codecStatic), make([]byte, blockHead)...)
+		putHead((*out)[1:], i, first+int64(o), m)
+		if withTables {
+			*out = codes.appendTables(*out)
+		}
 		*out = codes.encodeAt(*out, pl, nobs, o, nb, m, &sc.sbuf)
 		dst = append(dst, encoded{first: first + int64(o), nobs: m, data: out})
 	}
