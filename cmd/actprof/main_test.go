@@ -573,8 +573,8 @@ func TestPatternsCompact(t *testing.T) {
 		t.Fatalf("profile best: %s", se)
 	}
 	out := filepath.Join(dir, "c.actbits")
-	if _, se, code := actprof(t, "patterns", "compact", fast, "-o", out); code != 0 {
-		t.Fatalf("compact: %s", se)
+	if _, se, code := actprof(t, "patterns", "compact", fast, "-o", out); code != 0 || !strings.Contains(se, "wrote "+out+" at level best") {
+		t.Fatalf("compact: exit %d, %q", code, se)
 	}
 	got, _ := os.ReadFile(out)
 	want, err := os.ReadFile(best)
