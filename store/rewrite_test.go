@@ -56,6 +56,9 @@ func TestRewrite(t *testing.T) {
 			if !bytes.Equal(got, direct[to]) {
 				t.Errorf("%s rewritten at %s: %d bytes, not the %d bytes profiling at %s writes", from, to, len(got), len(direct[to]), to)
 			}
+			if from != to {
+				check(t, p, layers) // every observation's bits against the oracle
+			}
 		}
 		r.Close()
 	}
