@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 )
 
 // Write calls fill with a buffered writer onto a temporary file next to path
@@ -29,59 +28,108 @@ func WriteSync(path string, fill func(w io.Writer) error) error {
 	return write(path, true, fill)
 }
 
-func write(path string, durable bool, fill func(w io.Writer) error) (err error) {
+func write(path string, durable bool, fill func(w io.Writer) error) error {
+	p, err := Begin(path)
+	if err != nil {
+		return err
+	}
+	if err := p.Fill(fill, durable); err != nil {
+		return err
+	}
+	return p.Commit(durable)
+}
+
+// Pending is a file begun but not yet in place: Fill writes its content,
+// Commit renames it into place. Its temporary file exists from Begin, so a
+// folder that cannot be written, or a name that cannot be made, fails
+// before any work; several outputs can be filled first and committed
+// together.
+type Pending struct {
+	path      string
+	f         *os.File
+	tmpName   string
+	direct    bool // a device or pipe: written through, nothing to rename
+	filled    bool
+	committed bool
+}
+
+// Begin creates the temporary file for path (or, for a path that is not a
+// regular file, such as /dev/null, opens it for writing).
+func Begin(path string) (*Pending, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s: is a folder", path)
+	}
 	if Special(path) {
 		f, err := os.OpenFile(path, os.O_WRONLY, 0)
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, unwrapPath(err))
+			return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
 		}
-		bw := bufio.NewWriterSize(f, 1<<20)
-		if err := fill(bw); err != nil {
-			f.Close()
-			return err
-		}
-		if err := bw.Flush(); err != nil {
-			f.Close()
-			return fmt.Errorf("%s: %w", path, unwrapPath(err))
-		}
-		return f.Close()
+		return &Pending{path: path, f: f, direct: true}, nil
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := CreateTemp(path)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}
+	return &Pending{path: path, f: f, tmpName: f.Name()}, nil
+}
+
+// Fill writes the content through a buffered writer, flushes it (and
+// fsyncs it if durable) and closes the file. On an error the temporary file
+// is removed.
+func (p *Pending) Fill(fill func(w io.Writer) error, durable bool) (err error) {
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+			p.Abort()
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
+	bw := bufio.NewWriterSize(p.f, 1<<20)
 	if err = fill(bw); err != nil {
 		return err
 	}
 	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", path, unwrapPath(err))
+		return fmt.Errorf("%s: %w", p.path, unwrapPath(err))
 	}
-	if durable {
-		if err = f.Sync(); err != nil {
-			return fmt.Errorf("%s: %w", path, unwrapPath(err))
+	if durable && !p.direct {
+		if err = p.f.Sync(); err != nil {
+			return fmt.Errorf("%s: %w", p.path, unwrapPath(err))
 		}
 	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, unwrapPath(err))
+	err = p.f.Close()
+	p.f = nil
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.path, unwrapPath(err))
 	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("%s: %w", path, unwrapPath(err))
-	}
-	if err = Rename(f.Name(), path, durable); err != nil {
-		return fmt.Errorf("%s: %w", path, unwrapPath(err))
-	}
+	p.filled = true
 	return nil
+}
+
+// Commit renames the filled file into place.
+func (p *Pending) Commit(durable bool) error {
+	if !p.filled {
+		p.Abort()
+		return fmt.Errorf("%s: not written", p.path)
+	}
+	if p.direct {
+		return nil
+	}
+	if err := Commit(p.tmpName, p.path, durable); err != nil {
+		p.Abort()
+		return fmt.Errorf("%s: %w", p.path, unwrapPath(err))
+	}
+	p.committed = true
+	return nil
+}
+
+// Abort removes the temporary file (a pending file never filled or
+// committed); it may be called more than once.
+func (p *Pending) Abort() {
+	if p.f != nil {
+		p.f.Close()
+		p.f = nil
+	}
+	if !p.direct && !p.committed {
+		Discard(p.tmpName)
+	}
 }
 
 // unwrapPath drops the *PathError's own (temporary) path from messages.
