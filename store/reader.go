@@ -58,8 +58,10 @@ type prefixDecoder struct {
 }
 
 // Open opens a store and checks its footer, header and index.
+// A path that is not a regular file (a FIFO, a device, a folder) is
+// refused: "PATH: not a regular file (a FIFO)".
 func Open(path string) (*Reader, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
