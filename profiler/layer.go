@@ -90,11 +90,12 @@ func NewGeometry(shape []int, axis int) (Geometry, error) {
 	if nd < 2 {
 		return Geometry{}, fmt.Errorf("%w: %d-D array %v: need at least 2 axes (observations and units)", ErrShape, nd, shape)
 	}
+	given := axis
 	if axis < 0 {
 		axis += nd
 	}
 	if axis < 0 || axis >= nd {
-		return Geometry{}, fmt.Errorf("%w: unit axis %d out of range for %d-D array %v", ErrShape, axis, nd, shape)
+		return Geometry{}, fmt.Errorf("%w: unit axis %d out of range for %d-D array %v (want %d to %d)", ErrShape, given, nd, shape, -nd, nd-1)
 	}
 	g := Geometry{Outer: 1, Inner: 1, UnitAxis: axis}
 	const limit = int64(1) << 62
@@ -140,6 +141,9 @@ func (l *Layer) Geometry(axis int) (Geometry, error) {
 		return NewGeometry(l.Shape, axis)
 	}
 	nd := len(l.Shape)
+	if axis < -nd || axis >= nd || nd < 2 {
+		return NewGeometry(l.Shape, axis) // same range error
+	}
 	if axis < 0 {
 		axis += nd
 	}
@@ -147,10 +151,31 @@ func (l *Layer) Geometry(axis int) (Geometry, error) {
 	for i, d := range l.Shape {
 		rev[nd-1-i] = d
 	}
-	if axis < 0 || axis >= nd {
-		return NewGeometry(l.Shape, axis) // same range error
-	}
 	g, err := NewGeometry(rev, nd-1-axis)
 	g.UnitAxis = axis
 	return g, err
+}
+
+// CheckPatternOrder refuses, before any counting, layers whose observations
+// a pattern store would hold out of order: in a Fortran-order (column-major)
+// file the observations of an array with two or more observation axes
+// longer than 1 arrive in another order than the C order of the logical
+// array that the store's positions mean. Counts do not depend on the order;
+// only the store does.
+func CheckPatternOrder(plans []Plan) error {
+	for _, p := range plans {
+		if !p.Layer.FortranOrder {
+			continue
+		}
+		long := 0
+		for i, d := range p.Layer.Shape {
+			if i != p.Geom.UnitAxis && d > 1 {
+				long++
+			}
+		}
+		if long >= 2 {
+			return FileErrorf(p.Layer.Path, ErrUnsupported, "layer %s: a Fortran-order array of shape %v: its pattern store would hold observations out of order; save it in C order (np.ascontiguousarray) or profile without --patterns", p.Layer.Name, p.Layer.Shape)
+		}
+	}
+	return nil
 }

@@ -113,6 +113,7 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 			opt.Workers = p.Workers()
 		}
 	}
+	opt.Workers = min(opt.Workers, MaxWorkers())
 	if opt.ChunkBytes <= 0 {
 		opt.ChunkBytes = DefaultChunkBytes
 		if p, ok := opt.Backend.(interface{ ChunkBytes() int }); ok && p.ChunkBytes() > 0 {
@@ -122,6 +123,11 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	plans, err := PlanLayers(layers, opt.UnitAxis)
 	if err != nil {
 		return nil, err
+	}
+	if opt.Patterns != nil {
+		if err := CheckPatternOrder(plans); err != nil {
+			return nil, err
+		}
 	}
 	var total int64
 	var done atomic.Int64
@@ -160,11 +166,17 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 
 const maxFinite = 1.7976931348623157e308
 
+// MaxWorkers is the most counting goroutines a run uses: four per core (at
+// least 16), beyond which each only costs its buffers' memory.
+func MaxWorkers() int { return max(16, 4*runtime.NumCPU()) }
+
 // chunkElems picks the elements per block: about ChunkBytes, rounded down to
 // whole observation groups ([Units, Inner]) or else whole unit runs (Inner),
 // so most blocks take the kernels' fast shape.
 func chunkElems(g Geometry, size, chunkBytes int, wholeGroups bool) int64 {
-	n := max(int64(chunkBytes/size), 1)
+	// never more than the layer holds: a chunk size of gigabytes on a small
+	// file takes the file's bytes, not the chunk's
+	n := min(max(int64(chunkBytes/size), 1), g.Elements())
 	if group := g.Units * g.Inner; group <= n || wholeGroups {
 		return max(n/group, 1) * group
 	}
@@ -186,6 +198,7 @@ type layerCount struct {
 	thr   Threshold
 	opt   *Options
 	step  int64        // elements per block
+	nwork int          // workers: no more than the layer has parts
 	pipe  *patternPipe // with patterns on
 	pool  *bufPool     // the run's buffers, kept from layer to layer
 }
@@ -308,7 +321,7 @@ type patternJob struct {
 }
 
 func (lc *layerCount) startPipe() {
-	n, wd := lc.opt.Workers, Words(int(lc.plan.Geom.Units))
+	n, wd := lc.nwork, Words(int(lc.plan.Geom.Units))
 	p := &patternPipe{jobs: make(chan patternJob, n), free: make(chan []uint64, 2*n), first: make(chan struct{})}
 	for i := 0; i < 2*n; i++ {
 		p.free <- lc.newBits()
@@ -372,7 +385,15 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 		return nil, err
 	}
 	defer src.Close()
-	workers := make([]*worker, lc.opt.Workers)
+	// A worker more than the layer's parts (read at offsets) or steps
+	// (streamed) would only hold buffers.
+	part := lc.step
+	if _, ok := src.(ReaderAtSource); ok {
+		part = min(lc.step, chunkElems(lc.plan.Geom, lc.plan.Layer.DType.Size(), lc.opt.ChunkBytes, true))
+	}
+	parts := (lc.plan.Geom.Elements() + part - 1) / part
+	lc.nwork = int(min(int64(lc.opt.Workers), max(parts, 1)))
+	workers := make([]*worker, lc.nwork)
 	for i := range workers {
 		workers[i] = lc.newWorker()
 	}

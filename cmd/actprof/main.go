@@ -7,7 +7,8 @@
 //	actprof version
 //
 // Exit status: 0 success, 1 bad input or failure (one line "actprof: FILE:
-// problem" on stderr), 2 bad usage.
+// problem" on stderr), 2 bad usage, 128+N when stopped by signal N before
+// finishing (130 SIGINT, 143 SIGTERM, 129 SIGHUP), with no output written.
 package main
 
 import (
@@ -22,6 +23,10 @@ import (
 	"runtime/pprof"
 	"runtime/trace"
 	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/actprof/actprof/internal/atomicfile"
 )
 
 // usageError is a command-line mistake: exit status 2.
@@ -30,6 +35,23 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// interrupted is the cause of a run's cancellation by a signal.
+type interrupted struct{ sig syscall.Signal }
+
+func (i interrupted) Error() string { return "interrupted (" + sigName(i.sig) + ")" }
+
+func sigName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return s.String()
+}
 
 // env is what a command sees of the process, so tests can run it in-process.
 type env struct {
@@ -73,6 +95,13 @@ func run(ctx context.Context, e *env, args []string) int {
 			continue
 		}
 		err := c.run(ctx, e, args[1:])
+		var intr interrupted
+		if err != nil && errors.As(context.Cause(ctx), &intr) {
+			// whatever the run's error, a signal stopped it: outputs were
+			// not committed
+			fmt.Fprintf(e.stderr, "actprof: %s: nothing written\n", intr)
+			return 128 + int(intr.sig)
+		}
 		switch {
 		case err == nil:
 			return 0
@@ -93,8 +122,46 @@ func run(ctx context.Context, e *env, args []string) int {
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
 
+// stopSignals are the signals that stop a run: an interrupt at the
+// terminal, a scheduler's SIGTERM (preemption, time limit), a closed
+// session's SIGHUP.
+var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+
+// notifyStop returns a context cancelled, with an interrupted cause, by the
+// first stop signal: the run unwinds and removes its temporary files. A
+// second signal removes them and exits at once.
+func notifyStop() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, stopSignals...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(interrupted{s.(syscall.Signal)})
+		case <-done:
+			return
+		}
+		select {
+		case s := <-ch:
+			atomicfile.RemoveTemps()
+			fmt.Fprintf(os.Stderr, "actprof: %s again: stopped at once, nothing written\n", interrupted{s.(syscall.Signal)})
+			os.Exit(128 + int(s.(syscall.Signal)))
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel(nil)
+		})
+	}
+}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := notifyStop()
 	defer stop()
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
 	// ACTPROF_CPUPROFILE=FILE writes a Go CPU profile of the run (for
@@ -136,18 +203,33 @@ func main() {
 	os.Exit(code)
 }
 
+// usages holds each flag set's usage printer: to stdout on --help, to
+// stderr on a mistake (so that --json > out.json never captures it).
+var usages sync.Map // *flag.FlagSet -> func(toStderr bool)
+
 // newFlags makes a subcommand's flag set; its usage goes to stdout on
-// --help and errors become usageErrors.
+// --help, to stderr on errors, which become usageErrors.
 func newFlags(e *env, name, args, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet("actprof "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stdout, "usage: actprof %s %s\n\n%s\n\nflags:\n", name, args, about)
-		fs.SetOutput(e.stdout)
+	fs.Usage = func() {} // parse prints it, to the right stream
+	usages.Store(fs, func(toStderr bool) {
+		w := e.stdout
+		if toStderr {
+			w = e.stderr
+		}
+		fmt.Fprintf(w, "usage: actprof %s %s\n\n%s\n\nflags:\n", name, args, about)
+		fs.SetOutput(w)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
-	}
+	})
 	return fs
+}
+
+func printUsage(fs *flag.FlagSet, toStderr bool) {
+	if u, ok := usages.Load(fs); ok {
+		u.(func(bool))(toStderr)
+	}
 }
 
 // parse parses flags that may come before, between or after positional
@@ -157,8 +239,10 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err // fs.Parse has printed the usage
+				printUsage(fs, false)
+				return nil, err
 			}
+			printUsage(fs, true)
 			return nil, usageError{err.Error()}
 		}
 		args = fs.Args()

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/actprof/actprof/internal/atomicfile"
 	"github.com/actprof/actprof/internal/npyfmt"
 	"github.com/actprof/actprof/profiler"
 	"github.com/actprof/actprof/report"
@@ -24,7 +25,7 @@ const patternsAbout = `Query a pattern store written by 'actprof profile --patte
   show STORE --layer L --observation I  units that fired on observation I
   samples STORE --layer L --unit U      observations on which unit U fired (--limit N)
   stats STORE                           per layer: distinct patterns, the most common, bits stored
-  verify STORE PROFILE.json             recount from the store; exit 1 on any mismatch
+  verify STORE PROFILE.json [DATA...]   recount from the store (and check observations against DATA); exit 1 on any mismatch
   export STORE --layer L -o OUT.npy     packed uint8 rows [observations, ceil(units/8)] for np.unpackbits
   compact STORE -o OUT [--level best]   rewrite the store at another level (best: smallest), without the activations`
 
@@ -303,10 +304,9 @@ func statsOf(l *store.Layer, top int) (layerStats, error) {
 		if list[i].c != list[j].c {
 			return list[i].c > list[j].c
 		}
-		if list[i].k[0] != list[j].k[0] {
-			return list[i].k[0] < list[j].k[0]
-		}
-		return list[i].k[1] < list[j].k[1]
+		// ties: the pattern seen first comes first, the same on every
+		// run (the hashes' seeds are random)
+		return list[i].first < list[j].first
 	})
 	list = list[:min(top, len(list))]
 	st := layerStats{Layer: info.Name, Units: info.Units, Observations: info.Observations, DistinctPatterns: len(seen),
@@ -328,13 +328,17 @@ func statsOf(l *store.Layer, top int) (layerStats, error) {
 }
 
 func patternsVerify(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "patterns verify", "STORE PROFILE.json", "Recount every layer's fires from the store and compare them with the profile;\nexit 1 on any mismatch (or damage in the store).")
+	fs := newFlags(e, "patterns verify", "STORE PROFILE.json [DATA...]", "Recount every layer's fires from the store and compare them with the profile;\nexit 1 on any mismatch (or damage in the store). Given the DATA that was\nprofiled, also compare the fired units of --check observations of each\nlayer, spread over it, with the data itself: a store that holds the right\ncounts with observations out of place fails there.")
+	check := fs.Int("check", 1000, "with DATA: observations a layer to compare (0: all)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 2 {
-		return usagef("want STORE and PROFILE.json")
+	if len(pos) < 2 {
+		return usagef("want STORE and PROFILE.json (and optionally the DATA profiled)")
+	}
+	if *check < 0 {
+		return usagef("--check must be 0 (all) or positive")
 	}
 	f, err := os.Open(pos[1])
 	if err != nil {
@@ -379,6 +383,14 @@ func patternsVerify(ctx context.Context, e *env, args []string) error {
 		}
 		obs += l.Info.Observations
 	}
+	if len(pos) > 2 {
+		n, err := verifyData(ctx, r, pos[0], pos[2:], *check)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "ok: %d layers, %d observations: the store's patterns give the profile's counts; %d observations' patterns match the data\n", len(p.Layers), obs, n)
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "ok: %d layers, %d observations: the store's patterns give the profile's counts\n", len(p.Layers), obs)
 	return nil
 }
@@ -394,6 +406,9 @@ func patternsExport(ctx context.Context, e *env, args []string) error {
 	}
 	if *out == "" {
 		return usagef("-o FILE is required")
+	}
+	if len(pos) == 1 && !atomicfile.Special(*out) && sameFile(pos[0], *out) {
+		return usagef("-o %s is the store being read: choose another name", *out)
 	}
 	r, l, err := openStoreLayer(pos, *layer)
 	if err != nil {

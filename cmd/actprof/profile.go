@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,32 +123,73 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if *workers < 0 {
 		return usagef("--workers must be positive")
 	}
+	if *workers > profiler.MaxWorkers() {
+		if !*quiet {
+			fmt.Fprintf(e.stderr, "actprof: note: --workers %d is more than this machine can use: %d\n", *workers, profiler.MaxWorkers())
+		}
+		*workers = profiler.MaxWorkers()
+	}
 	if chunk > 1<<31 {
 		return usagef("--chunk-size at most 2GiB")
 	}
+	if chunk > 0 && chunk < minChunk {
+		if !*quiet {
+			fmt.Fprintf(e.stderr, "actprof: note: --chunk-size %d rounded up to %d bytes (smaller chunks only cost time)\n", int64(chunk), minChunk)
+		}
+		chunk = minChunk
+	}
 
-	// A profile or store that cannot be written fails now, before a long
-	// run (and before --patterns commits a store with no profile beside it).
+	// Outputs are checked before anything is read: each must be a file
+	// of its own, not an input, and writable (its temporary file is made
+	// now), so that a long run never ends in an output that cannot be
+	// written, and the profile and the store are committed together.
+	outputs := []output{{*out, "-o"}, {*patterns, "--patterns"}}
 	for _, o := range []struct{ path, what string }{{*out, "the profile"}, {*patterns, "the pattern store"}} {
 		if o.path != "" && !atomicfile.Special(o.path) {
 			if st, err := os.Stat(filepath.Dir(o.path)); err != nil || !st.IsDir() {
 				return fmt.Errorf("%s: cannot write %s: folder %s does not exist", o.path, o.what, filepath.Dir(o.path))
 			}
+			if st, err := os.Stat(o.path); err == nil && st.IsDir() {
+				return fmt.Errorf("%s: cannot write %s: it is a folder", o.path, o.what)
+			}
 		}
+	}
+	if err := distinctOutputs(outputs); err != nil {
+		return err
 	}
 	ls, err := input.Open(paths, input.Options{Layers: layers})
 	if err != nil {
 		return err
 	}
+	if err := outputsNotInputs(outputs, ls); err != nil {
+		return err
+	}
+	warnUnmatchedAxes(e, axes, ls)
 	if _, ok := store.Levels[*level]; !ok {
 		return usagef("--patterns-level %q: want fastest, balanced, better or best", *level)
 	}
 	if _, _, err := parseDevice(*device); err != nil {
 		return err
 	}
+	var plans []profiler.Plan
+	if *patterns != "" {
+		if plans, err = profiler.PlanLayers(ls, axes); err != nil {
+			return err
+		}
+		if err := profiler.CheckPatternOrder(plans); err != nil {
+			return err
+		}
+	}
 	backend, err := chooseBackend(ctx, e, *device, *generic, *quiet)
 	if err != nil {
 		return err
+	}
+	var pending *atomicfile.Pending
+	if *out != "" {
+		if pending, err = atomicfile.Begin(*out); err != nil {
+			return err
+		}
+		defer pending.Abort() // after Commit, a no-op
 	}
 	var prog *progress
 	if !*quiet {
@@ -159,10 +202,6 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	}
 	var sw *store.Writer
 	if *patterns != "" {
-		plans, err := profiler.PlanLayers(ls, axes)
-		if err != nil {
-			return err
-		}
 		if sw, err = store.Create(*patterns, store.NewHeader(plans, *threshold), *level); err != nil {
 			return err
 		}
@@ -174,10 +213,17 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if prog != nil {
 		prog.finish()
 	}
+	// Both outputs complete before either is renamed into place.
+	if err == nil && pending != nil {
+		err = pending.Fill(p.Encode, *durable)
+	}
 	if err == nil && sw != nil {
 		err = sw.Close()
 	} else if sw != nil {
 		sw.Abort()
+	}
+	if err == nil && pending != nil {
+		err = pending.Commit(*durable)
 	}
 	if err != nil {
 		return err
@@ -201,15 +247,78 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 				*patterns, humanBytes(st.Size()), float64(st.Size())*8/uo)
 		}
 	}
-	if *out != "" {
-		if err := writeFile(*out, *durable, p.Encode); err != nil {
-			return err
-		}
-	}
 	if *asJSON {
 		return p.Encode(e.stdout)
 	}
 	return report.WriteTable(e.stdout, p)
+}
+
+// minChunk is the smallest --chunk-size used: below it, the per-chunk work
+// dominates (1-byte chunks made a 100 MB run 1,000x slower).
+const minChunk = 4 << 10
+
+// output is an output path and the flag that named it.
+type output struct{ path, flag string }
+
+// sameFile reports whether a and b name the same file: by identity where
+// both exist (so ./x, x, hard and symbolic links are caught), else by
+// cleaned absolute path.
+func sameFile(a, b string) bool {
+	sa, ea := os.Stat(a)
+	sb, eb := os.Stat(b)
+	if ea == nil && eb == nil {
+		return os.SameFile(sa, sb)
+	}
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == ab
+}
+
+// distinctOutputs refuses two outputs that are one file (devices such as
+// /dev/null may be shared).
+func distinctOutputs(outs []output) error {
+	for i, a := range outs {
+		for _, b := range outs[i+1:] {
+			if a.path != "" && b.path != "" && !atomicfile.Special(a.path) && sameFile(a.path, b.path) {
+				return usagef("%s %s and %s %s are the same file: each output needs its own", a.flag, a.path, b.flag, b.path)
+			}
+		}
+	}
+	return nil
+}
+
+// outputsNotInputs refuses an output that is one of the inputs, or a file
+// in a folder of shards being read.
+func outputsNotInputs(outs []output, ls []profiler.Layer) error {
+	for _, o := range outs {
+		if o.path == "" || atomicfile.Special(o.path) {
+			continue
+		}
+		if _, err := os.Stat(o.path); err != nil {
+			continue // a new file is no input
+		}
+		for _, l := range ls {
+			if sameFile(o.path, l.Path) {
+				return fmt.Errorf("%s: %s would overwrite an input (layer %s): choose another name", o.path, o.flag, l.Name)
+			}
+			if st, err := os.Stat(l.Path); err == nil && st.IsDir() && sameFile(filepath.Dir(o.path), l.Path) &&
+				strings.HasSuffix(o.path, ".npy") {
+				return fmt.Errorf("%s: %s would overwrite a shard of %s (layer %s): choose another name", o.path, o.flag, l.Path, l.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// warnUnmatchedAxes notes each --unit-axis LAYER=AXIS that names no layer:
+// a misspelt name would otherwise leave the layer on its default axis.
+func warnUnmatchedAxes(e *env, axes map[string]int, ls []profiler.Layer) {
+	names := slices.Sorted(maps.Keys(axes))
+	for _, name := range names {
+		if name != "" && !slices.ContainsFunc(ls, func(l profiler.Layer) bool { return l.Name == name }) {
+			fmt.Fprintf(e.stderr, "actprof: warning: --unit-axis %s=%d names no layer being profiled\n", name, axes[name])
+		}
+	}
 }
 
 func dtypeSize(name string) int {

@@ -152,11 +152,19 @@ func Write(c Config) (*Manifest, error) {
 	default:
 		return nil, fmt.Errorf("dtype %v: synth writes float32, float16 or float64", c.DType)
 	}
-	if c.RareRate <= 0 || c.RareRate > 1 || c.Dead < 0 || c.Rare < 0 || c.AlwaysOn < 0 || c.Dead+c.Rare+c.AlwaysOn > 1 {
+	// written so that NaN, which compares false, fails too
+	if !(c.RareRate > 0 && c.RareRate <= 1 && c.Dead >= 0 && c.Rare >= 0 && c.AlwaysOn >= 0 && c.Dead+c.Rare+c.AlwaysOn <= 1) {
 		return nil, fmt.Errorf("fractions must be in [0, 1] and add up to at most 1, rare rate in (0, 1]")
 	}
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	// every layer's shape is checked before the folder is made
+	for _, ls := range c.Layers {
+		shape := append([]int{c.Rows}, ls.Dims...)
+		if _, err := profiler.NewGeometry(shape, profiler.DefaultUnitAxis(len(shape))); err != nil {
+			return nil, fmt.Errorf("layer %s: %w", ls.Name, err)
+		}
 	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return nil, err
