@@ -16,9 +16,12 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"math/bits"
+
+	"github.com/actprof/actprof/profiler"
 )
 
 // Sentinel errors.
@@ -68,10 +71,51 @@ type LayerInfo struct {
 	UnitAxis     int    `json:"unit_axis"`
 	Units        int    `json:"units"`
 	Observations int64  `json:"observations"`
-	// Inner is the number of observations per sample (axis-0 index): the
-	// product of the axes after the unit axis, times those between axis 0
-	// and the unit axis.
+	// ObsPerSample is the number of observations per sample (axis-0
+	// index): the product of the axes after the unit axis, times those
+	// between axis 0 and the unit axis. Where the unit axis is axis 0 there
+	// is no sample axis: the array is one sample, and ObsPerSample is
+	// Observations (obsPerSample).
 	ObsPerSample int64 `json:"observations_per_sample"`
+}
+
+// obsPerSample is LayerInfo.ObsPerSample for a layer of shape, unit axis
+// and observations.
+func obsPerSample(shape []int, unitAxis int, observations int64) int64 {
+	if unitAxis == 0 || len(shape) == 0 || shape[0] <= 0 {
+		return observations
+	}
+	return observations / int64(shape[0])
+}
+
+// CheckHeader reports why a store with header h could not be read back
+// (what Open refuses in a layer), or nil. Create calls it, so that a store
+// it starts is one that Open takes; a header made by NewHeader from plans
+// that profiler.PlanLayers accepted passes, unless a layer has more units
+// than a store takes (1<<20).
+func CheckHeader(h Header) error {
+	for _, l := range h.Layers {
+		if l.Units > maxUnits {
+			return fmt.Errorf("%w: layer %s: %d units; the pattern store takes at most %d per layer", profiler.ErrBadOption, l.Name, l.Units, maxUnits)
+		}
+		if msg := checkLayer(l); msg != "" {
+			return fmt.Errorf("%w: layer %s: the pattern store cannot hold it: %s", profiler.ErrShape, l.Name, msg)
+		}
+	}
+	return nil
+}
+
+// checkLayer says what makes l a layer no store holds, or "".
+func checkLayer(l LayerInfo) string {
+	switch {
+	case l.Units <= 0 || l.Units > maxUnits:
+		return fmt.Sprintf("%d units (1 to %d)", l.Units, maxUnits)
+	case l.Observations <= 0:
+		return fmt.Sprintf("%d observations", l.Observations)
+	case l.ObsPerSample <= 0 || l.ObsPerSample > l.Observations || l.Observations%l.ObsPerSample != 0:
+		return fmt.Sprintf("%d observations per sample does not divide its %d observations", l.ObsPerSample, l.Observations)
+	}
+	return ""
 }
 
 // entry locates one block.

@@ -152,8 +152,15 @@ func (r *Reader) load() error {
 	}
 	r.index = make([][]entry, len(r.Header.Layers))
 	for i, l := range r.Header.Layers {
-		if l.Units <= 0 || l.Units > maxUnits || l.Observations <= 0 || l.ObsPerSample <= 0 || l.ObsPerSample > l.Observations {
-			return corrupt("layer %q: bad units or observations", l.Name)
+		if l.UnitAxis == 0 && len(l.Shape) > 0 && l.Shape[0] > 0 && l.ObsPerSample == l.Observations/int64(l.Shape[0]) {
+			// Written before 2026-12-07, when a layer of unit axis 0 got
+			// observations / shape[0] (its units): often 0, which no
+			// reader took. Such a layer is one sample (obsPerSample).
+			l.ObsPerSample = l.Observations
+			r.Header.Layers[i].ObsPerSample = l.ObsPerSample
+		}
+		if msg := checkLayer(l); msg != "" {
+			return corrupt("layer %q: %s", l.Name, msg)
 		}
 		if len(idx) < 4 || int(binary.LittleEndian.Uint32(idx)) != l.Units || len(idx) < 4+4*l.Units+8 {
 			return corrupt("index too short or wrong unit count for layer %q", l.Name)

@@ -131,14 +131,15 @@ func NewHeader(plans []profiler.Plan, threshold float64) Header {
 		h.Layers = append(h.Layers, LayerInfo{
 			Name: p.Layer.Name, DType: p.Layer.DType.String(), Shape: slices.Clone(p.Layer.Shape),
 			UnitAxis: p.Geom.UnitAxis, Units: int(p.Geom.Units), Observations: p.Geom.Observations(),
-			ObsPerSample: p.Geom.Observations() / int64(max(p.Layer.Shape[0], 1)),
+			ObsPerSample: obsPerSample(p.Layer.Shape, p.Geom.UnitAxis, p.Geom.Observations()),
 		})
 	}
 	return h
 }
 
 // Create starts a store at path (written to a temporary file beside it).
-// level is a key of Levels ("" means DefaultLevel).
+// level is a key of Levels ("" means DefaultLevel). It refuses a header
+// that CheckHeader refuses, before writing anything.
 func Create(path string, h Header, level string) (*Writer, error) {
 	if level == "" || level == "default" {
 		level = DefaultLevel
@@ -147,10 +148,8 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: compression level %q (fastest, balanced, better, best)", profiler.ErrBadOption, level)
 	}
-	for _, l := range h.Layers {
-		if l.Units > maxUnits {
-			return nil, fmt.Errorf("%w: layer %s: %d units; the pattern store takes at most %d per layer", profiler.ErrBadOption, l.Name, l.Units, maxUnits)
-		}
+	if err := CheckHeader(h); err != nil {
+		return nil, err
 	}
 	hj, err := json.Marshal(h)
 	if err != nil {
