@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -169,13 +168,12 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	if direct {
 		f, err = os.OpenFile(path, os.O_WRONLY, 0)
 	} else {
-		dir, base := filepath.Split(path)
-		if dir == "" {
-			dir = "."
-		}
-		f, err = os.CreateTemp(dir, "."+base+".tmp-*")
+		f, err = atomicfile.CreateTemp(path)
 	}
 	if err != nil {
+		if pe, ok := err.(*os.PathError); ok {
+			err = fmt.Errorf("%s: %w", pe.Op, pe.Err) // not the temporary name
+		}
 		return nil, &profiler.FileError{Path: path, Err: err}
 	}
 	// A regular file takes only the header, index and footer through bw
@@ -786,9 +784,7 @@ func (w *Writer) Close() error {
 			w.err = err
 		} else if err := w.f.Close(); err != nil {
 			w.err = err
-		} else if err := os.Chmod(w.f.Name(), 0o644); err != nil {
-			w.err = err
-		} else if err := atomicfile.Rename(w.f.Name(), w.path, w.Sync); err != nil {
+		} else if err := atomicfile.Commit(w.f.Name(), w.path, w.Sync); err != nil {
 			w.err = err
 		}
 	}
@@ -810,7 +806,7 @@ func (w *Writer) Close() error {
 func (w *Writer) Abort() {
 	w.f.Close()
 	if !w.direct {
-		os.Remove(w.f.Name())
+		atomicfile.Discard(w.f.Name())
 	}
 	if w.enc != nil {
 		w.enc.Close()

@@ -29,12 +29,13 @@ import (
 	"github.com/actprof/actprof/internal/atomicfile"
 )
 
-// usageError is a command-line mistake: exit status 2.
-type usageError struct{ msg string }
+// usageError is a command-line mistake: exit status 2. synopsis, when
+// set, is the command's one-line usage, printed after the message.
+type usageError struct{ msg, synopsis string }
 
 func (e usageError) Error() string { return e.msg }
 
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return usageError{msg: fmt.Sprintf(format, args...)} }
 
 // interrupted is the cause of a run's cancellation by a signal.
 type interrupted struct{ sig syscall.Signal }
@@ -108,7 +109,13 @@ func run(ctx context.Context, e *env, args []string) int {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.As(err, new(usageError)):
-			fmt.Fprintf(e.stderr, "actprof %s: %s\nRun 'actprof %s --help' for usage.\n", c.name, oneLine(err), c.name)
+			var ue usageError
+			errors.As(err, &ue)
+			fmt.Fprintf(e.stderr, "actprof %s: %s\n", c.name, oneLine(err))
+			if ue.synopsis != "" {
+				fmt.Fprintf(e.stderr, "%s\n", ue.synopsis)
+			}
+			fmt.Fprintf(e.stderr, "Run 'actprof %s --help' for usage.\n", c.name)
 			return 2
 		default:
 			fmt.Fprintf(e.stderr, "actprof: %s\n", oneLine(err))
@@ -203,33 +210,29 @@ func main() {
 	os.Exit(code)
 }
 
-// usages holds each flag set's usage printer: to stdout on --help, to
-// stderr on a mistake (so that --json > out.json never captures it).
-var usages sync.Map // *flag.FlagSet -> func(toStderr bool)
+// usage is a flag set's help: printed whole on stdout for --help; on a
+// mistake, the message and the synopsis go to stderr (so that --json >
+// out.json never captures them).
+type usage struct {
+	help     func()
+	synopsis string
+}
+
+var usages sync.Map // *flag.FlagSet -> usage
 
 // newFlags makes a subcommand's flag set; its usage goes to stdout on
-// --help, to stderr on errors, which become usageErrors.
+// --help, errors become usageErrors.
 func newFlags(e *env, name, args, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet("actprof "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {} // parse prints it, to the right stream
-	usages.Store(fs, func(toStderr bool) {
-		w := e.stdout
-		if toStderr {
-			w = e.stderr
-		}
-		fmt.Fprintf(w, "usage: actprof %s %s\n\n%s\n\nflags:\n", name, args, about)
-		fs.SetOutput(w)
+	fs.Usage = func() {} // parse prints it
+	usages.Store(fs, usage{synopsis: "usage: actprof " + name + " " + args, help: func() {
+		fmt.Fprintf(e.stdout, "usage: actprof %s %s\n\n%s\n\nflags:\n", name, args, about)
+		fs.SetOutput(e.stdout)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
-	})
+	}})
 	return fs
-}
-
-func printUsage(fs *flag.FlagSet, toStderr bool) {
-	if u, ok := usages.Load(fs); ok {
-		u.(func(bool))(toStderr)
-	}
 }
 
 // parse parses flags that may come before, between or after positional
@@ -238,12 +241,18 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			u, _ := usages.Load(fs)
 			if errors.Is(err, flag.ErrHelp) {
-				printUsage(fs, false)
+				if u != nil {
+					u.(usage).help()
+				}
 				return nil, err
 			}
-			printUsage(fs, true)
-			return nil, usageError{err.Error()}
+			ue := usageError{msg: err.Error()}
+			if u != nil {
+				ue.synopsis = u.(usage).synopsis
+			}
+			return nil, ue
 		}
 		args = fs.Args()
 		if len(args) == 0 {

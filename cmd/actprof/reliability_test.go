@@ -258,7 +258,7 @@ func TestSignals(t *testing.T) {
 func TestUsageErrorsOnStderr(t *testing.T) {
 	for _, args := range [][]string{{"profile", "--bogus", "x.npy"}, {"merge", "--nope"}, {"patterns", "show", "--zz"}, {"synth", "--rows", "x"}} {
 		so, se, code := actprof(t, args...)
-		if code != 2 || so != "" || !strings.Contains(se, "usage:") {
+		if code != 2 || so != "" || !strings.Contains(se, "usage: actprof "+args[0]) || strings.Count(se, "\n") > 3 {
 			t.Errorf("%v: exit %d, stdout %d bytes, stderr %q", args, code, len(so), se)
 		}
 	}
@@ -374,5 +374,42 @@ func TestSynthChecks(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a folder was left behind")
+	}
+}
+
+// Output names of up to 255 bytes are written, profile and store; new
+// outputs get 0666 less the umask, replaced ones keep their mode.
+func TestOutputNamesAndModes(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.npy")
+	writeNpy(t, in, []int{10, 4}, randVals(40, 5))
+	for _, n := range []int{240, 255} {
+		prof := filepath.Join(dir, strings.Repeat("p", n-5)+".json")
+		st := filepath.Join(dir, strings.Repeat("s", n-8)+".actbits")
+		if _, se, code := actprof(t, "profile", "--quiet", "-o", prof, "--patterns", st, in); code != 0 {
+			t.Fatalf("%d-byte names: %s", n, se)
+		}
+		os.Remove(prof)
+		os.Remove(st)
+	}
+	old := syscall.Umask(0o027)
+	defer syscall.Umask(old)
+	prof, st := filepath.Join(dir, "p.json"), filepath.Join(dir, "s.actbits")
+	if _, se, code := actprof(t, "profile", "--quiet", "-o", prof, "--patterns", st, in); code != 0 {
+		t.Fatal(se)
+	}
+	for _, p := range []string{prof, st} {
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
+			t.Errorf("%s under umask 027: %v", p, fi.Mode())
+		}
+		os.Chmod(p, 0o600)
+	}
+	if _, se, code := actprof(t, "profile", "--quiet", "-o", prof, "--patterns", st, in); code != 0 {
+		t.Fatal(se)
+	}
+	for _, p := range []string{prof, st} {
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s replaced: %v, want its old -rw-------", p, fi.Mode())
+		}
 	}
 }
