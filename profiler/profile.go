@@ -1,9 +1,9 @@
 package profiler
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
+	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -51,67 +51,201 @@ func NewLayerProfile(p Plan, t *Tally, rareBelow float64) LayerProfile {
 		Shape: slices.Clone(p.Layer.Shape), UnitAxis: p.Geom.UnitAxis, Units: int(p.Geom.Units),
 		Observations: uint64(p.Geom.Observations()), Counts: t.Counts, NaNCounts: t.NaNs,
 	}
-	lp.classify(rareBelow)
+	// NaNTotal is at most the layer's element count, below 2^62
+	// (NewGeometry): it cannot overflow.
+	_ = lp.classify(rareBelow)
 	return lp
 }
 
-// classify derives the unit lists and summary figures from the counts.
-func (lp *LayerProfile) classify(rareBelow float64) {
-	lp.Dead, lp.Rare, lp.AlwaysOn = []int{}, []int{}, []int{}
+// Unit classes.
+const (
+	classOther = iota
+	classDead
+	classRare
+	classAlwaysOn
+)
+
+// class is the class of a unit that fired c times in obs observations.
+func class(c, obs uint64, rareBelow float64) int {
+	switch {
+	case c == 0:
+		return classDead
+	case c == obs:
+		return classAlwaysOn
+	case float64(c) < rareBelow*float64(obs):
+		return classRare
+	}
+	return classOther
+}
+
+// classify derives the unit lists and summary figures from the counts. It
+// fails, naming the field, when the NaN total does not fit in 64 bits.
+func (lp *LayerProfile) classify(rareBelow float64) error {
+	// Lists of their exact length: a wide layer's lists are large, and
+	// growing them by appends leaves as much again behind.
+	var n [4]int
+	for _, c := range lp.Counts {
+		n[class(c, lp.Observations, rareBelow)]++
+	}
+	lp.Dead, lp.Rare, lp.AlwaysOn = make([]int, 0, n[classDead]), make([]int, 0, n[classRare]), make([]int, 0, n[classAlwaysOn])
 	lp.NaNTotal = 0
 	var sum float64
+	var carry uint64
 	obs := float64(lp.Observations)
 	for u, c := range lp.Counts {
-		lp.NaNTotal += lp.NaNCounts[u]
+		var cy uint64
+		lp.NaNTotal, cy = bits.Add64(lp.NaNTotal, lp.NaNCounts[u], 0)
+		carry |= cy
 		sum += float64(c) / obs
-		switch {
-		case c == 0:
+		switch class(c, lp.Observations, rareBelow) {
+		case classDead:
 			lp.Dead = append(lp.Dead, u)
-		case c == lp.Observations:
+		case classAlwaysOn:
 			lp.AlwaysOn = append(lp.AlwaysOn, u)
-		case float64(c) < rareBelow*obs:
+		case classRare:
 			lp.Rare = append(lp.Rare, u)
 		}
 	}
 	lp.MeanActivationProbability = sum / float64(len(lp.Counts))
+	if carry != 0 {
+		return fmt.Errorf("layer %q: nan_total overflows 64 bits (the sum of nan_counts exceeds %d)", lp.Name, uint64(math.MaxUint64))
+	}
+	return nil
 }
 
-// Encode writes p as indented JSON.
-func (p *Profile) Encode(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(p)
-}
+// dtypeNames are the dtype names a profile may hold.
+var dtypeNames = []string{Float32.String(), Float16.String(), BFloat16.String(), Float64.String()}
 
-// DecodeProfile reads a JSON profile and checks it is whole and consistent.
-func DecodeProfile(r io.Reader) (*Profile, error) {
-	var p Profile
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%w: not a profile: %v", ErrFormat, err)
-	}
-	if p.FormatVersion < 1 || p.FormatVersion > FormatVersion {
-		return nil, fmt.Errorf("%w: profile format_version %d (this actprof reads 1 to %d)", ErrFormat, p.FormatVersion, FormatVersion)
-	}
+// check tests that p is consistent: every layer's name is its own, its
+// shape gives its units and observations (units = shape[unit_axis],
+// observations = the product of the other axes, as Run counts them), its
+// per-unit arrays have one entry per unit, and no unit has more fires and
+// NaNs than observations. With derived, the figures derived from the
+// counts must also agree with them: nan_total, the unit lists and the mean
+// activation probability. The error names the layer and field; it wraps no
+// sentinel.
+func (p *Profile) check(derived bool) error {
+	seen := make(map[string]bool, len(p.Layers))
 	for i := range p.Layers {
 		lp := &p.Layers[i]
-		if lp.Units <= 0 || len(lp.Counts) != lp.Units || len(lp.NaNCounts) != lp.Units || lp.Observations == 0 {
-			return nil, fmt.Errorf("%w: profile layer %q: units, counts and observations disagree", ErrFormat, lp.Name)
+		if seen[lp.Name] {
+			return fmt.Errorf("layer %q appears twice", lp.Name)
 		}
-		for u, c := range lp.Counts {
-			if c+lp.NaNCounts[u] > lp.Observations {
-				return nil, fmt.Errorf("%w: profile layer %q: unit %d counts exceed observations", ErrFormat, lp.Name, u)
+		seen[lp.Name] = true
+		if err := lp.check(); err != nil {
+			return err
+		}
+		if derived {
+			if err := lp.checkDerived(p.RareBelow); err != nil {
+				return err
 			}
 		}
 	}
-	return &p, nil
+	return nil
+}
+
+func (lp *LayerProfile) check() error {
+	if !slices.Contains(dtypeNames, lp.DType) {
+		return fmt.Errorf("layer %q: dtype %q is not one of %v", lp.Name, lp.DType, dtypeNames)
+	}
+	if len(lp.Shape) < 2 {
+		return fmt.Errorf("layer %q: shape %v has fewer than 2 axes", lp.Name, lp.Shape)
+	}
+	if lp.UnitAxis < 0 || lp.UnitAxis >= len(lp.Shape) {
+		return fmt.Errorf("layer %q: unit_axis %d out of range for shape %v", lp.Name, lp.UnitAxis, lp.Shape)
+	}
+	obs := uint64(1)
+	for i, d := range lp.Shape {
+		if d <= 0 {
+			return fmt.Errorf("layer %q: shape %v has an axis of length %d", lp.Name, lp.Shape, d)
+		}
+		if i == lp.UnitAxis {
+			continue
+		}
+		hi, lo := bits.Mul64(obs, uint64(d))
+		if hi != 0 {
+			return fmt.Errorf("layer %q: shape %v: observations (the product of the axes but unit axis %d) overflow 64 bits", lp.Name, lp.Shape, lp.UnitAxis)
+		}
+		obs = lo
+	}
+	if lp.Units != lp.Shape[lp.UnitAxis] {
+		return fmt.Errorf("layer %q: units %d, but shape %v has %d on unit axis %d", lp.Name, lp.Units, lp.Shape, lp.Shape[lp.UnitAxis], lp.UnitAxis)
+	}
+	if lp.Observations != obs {
+		return fmt.Errorf("layer %q: observations %d, but shape %v gives %d (the product of the axes but unit axis %d)",
+			lp.Name, lp.Observations, lp.Shape, obs, lp.UnitAxis)
+	}
+	if len(lp.Counts) != lp.Units {
+		return fmt.Errorf("layer %q: %d counts for %d units", lp.Name, len(lp.Counts), lp.Units)
+	}
+	if len(lp.NaNCounts) != lp.Units {
+		return fmt.Errorf("layer %q: %d nan_counts for %d units", lp.Name, len(lp.NaNCounts), lp.Units)
+	}
+	for u, c := range lp.Counts {
+		if s, cy := bits.Add64(c, lp.NaNCounts[u], 0); cy != 0 || s > lp.Observations {
+			return fmt.Errorf("layer %q: unit %d: counts %d plus nan_counts %d exceed observations %d",
+				lp.Name, u, c, lp.NaNCounts[u], lp.Observations)
+		}
+	}
+	return nil
+}
+
+// checkDerived tests nan_total, dead, rare, always_on and
+// mean_activation_probability against the counts, without building them
+// again.
+func (lp *LayerProfile) checkDerived(rareBelow float64) error {
+	var total, carry uint64
+	var sum float64
+	next := [4]int{} // per class, the list position of the next unit
+	lists := [4]struct {
+		name  string
+		units []int
+	}{classDead: {"dead", lp.Dead}, classRare: {"rare", lp.Rare}, classAlwaysOn: {"always_on", lp.AlwaysOn}}
+	obs := float64(lp.Observations)
+	for u, c := range lp.Counts {
+		var cy uint64
+		total, cy = bits.Add64(total, lp.NaNCounts[u], 0)
+		carry |= cy
+		sum += float64(c) / obs
+		k := class(c, lp.Observations, rareBelow)
+		for j := classDead; j <= classAlwaysOn; j++ {
+			l := &lists[j]
+			in := next[j] < len(l.units) && l.units[next[j]] == u
+			if in != (j == k) {
+				if in {
+					return fmt.Errorf("layer %q: %s lists unit %d, whose count %d of %d observations puts it elsewhere", lp.Name, l.name, u, c, lp.Observations)
+				}
+				return fmt.Errorf("layer %q: %s lacks unit %d (count %d of %d observations)", lp.Name, l.name, u, c, lp.Observations)
+			}
+			if in {
+				next[j]++
+			}
+		}
+	}
+	for j := classDead; j <= classAlwaysOn; j++ {
+		if l := lists[j]; next[j] != len(l.units) {
+			return fmt.Errorf("layer %q: %s holds %d, not a unit in ascending order below %d", lp.Name, l.name, l.units[next[j]], lp.Units)
+		}
+	}
+	if carry != 0 {
+		return fmt.Errorf("layer %q: the sum of nan_counts overflows 64 bits", lp.Name)
+	}
+	if total != lp.NaNTotal {
+		return fmt.Errorf("layer %q: nan_total %d, but nan_counts sum to %d", lp.Name, lp.NaNTotal, total)
+	}
+	// A writer that sums in another order may differ in the last bits.
+	if mean := sum / float64(len(lp.Counts)); !(math.Abs(mean-lp.MeanActivationProbability) <= 1e-9) {
+		return fmt.Errorf("layer %q: mean_activation_probability %g, but the counts give %g", lp.Name, lp.MeanActivationProbability, mean)
+	}
+	return nil
 }
 
 // Merge returns the profile of the union of the datasets that a and b were
 // taken over: counts and observations add, layer by layer, matched by name.
-// Threshold and rare-below must agree, and so must a shared layer's units,
-// unit axis, dtype and every axis but the first (which adds). A layer in one
-// profile only is kept as it is.
+// Threshold and rare-below must agree, both profiles must hold the same
+// layers (in any order; the result has a's), and a layer's units, unit
+// axis, dtype and every axis but the first (which adds) must agree. A sum
+// that does not fit in 64 bits is an error naming the layer and field.
 func Merge(a, b *Profile) (*Profile, error) {
 	if a.Threshold != b.Threshold {
 		return nil, fmt.Errorf("%w: thresholds %g and %g", ErrMerge, a.Threshold, b.Threshold)
@@ -119,43 +253,47 @@ func Merge(a, b *Profile) (*Profile, error) {
 	if a.RareBelow != b.RareBelow {
 		return nil, fmt.Errorf("%w: rare-below %g and %g", ErrMerge, a.RareBelow, b.RareBelow)
 	}
+	for _, s := range []struct {
+		p    *Profile
+		side string
+	}{{a, "first"}, {b, "second"}} {
+		if err := s.p.check(false); err != nil {
+			return nil, fmt.Errorf("%w: the %s profile: %v", ErrMerge, s.side, err)
+		}
+	}
 	out := &Profile{FormatVersion: FormatVersion, Tool: ToolVersion, Backend: a.Backend,
 		Threshold: a.Threshold, RareBelow: a.RareBelow}
 	if b.Backend != a.Backend {
 		out.Backend = a.Backend + "+" + b.Backend
 	}
-	idx := map[string]int{}
-	for _, l := range b.Layers {
-		idx[l.Name] = len(idx)
+	idx := make(map[string]int, len(b.Layers))
+	for i, l := range b.Layers {
+		idx[l.Name] = i
 	}
-	used := make([]bool, len(b.Layers))
 	for _, la := range a.Layers {
-		i, ok := idx[la.Name]
-		if !ok {
-			out.Layers = append(out.Layers, cloneLayer(la))
-			continue
+		if _, ok := idx[la.Name]; !ok {
+			return nil, fmt.Errorf("%w: layer %q is missing from the second profile (the first has it; merge takes profiles of the same layers)", ErrMerge, la.Name)
 		}
-		lb := b.Layers[i]
-		used[i] = true
-		m, err := mergeLayer(la, lb, a.RareBelow)
+	}
+	if len(b.Layers) != len(a.Layers) { // a's names are distinct and all in b
+		inA := make(map[string]bool, len(a.Layers))
+		for _, l := range a.Layers {
+			inA[l.Name] = true
+		}
+		for _, l := range b.Layers {
+			if !inA[l.Name] {
+				return nil, fmt.Errorf("%w: layer %q is missing from the first profile (the second has it; merge takes profiles of the same layers)", ErrMerge, l.Name)
+			}
+		}
+	}
+	for _, la := range a.Layers {
+		m, err := mergeLayer(la, b.Layers[idx[la.Name]], a.RareBelow)
 		if err != nil {
 			return nil, err
 		}
 		out.Layers = append(out.Layers, m)
 	}
-	for i, lb := range b.Layers {
-		if !used[i] {
-			out.Layers = append(out.Layers, cloneLayer(lb))
-		}
-	}
 	return out, nil
-}
-
-func cloneLayer(l LayerProfile) LayerProfile {
-	l.Shape = slices.Clone(l.Shape)
-	l.Counts, l.NaNCounts = slices.Clone(l.Counts), slices.Clone(l.NaNCounts)
-	l.Dead, l.Rare, l.AlwaysOn = slices.Clone(l.Dead), slices.Clone(l.Rare), slices.Clone(l.AlwaysOn)
-	return l
 }
 
 func mergeLayer(a, b LayerProfile, rareBelow float64) (LayerProfile, error) {
@@ -167,16 +305,36 @@ func mergeLayer(a, b LayerProfile, rareBelow float64) (LayerProfile, error) {
 	if a.UnitAxis == 0 {
 		return LayerProfile{}, fmt.Errorf("%w: layer %q: unit axis 0 is the axis datasets concatenate on", ErrMerge, a.Name)
 	}
-	m := cloneLayer(a)
+	overflow := func(field string, x, y uint64) error {
+		return fmt.Errorf("%w: layer %q: %s overflows 64 bits (%d + %d)", ErrMerge, a.Name, field, x, y)
+	}
+	m := a
+	m.Shape = slices.Clone(a.Shape)
 	if a.Source != b.Source {
 		m.Source = ""
 	}
-	m.Shape[0] += b.Shape[0]
-	m.Observations += b.Observations
-	for u := range m.Counts {
-		m.Counts[u] += b.Counts[u]
-		m.NaNCounts[u] += b.NaNCounts[u]
+	if a.Shape[0] > math.MaxInt-b.Shape[0] { // both positive (check)
+		return LayerProfile{}, fmt.Errorf("%w: layer %q: shape[0] overflows (%d + %d rows)", ErrMerge, a.Name, a.Shape[0], b.Shape[0])
 	}
-	m.classify(rareBelow)
+	m.Shape[0] += b.Shape[0]
+	var cy uint64
+	if m.Observations, cy = bits.Add64(a.Observations, b.Observations, 0); cy != 0 {
+		return LayerProfile{}, overflow("observations", a.Observations, b.Observations)
+	}
+	// Counts plus NaNs are at most the observations on each side (check),
+	// so these sums fit when the observations' does; they are checked all
+	// the same.
+	m.Counts, m.NaNCounts = make([]uint64, a.Units), make([]uint64, a.Units)
+	for u := range m.Counts {
+		if m.Counts[u], cy = bits.Add64(a.Counts[u], b.Counts[u], 0); cy != 0 {
+			return LayerProfile{}, overflow(fmt.Sprintf("counts of unit %d", u), a.Counts[u], b.Counts[u])
+		}
+		if m.NaNCounts[u], cy = bits.Add64(a.NaNCounts[u], b.NaNCounts[u], 0); cy != 0 {
+			return LayerProfile{}, overflow(fmt.Sprintf("nan_counts of unit %d", u), a.NaNCounts[u], b.NaNCounts[u])
+		}
+	}
+	if err := m.classify(rareBelow); err != nil {
+		return LayerProfile{}, fmt.Errorf("%w: %v", ErrMerge, err)
+	}
 	return m, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/actprof/actprof/profiler"
 )
@@ -23,7 +24,7 @@ func WriteTable(w io.Writer, p *profiler.Profile) error {
 	fmt.Fprintln(tw, "layer\tdtype\tshape\tunits\tobservations\tPr[y>0]\tdead\trare\talways-on\tNaN")
 	var units, deadN int
 	for _, l := range p.Layers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.4f\t%s\t%s\t%s\t%d\n", l.Name, l.DType, shapeString(l.Shape, l.UnitAxis),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.4f\t%s\t%s\t%s\t%d\n", SafeName(l.Name), SafeName(l.DType), shapeString(l.Shape, l.UnitAxis),
 			l.Units, l.Observations, l.MeanActivationProbability,
 			withPct(len(l.Dead), l.Units), withPct(len(l.Rare), l.Units), withPct(len(l.AlwaysOn), l.Units), l.NaNTotal)
 		units += l.Units
@@ -39,7 +40,7 @@ func WriteTable(w io.Writer, p *profiler.Profile) error {
 			units []int
 		}{{"dead", l.Dead}, {"rare", l.Rare}, {"always-on", l.AlwaysOn}} {
 			if len(list.units) > 0 {
-				fmt.Fprintf(&b, "  %s: %s units: %s\n", l.Name, list.what, Ranges(list.units, MaxListed))
+				fmt.Fprintf(&b, "  %s: %s units: %s\n", SafeName(l.Name), list.what, Ranges(list.units, MaxListed))
 			}
 		}
 	}
@@ -52,11 +53,32 @@ func WriteTable(w io.Writer, p *profiler.Profile) error {
 				}
 			}
 			fmt.Fprintf(&b, "WARNING: %s: %d NaN activations in %d units: the model that produced them is broken (NaN never counts as firing)\n",
-				l.Name, l.NaNTotal, nanUnits)
+				SafeName(l.Name), l.NaNTotal, nanUnits)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// SafeName is a name (a layer's, from a file) as it may be printed to a
+// terminal: as it is when every rune is printable (strconv.IsPrint:
+// letters, marks, numbers, punctuation, symbols and the ASCII space), else
+// quoted by strconv.Quote, the %q that error lines name layers with. A
+// newline, tab, ESC or other C0 or C1 control, a format character such as
+// U+202E, or a byte that is not UTF-8 is then an escape (\n, \x1b, \u009b),
+// so it can neither break the table's rows and columns nor reach the
+// terminal. A name that is empty or starts with a quote is quoted too, so a
+// quoted name is never mistaken for a plain one.
+func SafeName(s string) string {
+	if s == "" || s[0] == '"' {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // shapeString shows the shape with the unit axis marked, e.g. [64 (512) 7 7].
@@ -79,23 +101,28 @@ func withPct(n, of int) string {
 }
 
 // Ranges writes ascending indices compactly, "3, 7-9, 12", showing at most
-// max items and then "… (N in all)".
+// max items and then "… (N in all)". It builds only the items it shows, so a
+// list of millions of units costs no more than a short one.
 func Ranges(idx []int, max int) string {
-	var parts []string
+	var b strings.Builder
+	items := 0
 	for i := 0; i < len(idx); {
 		j := i
 		for j+1 < len(idx) && idx[j+1] == idx[j]+1 {
 			j++
 		}
-		if j == i {
-			parts = append(parts, strconv.Itoa(idx[i]))
-		} else {
-			parts = append(parts, fmt.Sprintf("%d-%d", idx[i], idx[j]))
+		if items == max {
+			return b.String() + fmt.Sprintf(", … (%d in all)", len(idx))
 		}
+		if items > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(idx[i]))
+		if j > i {
+			b.WriteString("-" + strconv.Itoa(idx[j]))
+		}
+		items++
 		i = j + 1
 	}
-	if len(parts) > max {
-		return strings.Join(parts[:max], ", ") + fmt.Sprintf(", … (%d in all)", len(idx))
-	}
-	return strings.Join(parts, ", ")
+	return b.String()
 }
