@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build demo test vet fmt-check fuzz bench clean kernels cuda cuda-check bench-cuda gpu-bundle
+.PHONY: all build demo test vet fmt-check fuzz bench clean kernels cuda cuda-check bench-cuda gpu-bundle probe
 
 # Machine code for these GPUs, plus PTX for compute_90 that newer GPUs JIT.
 CUDA_ARCHS := 70 75 80 86 89 90
@@ -24,8 +24,16 @@ test: fmt-check vet
 	$(GO) vet -tags purego ./...
 	$(GO) test -count=1 -tags purego ./store/
 	$(GO) test -count=1 -race -run Concurrent ./store/
+	$(MAKE) --no-print-directory probe
 	@if command -v nvcc >/dev/null 2>&1 && [ -f /usr/include/cuda.h ]; then $(MAKE) --no-print-directory cuda-check; \
 	else echo "make test: CUDA toolkit not installed: skipped cuda-check (kernels compile, cuda-tagged vet and test build)"; fi
+
+# The adversarial probe (bench/probe.py): damaged inputs and stores,
+# output-path mistakes, signals, extreme flags, merge mistakes, each
+# checked against the contract (a clean one-line failure or the right
+# answer; nothing left behind). Needs NumPy.
+probe: build
+	/usr/bin/python3 bench/probe.py $(BIN)/actprof
 
 # The embedded kernel image (committed: building actprof-cuda needs the CUDA
 # headers and driver, not nvcc).
