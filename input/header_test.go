@@ -136,6 +136,34 @@ func TestParseSafetensorsHeader(t *testing.T) {
 			}
 		}
 	}
+	// A name given twice is refused, whatever the values (encoding/json
+	// into a map would keep the last).
+	a0 := `{"dtype":"F32","shape":[2],"data_offsets":[0,8]}`
+	a1 := `{"dtype":"F32","shape":[1],"data_offsets":[8,12]}`
+	for _, c := range []struct{ text, msg string }{
+		{`{"a":` + a0 + `,"a":` + a1 + `}`, `tensor "a" is listed twice in the header`},
+		{`{"a":` + a0 + `,"b":` + a1 + `,"a":` + a0 + `}`, `tensor "a" is listed twice in the header`},
+		{`{"ab":` + a0 + `,"a\u0062":` + a1 + `}`, `tensor "ab" is listed twice in the header`},
+		{`{"__metadata__":{"k":"v"},"a":` + a0 + `,"__metadata__":{}}`, `entry "__metadata__" is listed twice in the header`},
+		{`{"a":` + a0 + `} {}`, `header is not valid JSON: invalid character '{' after top-level value`},
+		{`{"a":` + a0 + `,}`, `header is not valid JSON: invalid character '}'`},
+		{`{"a":` + a0, `header is not valid JSON: unexpected end of JSON input`},
+		{`{"a" ` + a0 + `}`, `header is not valid JSON: invalid character '{' after object key`},
+	} {
+		b := append(binary.LittleEndian.AppendUint64(nil, uint64(len(c.text))), c.text...)
+		b = append(b, make([]byte, 12)...)
+		_, err := ParseSafetensorsHeader(bytes.NewReader(b), int64(len(b)))
+		if !errors.Is(err, profiler.ErrFormat) || !strings.HasPrefix(err.Error(), "bad format: "+c.msg) {
+			t.Errorf("%s: error %v, want %q", c.text, err, "bad format: "+c.msg)
+		}
+	}
+	// Distinct names, "__metadata__" among them, are read in full.
+	text = `{"__metadata__":{"k":"v"},"a":` + a0 + `,"A":` + a1 + `}`
+	b = append(binary.LittleEndian.AppendUint64(nil, uint64(len(text))), text...)
+	b = append(b, make([]byte, 12)...)
+	if h, err := ParseSafetensorsHeader(bytes.NewReader(b), int64(len(b))); err != nil || len(h.Tensors) != 2 || h.Tensors[0].Name != "a" || h.Tensors[1].Name != "A" {
+		t.Fatalf("names a and A: %+v, %v", h, err)
+	}
 	// A length beyond the file is refused before reading it.
 	huge := binary.LittleEndian.AppendUint64(nil, MaxSafetensorsHeaderLen)
 	if _, err := ParseSafetensorsHeader(bytes.NewReader(huge), 100); !errors.Is(err, profiler.ErrTruncated) {

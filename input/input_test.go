@@ -252,7 +252,7 @@ func TestLayerPatterns(t *testing.T) {
 }
 
 // writeNpy writes a version 1.0 .npy file.
-func writeNpy(t *testing.T, path, descr, shape string, fortran bool, data []byte) {
+func writeNpy(t testing.TB, path, descr, shape string, fortran bool, data []byte) {
 	t.Helper()
 	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': %s, 'shape': %s, }", descr, pyBool(fortran), shape)
 	for (10+len(dict)+1)%64 != 0 {
@@ -633,7 +633,7 @@ func TestBadNpz(t *testing.T) {
 	p = writeFile(t, filepath.Join(dir, "crc.npz"), b)
 	err = openErr(p)
 	checkErr(t, err, p, profiler.ErrFormat)
-	if !strings.Contains(err.Error(), "tiny.npy: bad format: CRC mismatch") {
+	if !strings.Contains(err.Error(), "tiny.npy: bad format: CRC-32 mismatch") {
 		t.Fatalf("error %q", err)
 	}
 	// A deflate stream cut short (the member's compressed size shrunk).
@@ -671,6 +671,23 @@ func rewriteSafetensors(t *testing.T, b []byte, f func(h map[string]any)) []byte
 	return append(append(out, text...), b[8+n:]...)
 }
 
+// duplicateEntry returns the safetensors file b with the JSON header's entry
+// for tensor name given a second time, at the end.
+func duplicateEntry(t *testing.T, b []byte, name string) []byte {
+	t.Helper()
+	n := binary.LittleEndian.Uint64(b)
+	text := strings.TrimRight(string(b[8:8+n]), " ")
+	key := `"` + name + `":{`
+	i := strings.Index(text, key)
+	j := strings.Index(text[i:], "}")
+	if i < 0 || j < 0 || !strings.HasSuffix(text, "}") {
+		t.Fatalf("no entry %q in %s", name, text)
+	}
+	text = text[:len(text)-1] + "," + text[i:i+j+1] + "}"
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(text)))
+	return append(append(out, text...), b[8+n:]...)
+}
+
 func TestBadSafetensors(t *testing.T) {
 	dir := t.TempDir()
 	src := readFile(t, filepath.Join(good, "model.safetensors"))
@@ -703,6 +720,7 @@ func TestBadSafetensors(t *testing.T) {
 			profiler.ErrFormat, `tensor "x": entry lacks`},
 		{"bf8.safetensors", rewriteSafetensors(t, src, tensor("embed", func(e map[string]any) { e["dtype"] = "F8_E4M3"; e["shape"] = []int{6, 8} })),
 			profiler.ErrUnsupported, `tensor "embed": dtype F8_E4M3`},
+		{"dup.safetensors", duplicateEntry(t, src, "embed"), profiler.ErrFormat, `tensor "embed" is listed twice in the header`},
 	} {
 		p := writeFile(t, filepath.Join(dir, c.name), c.data)
 		err := openErr(p)
@@ -710,5 +728,9 @@ func TestBadSafetensors(t *testing.T) {
 		if !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: error %q lacks %q", c.name, err, c.msg)
 		}
+	}
+	p := filepath.Join(dir, "dup.safetensors")
+	if want := p + `: bad format: tensor "embed" is listed twice in the header`; openErr(p).Error() != want {
+		t.Errorf("error %q, want %q", openErr(p), want)
 	}
 }

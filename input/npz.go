@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/flate"
 
@@ -26,6 +27,20 @@ type npzMember struct {
 	usize   int64  // uncompressed size: the whole .npy file
 	crc     uint32 // CRC-32 of the uncompressed member
 	hdr     NpyHeader
+	headCRC uint32 // stored members: CRC-32 of the .npy header (hdr.DataOffset bytes)
+	// crcChecked: the member's CRC was found to match, by a reader of the
+	// whole member; later readers skip the check.
+	crcChecked atomic.Bool
+}
+
+// checkCRC returns an error unless crc, computed over the whole member,
+// matches the CRC-32 the archive records.
+func (m *npzMember) checkCRC(crc uint32) error {
+	if crc != m.crc {
+		return m.errorf(profiler.ErrFormat, "CRC-32 mismatch (stored 0x%08x, computed 0x%08x): the file is corrupt", m.crc, crc)
+	}
+	m.crcChecked.Store(true)
+	return nil
 }
 
 // errorf returns an error naming the archive and the member.
@@ -129,6 +144,13 @@ func newNpzMember(f *os.File, size int64, path string, zf *zip.File) (*npzMember
 	if err := checkDataSize(m.hdr.DataBytes, m.usize-m.hdr.DataOffset, "member"); err != nil {
 		return nil, m.wrap(err)
 	}
+	if m.method == zip.Store {
+		head := make([]byte, m.hdr.DataOffset)
+		if _, err := f.ReadAt(head, m.off); err != nil {
+			return nil, m.wrap(fileError(path, err))
+		}
+		m.headCRC = crc32.ChecksumIEEE(head)
+	}
 	return m, nil
 }
 
@@ -143,11 +165,25 @@ func (m *npzMember) reader(f io.ReaderAt) (io.Reader, io.Closer) {
 	return fr, fr
 }
 
-// open starts reading the member's array data: stored members are mapped
-// like a .npy file (their CRC is not checked); deflated ones are streamed.
+// open starts reading the member's array data: stored members are read
+// like a .npy file, their CRC checked as the data are read (in any order:
+// crcCheck); deflated ones are streamed, their CRC checked at the end.
 func (m *npzMember) open() (profiler.Source, error) {
 	if m.method == zip.Store {
-		return openRegion(m.archive, m.name+": ", m.off+m.hdr.DataOffset, m.hdr.DataBytes)
+		s, err := openRegion(m.archive, m.name+": ", m.off+m.hdr.DataOffset, m.hdr.DataBytes)
+		if err != nil {
+			return nil, err
+		}
+		if m.hdr.DataBytes == 0 && !m.crcChecked.Load() {
+			if err := m.checkCRC(m.headCRC); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
+		if m.hdr.DataBytes > 0 {
+			s.crc = newCRCCheck(m)
+		}
+		return s, nil
 	}
 	f, err := os.Open(m.archive)
 	if err != nil {
@@ -221,10 +257,7 @@ func (s *flateSource) finish() error {
 	case err != io.EOF:
 		return s.m.wrap(err)
 	}
-	if s.r.crc != s.m.crc {
-		return s.m.errorf(profiler.ErrFormat, "CRC mismatch (%08x, directory says %08x): the data are corrupt", s.r.crc, s.m.crc)
-	}
-	return nil
+	return s.m.checkCRC(s.r.crc)
 }
 
 // Close releases the decompressor and the file.

@@ -46,9 +46,11 @@ type Options struct {
 //
 // A layer's Source hands over chunks of the file's bytes as they are: mapped
 // windows of uncompressed data (.npy, stored .npz members, safetensors), or
-// pooled buffers of decompressed data (deflated .npz members, whose CRC is
-// checked when their last byte is read; stored members' CRCs are not
-// checked). Chunks stay valid after the Source is closed, until released.
+// pooled buffers of decompressed data (deflated .npz members). An .npz
+// member's CRC-32 is checked as its data are read: the read that completes
+// them (the last chunk; for ReadAt, whichever read fills the last gap)
+// returns the mismatch. Chunks stay valid after the Source is closed, until
+// released.
 func Open(paths []string, opt Options) ([]profiler.Layer, error) {
 	for _, g := range opt.Layers {
 		if _, err := path.Match(g, ""); err != nil {

@@ -21,7 +21,9 @@ var mapFunc = mapWindow
 // is a read-only mapping of the page-aligned window that covers it, unmapped
 // by the chunk's Release, so memory stays bounded by the chunks in flight
 // whatever the file's size. Where mapping fails the chunk is read with pread
-// into a buffer from bufPool instead.
+// into a buffer from bufPool instead. For a stored .npz member, the bytes
+// read (by Next or ReadAt) go through the member's CRC check: the read that
+// completes the data returns the mismatch, if any.
 //
 // Mappings outlive the file descriptor: Close may be called with chunks
 // still in use, and they stay valid until released. The file must not be
@@ -35,6 +37,7 @@ type regionSource struct {
 	off, end int64
 	base     int64 // the region's first byte, for ReadAt
 	mmap     bool
+	crc      *crcCheck // a stored .npz member's CRC check, or nil
 }
 
 // openRegion opens path for reading size bytes from offset off.
@@ -88,8 +91,7 @@ func (s *regionSource) Next(n int) (profiler.Chunk, error) {
 	if s.mmap {
 		data, release, err := mapFunc(s.f, s.off, int(k))
 		if err == nil {
-			s.off += k
-			return profiler.NewChunk(data, release), nil
+			return s.chunk(data, release)
 		}
 		s.mmap = false // read the rest with pread
 	}
@@ -102,8 +104,18 @@ func (s *regionSource) Next(n int) (profiler.Chunk, error) {
 		}
 		return profiler.Chunk{}, fileError(s.path, err)
 	}
-	s.off += k
-	return profiler.NewChunk(buf, release), nil
+	return s.chunk(buf, release)
+}
+
+// chunk hands over the bytes data just read at s.off, after the CRC check
+// (if any) has seen them.
+func (s *regionSource) chunk(data []byte, release func()) (profiler.Chunk, error) {
+	if err := s.crc.add(s.off-s.base, data); err != nil {
+		release()
+		return profiler.Chunk{}, err
+	}
+	s.off += int64(len(data))
+	return profiler.NewChunk(data, release), nil
 }
 
 // Close closes the file. Chunks not yet released stay valid.
@@ -136,6 +148,9 @@ func (s *regionSource) ReadAt(p []byte, off int64) (int, error) {
 			return got, s.errorf(profiler.ErrTruncated, "file ends at byte %d, data end at byte %d", pos+int64(got), s.end)
 		}
 		return got, fileError(s.path, err)
+	}
+	if err := s.crc.add(off, p); err != nil {
+		return 0, err
 	}
 	return got, nil
 }

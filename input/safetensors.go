@@ -49,14 +49,14 @@ var safetensorsDTypes = map[string]profiler.DType{
 
 // ParseSafetensorsHeader reads a safetensors header from r: an 8-byte
 // little-endian length, then that many bytes of JSON mapping tensor names
-// to {"dtype", "shape", "data_offsets"} (and "__metadata__", ignored). size
-// is the file's size (negative if unknown): lengths and offsets beyond it
-// are refused before anything is allocated for them. Every tensor is
-// checked (shape, offsets within the data section, size matching shape and
-// dtype, no overlaps), whatever its dtype; a dtype actprof does not read is
-// reported in SafetensorsTensor.DType, not as an error. Errors wrap
-// profiler.ErrFormat or profiler.ErrTruncated; an error reading r is
-// returned as is.
+// to {"dtype", "shape", "data_offsets"} (and "__metadata__", ignored), each
+// name once. size is the file's size (negative if unknown): lengths and
+// offsets beyond it are refused before anything is allocated for them.
+// Every tensor is checked (shape, offsets within the data section, size
+// matching shape and dtype, no overlaps), whatever its dtype; a dtype
+// actprof does not read is reported in SafetensorsTensor.DType, not as an
+// error. Errors wrap profiler.ErrFormat or profiler.ErrTruncated; an error
+// reading r is returned as is.
 func ParseSafetensorsHeader(r io.Reader, size int64) (SafetensorsHeader, error) {
 	var h SafetensorsHeader
 	var pre [8]byte
@@ -84,19 +84,19 @@ func ParseSafetensorsHeader(r io.Reader, size int64) (SafetensorsHeader, error) 
 	if len(bytes.TrimLeft(text, " \t\r\n")) == 0 || bytes.TrimLeft(text, " \t\r\n")[0] != '{' {
 		return h, fmt.Errorf("%w: header is not a JSON object", profiler.ErrFormat)
 	}
-	var entries map[string]json.RawMessage
-	if err := json.Unmarshal(text, &entries); err != nil {
-		return h, fmt.Errorf("%w: header is not valid JSON: %v", profiler.ErrFormat, err)
+	entries, err := jsonObjectEntries(text)
+	if err != nil {
+		return h, err
 	}
 	dataLen := int64(-1)
 	if size >= 0 {
 		dataLen = size - h.DataOffset
 	}
-	for name, raw := range entries {
-		if name == "__metadata__" {
+	for _, e := range entries {
+		if e.name == "__metadata__" {
 			continue
 		}
-		t, err := parseSafetensorsEntry(name, raw, dataLen)
+		t, err := parseSafetensorsEntry(e.name, e.raw, dataLen)
 		if err != nil {
 			return h, err
 		}
@@ -118,6 +118,55 @@ func ParseSafetensorsHeader(r io.Reader, size int64) (SafetensorsHeader, error) 
 		}
 	}
 	return h, nil
+}
+
+// jsonEntry is one name and value of a JSON object.
+type jsonEntry struct {
+	name string
+	raw  json.RawMessage
+}
+
+// jsonObjectEntries splits the JSON object text into its entries, in order,
+// refusing a name given twice: the reference implementation refuses such
+// headers, and encoding/json into a map would keep the last silently.
+func jsonObjectEntries(text []byte) ([]jsonEntry, error) {
+	bad := func(err error) error {
+		return fmt.Errorf("%w: header is not valid JSON: %v", profiler.ErrFormat, err)
+	}
+	// The syntax first, with json.Unmarshal's messages; then the entries.
+	var whole json.RawMessage
+	if err := json.Unmarshal(text, &whole); err != nil {
+		return nil, bad(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(whole))
+	if tok, err := dec.Token(); err != nil {
+		return nil, bad(err)
+	} else if tok != json.Delim('{') {
+		return nil, fmt.Errorf("%w: header is not a JSON object", profiler.ErrFormat)
+	}
+	var entries []jsonEntry
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, bad(err)
+		}
+		name, _ := tok.(string) // object keys are strings
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, bad(err)
+		}
+		if seen[name] {
+			what := "tensor"
+			if name == "__metadata__" {
+				what = "entry"
+			}
+			return nil, fmt.Errorf("%w: %s %q is listed twice in the header", profiler.ErrFormat, what, name)
+		}
+		seen[name] = true
+		entries = append(entries, jsonEntry{name, raw})
+	}
+	return entries, nil
 }
 
 // parseSafetensorsEntry checks one tensor's entry; dataLen is the size of

@@ -233,6 +233,10 @@ def main():
                  b'[1,2,3]'):
         seeds["FuzzSafetensorsHeader"].append(struct.pack("<Q", len(text)) + text + b"\x00" * 8)
     seeds["FuzzSafetensorsHeader"].append(struct.pack("<Q", 1 << 60) + b"{}")
+    # Names given twice (refused): a tensor, "__metadata__".
+    for text in (b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}',
+                 b'{"__metadata__":{},"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"__metadata__":{"k":"v"}}'):
+        seeds["FuzzSafetensorsHeader"].append(struct.pack("<Q", len(text)) + text + b"\x00" * 8)
     for target, items in seeds.items():
         os.makedirs(os.path.join(FUZZ, target))
         for i, b in enumerate(items):
