@@ -197,10 +197,16 @@ type layerCount struct {
 	index int
 	thr   Threshold
 	opt   *Options
-	step  int64        // elements per block
-	nwork int          // workers: no more than the layer has parts
-	pipe  *patternPipe // with patterns on
-	pool  *bufPool     // the run's buffers, kept from layer to layer
+	step  int64 // elements per block
+	nwork int   // workers: no more than the layer has parts
+	// shared, when set, is the layer's one tally: blocks shorter than an
+	// [Units, Inner] group are counted by unit span into a worker's small
+	// scratch tally and added here, so that a layer of millions of units
+	// costs its counts once, not once per worker.
+	shared   *Tally
+	sharedMu sync.Mutex
+	pipe     *patternPipe // with patterns on
+	pool     *bufPool     // the run's buffers, kept from layer to layer
 }
 
 // worker is one counting goroutine's state.
@@ -210,7 +216,46 @@ type worker struct {
 }
 
 func (lc *layerCount) newWorker() *worker {
+	if lc.shared != nil {
+		// a block of step elements, split at group boundaries, spans at
+		// most step/Inner+2 units in each part
+		return &worker{tally: NewTally(int(min(lc.plan.Geom.Units, lc.step/lc.plan.Geom.Inner+2)))}
+	}
 	return &worker{tally: NewTally(int(lc.plan.Geom.Units))}
+}
+
+// countSpans counts data, elements [start, ...) of a layer whose blocks
+// are shorter than a group, as blocks of the units they span (split where
+// a group ends), and adds their counts to the shared tally.
+func (lc *layerCount) countSpans(w *worker, data []byte, start int64) error {
+	l, g := lc.plan.Layer, lc.plan.Geom
+	size := int64(l.DType.Size())
+	group := g.Units * g.Inner
+	for len(data) > 0 {
+		e := start % group
+		n := min(int64(len(data))/size, group-e)
+		u0, u1 := e/g.Inner, (e+n-1)/g.Inner
+		span := u1 - u0 + 1
+		t := &Tally{Counts: w.tally.Counts[:span], NaNs: w.tally.NaNs[:span]}
+		clear(t.Counts)
+		clear(t.NaNs)
+		blk := Block{DType: l.DType, Thr: lc.thr, Geom: Geometry{Outer: 1, Units: span, Inner: g.Inner, UnitAxis: g.UnitAxis},
+			Data: data[:n*size], Start: e - u0*g.Inner}
+		if err := lc.opt.Backend.Count(&blk, t); err != nil {
+			return &FileError{Path: l.Path, Err: fmt.Errorf("layer %s: %w", l.Name, err)}
+		}
+		lc.sharedMu.Lock()
+		for i, c := range t.Counts {
+			lc.shared.Counts[u0+int64(i)] += c
+		}
+		for i, c := range t.NaNs {
+			lc.shared.NaNs[u0+int64(i)] += c
+		}
+		lc.sharedMu.Unlock()
+		data = data[n*size:]
+		start += n
+	}
+	return nil
 }
 
 // newBits returns a pattern buffer for one step (from the run's pool: its
@@ -240,6 +285,9 @@ func (lc *layerCount) count(w *worker, data []byte, start int64) error {
 // element first, writing its patterns to their place in the block's
 // pattern buffer bits. Both start and first begin whole observation groups.
 func (lc *layerCount) countPart(w *worker, bits []uint64, data []byte, start, first int64) error {
+	if lc.shared != nil {
+		return lc.countSpans(w, data, start)
+	}
 	l, g := lc.plan.Layer, lc.plan.Geom
 	blk := Block{DType: l.DType, Thr: lc.thr, Geom: g, Data: data, Start: start}
 	if lc.opt.Patterns != nil {
@@ -393,6 +441,9 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 	}
 	parts := (lc.plan.Geom.Elements() + part - 1) / part
 	lc.nwork = int(min(int64(lc.opt.Workers), max(parts, 1)))
+	if g := lc.plan.Geom; lc.opt.Patterns == nil && lc.nwork > 1 && g.Units*g.Inner > lc.step && g.Units > lc.step/g.Inner+2 {
+		lc.shared = NewTally(int(g.Units))
+	}
 	workers := make([]*worker, lc.nwork)
 	for i := range workers {
 		workers[i] = lc.newWorker()
@@ -420,6 +471,9 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 	}
 	if err != nil {
 		return nil, err
+	}
+	if lc.shared != nil {
+		return lc.shared, nil
 	}
 	sum := workers[0].tally
 	for _, w := range workers[1:] {

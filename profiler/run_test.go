@@ -306,3 +306,32 @@ func TestThresholdRounding(t *testing.T) {
 		}
 	}
 }
+
+// Wide layers, whose blocks are shorter than an observation group, are
+// counted by unit span into one shared tally: the oracle's counts on
+// either source path, for chunks that split groups anywhere.
+func TestWideLayersSharedTally(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	for _, dt := range backendtest.DTypes {
+		for _, c := range []struct {
+			shape []int
+			axis  int
+		}{{[]int{3, 5000}, 1}, {[]int{2, 5000, 3}, 1}, {[]int{4, 3, 2001}, 2}} {
+			n := 1
+			for _, d := range c.shape {
+				n *= d
+			}
+			data := backendtest.Gen(rng, dt, n, 0.3)
+			g, err := profiler.NewGeometry(c.shape, c.axis)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, chunk := range []int{998, 4096, 12345} {
+				for _, l := range []profiler.Layer{profiler.MemoryLayer("l", dt, c.shape, data), readAtLayer("l", dt, c.shape, data)} {
+					p := run(t, []profiler.Layer{l}, profiler.Options{Workers: 3, ChunkBytes: chunk, UnitAxis: map[string]int{"": c.axis}})
+					checkLayer(t, p.Layers[0], dt, data, g, 0)
+				}
+			}
+		}
+	}
+}

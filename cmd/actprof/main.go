@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -127,7 +128,24 @@ func run(ctx context.Context, e *env, args []string) int {
 	return 2
 }
 
-func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+// oneLine makes an error one line that is safe on a terminal: newlines
+// become "; ", other control characters (ESC, C1: from layer or file
+// names) their Go escapes; invalid UTF-8 shows as U+FFFD.
+func oneLine(err error) string {
+	var b strings.Builder
+	for _, r := range err.Error() {
+		switch {
+		case r == '\n':
+			b.WriteString("; ")
+		case r == ' ' || strconv.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
+}
 
 // stopSignals are the signals that stop a run: an interrupt at the
 // terminal, a scheduler's SIGTERM (preemption, time limit), a closed

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -411,5 +412,13 @@ func TestOutputNamesAndModes(t *testing.T) {
 		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s replaced: %v, want its old -rw-------", p, fi.Mode())
 		}
+	}
+}
+
+// Error lines escape control characters from names, as the table does.
+func TestErrorLinesEscaped(t *testing.T) {
+	got := oneLine(fmt.Errorf("x.npy: layer a\nb\x1b[31mred\u0085: \xff bad"))
+	if want := `x.npy: layer a; b\x1b[31mred\u0085: � bad`; got != want {
+		t.Fatalf("oneLine: %q, want %q", got, want)
 	}
 }
