@@ -354,7 +354,7 @@ func cmdMerge(ctx context.Context, e *env, args []string) error {
 		return usagef("no profiles to merge")
 	}
 	var merged *profiler.Profile
-	for _, path := range paths {
+	for i, path := range paths {
 		f, err := os.Open(path)
 		if err != nil {
 			return err
@@ -369,7 +369,12 @@ func cmdMerge(ctx context.Context, e *env, args []string) error {
 			continue
 		}
 		if merged, err = profiler.Merge(merged, p); err != nil {
-			return &profiler.FileError{Path: path, Err: err}
+			// "the first profile" is what was merged before it
+			before := paths[0]
+			if i > 1 {
+				before = fmt.Sprintf("%s and %d more before it", paths[0], i-1)
+			}
+			return &profiler.FileError{Path: path, Err: fmt.Errorf("does not merge with %s (the first profile): %w", before, err)}
 		}
 	}
 	if *out == "" {
