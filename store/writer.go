@@ -26,6 +26,15 @@ import (
 // the first; the others sort units by
 // firing rate and keep, per block, the smaller of the planes codec and zstd
 // at that level (balanced: zstd's default level).
+//
+// Memory: at level best each zstd encoder has 34 MB of hash tables, and
+// one with a dictionary 76 MB, whatever the input (zstdCoder); a writer
+// at best holds at most 34 MB + 76 MB x min(GOMAXPROCS, 4) of them
+// (maxBestCoders), a layer of one span 34 + 76 MB. Peak RSS of `actprof
+// profile --patterns-level best`, measured 2026-12-07 on the 2-core dev
+// machine: 100 MB for a 1000x256 float32 input (was 212 MB), 190-220 MB
+// for 200000x1024 (was 530-600 MB), the same stores byte for byte.
+// fastest, balanced and better stay under 15, 45 and 100 MB on those.
 var Levels = map[string]zstd.EncoderLevel{
 	"fastest": zstd.SpeedFastest, "default": zstd.SpeedFastest, "balanced": zstd.SpeedDefault,
 	"better": zstd.SpeedBetterCompression, "best": zstd.SpeedBestCompression,
@@ -53,6 +62,7 @@ type Writer struct {
 	direct bool // path is not a regular file (/dev/null): written in place, never renamed over
 	bw     *bufio.Writer
 	enc    *zstd.Encoder // for each layer's block 0 (nil at level fastest)
+	coders *coderPool    // the encoders of the other zstd blocks (zstdCoder)
 	level  zstd.EncoderLevel
 	fast   bool // level fastest: static codes, natural order
 	nDict  int  // other levels: the first nDict blocks of a layer are the dictionary of the rest
@@ -69,16 +79,15 @@ type Writer struct {
 	next    int64                   // next observation to write of the layer
 	pending map[int64]*encodedChunk // chunks that arrived early, by first obs
 	inner   int64                   // the current layer's Geometry.Inner, which chunks are whole multiples of
-	dictEnc *zstd.Encoder           // the layer's encoder with its first blocks as dictionary
 	scratch freeList[blockScratch]  // coding buffers, one set per goroutine coding
 	bufs    bufList                 // stored blocks, recycled once written
 }
 
 // layerState is what a layer's chunk 0 sets for its other chunks.
 type layerState struct {
-	order []int32       // storage order of the units
-	enc   *zstd.Encoder // zstd levels: the encoder with the layer's first blocks as dictionary
-	codes *staticCodes  // level fastest: the layer's static codes
+	order []int32      // storage order of the units
+	dict  *zstdDict    // zstd levels: the dictionary of the layer's later blocks
+	codes *staticCodes // level fastest: the layer's static codes
 }
 
 // fastSplit: every level stores each span of BlockObs(units) observations
@@ -157,8 +166,11 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	fast := level == "fastest"
 	var enc *zstd.Encoder
 	if !fast {
-		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(lv), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-			zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true))
+		// Block 0 of each layer, one at a time: one encoder (34 MB of
+		// tables at level best), with a history buffer of the window's size
+		// rather than twice that (the frames are the same).
+		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(lv), zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true), zstd.WithLowerEncoderMem(true))
 		if err != nil {
 			return nil, err
 		}
@@ -185,6 +197,9 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	}
 	w := &Writer{path: path, f: f, direct: direct, bw: bufio.NewWriterSize(f, bufSize), enc: enc, level: lv, fast: fast, nDict: dictBlocks(level), hdr: h,
 		index: make([][]entry, len(h.Layers)), orders: make([][]int32, len(h.Layers)), layer: -1}
+	if !fast {
+		w.coders = newCoderPool(coders(level))
+	}
 	w.write([]byte(magic))
 	w.write(binary.LittleEndian.AppendUint32(nil, uint32(len(hj))))
 	w.write(hj)
@@ -262,10 +277,10 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 		w.mu.Unlock()
 	}
 	var order []int32
-	var enc *zstd.Encoder
+	var dict *zstdDict
 	var codes *staticCodes
 	if st != nil {
-		order, enc, codes = st.order, st.enc, st.codes
+		order, dict, codes = st.order, st.dict, st.codes
 	}
 
 	ch := &encodedChunk{first: first, nobs: int64(n)}
@@ -281,16 +296,16 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 		} else {
 			order = layerOrder(units, n0, bits[:n0*wd])
 			var err error
-			if enc, n0, err = w.firstBlocks(ch, sc, i, order, bits[:n*wd], n); err != nil {
+			if dict, n0, err = w.firstBlocks(ch, sc, i, order, bits[:n*wd], n); err != nil {
 				w.scratch.put(sc)
 				return err
 			}
 		}
 		w.scratch.put(sc)
-		w.encodeInto(ch, i, order, enc, codes, bits[n0*wd:], n0, n-n0)
+		w.fail(w.encodeInto(ch, i, order, dict, codes, bits[n0*wd:], n0, n-n0))
 		w.mu.Lock()
-		w.orders[i], w.dictEnc = order, enc
-		w.state.Store(&layerState{order, enc, codes})
+		w.orders[i] = order
+		w.state.Store(&layerState{order, dict, codes})
 		for _, c := range w.pending {
 			if c.bits != nil {
 				deferred = append(deferred, c)
@@ -309,14 +324,14 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 				defer wg.Done()
 				for k := next.Add(1) - 1; k < int64(len(deferred)); k = next.Add(1) - 1 {
 					c := deferred[k]
-					w.encodeInto(c, i, order, enc, codes, c.bits, 0, int(c.nobs))
+					w.fail(w.encodeInto(c, i, order, dict, codes, c.bits, 0, int(c.nobs)))
 					c.seal()
 				}
 			}()
 		}
 		wg.Wait()
 	} else {
-		w.encodeInto(ch, i, order, enc, codes, bits, 0, n)
+		w.fail(w.encodeInto(ch, i, order, dict, codes, bits, 0, n))
 	}
 	ch.seal()
 
@@ -326,6 +341,16 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 	}
 	w.pending[first] = ch
 	return w.writeAt(i)
+}
+
+// fail records err (if not nil) as the writer's error, which its Writes
+// and Close return.
+func (w *Writer) fail(err error) {
+	if err != nil {
+		w.mu.Lock()
+		w.err = cmp.Or(w.err, err)
+		w.mu.Unlock()
+	}
 }
 
 // writeAt, with w.mu held (and released on return), gives the chunks now
@@ -421,9 +446,9 @@ const maxDictBlocks = 16
 // firstBlocks codes the dictionary spans at the start of a layer's chunk
 // 0 (rows: its n observations): up to nDict spans of BlockObs
 // observations, each stored as splitLen parts with parts before it as
-// dictionary (below), and returns the encoder of all later blocks (every
-// dictionary part as dictionary) and the observations coded.
-func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []int32, rows []uint64, n int) (*zstd.Encoder, int, error) {
+// dictionary (below), and returns the dictionary of all later blocks
+// (every dictionary part) and the observations coded.
+func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []int32, rows []uint64, n int) (*zstdDict, int, error) {
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
 	// The raw payloads first, each block of BlockObs observations stored
@@ -434,7 +459,9 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 	// dictLen bytes of dict, j parts) as their dictionary: one encoder per
 	// full block, not per part (at level best, an encoder with its
 	// dictionary costs as much as coding a part; and coding the blocks one
-	// after another took most of a small layer's time).
+	// after another took most of a small layer's time). The goroutines
+	// share the writer's coders (zstdCoder): at most coders(level) code at
+	// once.
 	type dictBlock struct {
 		raw   []byte
 		first int64
@@ -470,25 +497,40 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 	}
 	blocks := make([]encoded, parts)
 	errs := make([]error, len(groups))
+	// A layer of one span (block 0's parts alone, at most 256 KiB of raw
+	// bits) codes its parts on one coder, one after another: what coding
+	// them at once would save is a few ms, and what it costs at level best
+	// is another encoder, 76 MB (1000x256 float32 at best on 2 cores: peak
+	// RSS 168 MB on two coders, 100 MB on one).
+	one := make(chan struct{}, 1)
+	if nd > w.blockLen(i, 0, n) {
+		one = nil
+	}
 	var wg sync.WaitGroup
 	for k, g := range groups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			enc := w.enc
+			var c *zstdCoder // block 0's first part: w.enc, no dictionary
+			d := zstdDict{i, g.at, dict[:g.dictLen]}
 			if g.at > 0 {
-				var err error
-				if enc, err = w.dictEncoder(i, g.at, dict[:g.dictLen], 1); err != nil {
+				if one != nil {
+					one <- struct{}{}
+					defer func() { <-one }()
+				}
+				c = w.coders.get(d)
+				defer w.coders.put(c)
+			}
+			bsc := w.scratch.get()
+			defer w.scratch.put(bsc)
+			for t, p := range g.parts {
+				data, err := w.compress(bsc, c, d, p.raw, units, p.nobs)
+				if err != nil {
 					errs[k] = err
 					return
 				}
-				defer enc.Close()
+				blocks[g.at+t] = encoded{first: p.first, nobs: p.nobs, data: data}
 			}
-			bsc := w.scratch.get()
-			for t, d := range g.parts {
-				blocks[g.at+t] = encoded{first: d.first, nobs: d.nobs, data: w.compress(bsc, enc, d.raw, units, d.nobs)}
-			}
-			w.scratch.put(bsc)
 		}()
 	}
 	wg.Wait()
@@ -498,8 +540,7 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 		}
 	}
 	ch.blocks = append(ch.blocks, blocks...)
-	enc, err := w.dictEncoder(i, parts, dict, runtime.GOMAXPROCS(0))
-	return enc, nd, err
+	return &zstdDict{i, parts, dict}, nd, nil
 }
 
 // firstBlockFast codes the first span of a layer at level fastest (rows:
@@ -540,33 +581,30 @@ func (w *Writer) firstBlockFast(ch *encodedChunk, sc *blockScratch, i int, rows 
 	return codes
 }
 
-// dictEncoder returns an encoder at the writer's level with the layer's
-// first j blocks (dict: their raw payloads) as dictionary.
-func (w *Writer) dictEncoder(i, j int, dict []byte, conc int) (*zstd.Encoder, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(w.level), zstd.WithEncoderConcurrency(conc),
-		zstd.WithEncoderCRC(false), zstd.WithEncoderDictRaw(dictID(i, j), dict))
-	if err != nil {
-		return nil, &profiler.FileError{Path: w.path, Err: err}
-	}
-	return enc, nil
-}
-
 // compress codes one block's raw payload into its stored form (levels
 // other than fastest): a codec byte, then the smaller of the planes
-// encoding and a zstd frame made with enc. The result is a buffer of
-// w.bufs, given back once written.
-func (w *Writer) compress(sc *blockScratch, enc *zstd.Encoder, raw []byte, units, nobs int) *[]byte {
+// encoding and a zstd frame made by c with d as dictionary, or (c nil) by
+// w.enc with none. The result is a buffer of w.bufs, given back once
+// written.
+func (w *Writer) compress(sc *blockScratch, c *zstdCoder, d zstdDict, raw []byte, units, nobs int) (*[]byte, error) {
 	out := w.getBuf()
 	*out = sc.pc.encode(append((*out)[:0], codecPlanes), raw, rowBytes(units), nobs)
-	if enc != nil {
-		z := w.getBuf()
-		*z = enc.EncodeAll(raw, append((*z)[:0], codecZstd))
-		if len(*z) < len(*out) {
-			out, z = z, out
+	z := w.getBuf()
+	if c == nil {
+		*z = w.enc.EncodeAll(raw, append((*z)[:0], codecZstd))
+	} else {
+		var err error
+		if *z, err = c.encode(w, d, raw, append((*z)[:0], codecZstd)); err != nil {
+			w.bufs.put(z)
+			w.bufs.put(out)
+			return nil, err
 		}
-		w.bufs.put(z)
 	}
-	return out
+	if len(*z) < len(*out) {
+		out, z = z, out
+	}
+	w.bufs.put(z)
+	return out, nil
 }
 
 func (w *Writer) getBuf() *[]byte { return w.bufs.get() }
@@ -629,11 +667,18 @@ func (l *freeList[T]) put(b *T) {
 }
 
 // encodeInto appends to c the blocks of observations [off, off+n) of c
-// (rows holds exactly those), compressed with enc.
-func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Encoder, codes *staticCodes, rows []uint64, off, n int) {
+// (rows holds exactly those), coded with the static codes (level fastest)
+// or compressed with dict as dictionary, by one of the writer's coders.
+func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, dict *zstdDict, codes *staticCodes, rows []uint64, off, n int) error {
 	units := w.hdr.Layers[i].Units
 	wd := words(units)
 	sc := w.scratch.get()
+	defer w.scratch.put(sc)
+	var zc *zstdCoder
+	if codes == nil && n > 0 {
+		zc = w.coders.get(*dict)
+		defer w.coders.put(zc)
+	}
 	// Where blocks start depends on the layer alone (blockLen), not on how
 	// the driver cut it into chunks, so the store's bytes are the same
 	// whatever the backend or chunk size.
@@ -653,10 +698,14 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, enc *zstd.Enc
 		for p := 0; p < k; p += q {
 			m := min(q, k-p)
 			sc.raw = encodeBlock(i, first+int64(p), m, order, rows[(o+p)*wd:(o+p+m)*wd], &sc.tiles, sc.raw)
-			c.blocks = append(c.blocks, encoded{first: first + int64(p), nobs: m, data: w.compress(sc, enc, sc.raw, units, m)})
+			data, err := w.compress(sc, zc, *dict, sc.raw, units, m)
+			if err != nil {
+				return err
+			}
+			c.blocks = append(c.blocks, encoded{first: first + int64(p), nobs: m, data: data})
 		}
 	}
-	w.scratch.put(sc)
+	return nil
 }
 
 // appendFast codes one block at level fastest, given its head (blockHead
@@ -723,10 +772,6 @@ func (w *Writer) EndLayer(i int) error {
 	defer w.mu.Unlock()
 	if w.next != w.hdr.Layers[i].Observations || len(w.pending) != 0 {
 		return fmt.Errorf("%s: layer %s: %d of %d observations written", w.path, w.hdr.Layers[i].Name, w.next, w.hdr.Layers[i].Observations)
-	}
-	if w.dictEnc != nil {
-		w.dictEnc.Close()
-		w.dictEnc = nil
 	}
 	return w.err
 }
@@ -799,6 +844,7 @@ func (w *Writer) Close() error {
 	if w.enc != nil {
 		w.enc.Close()
 	}
+	w.coders.release()
 	return nil
 }
 
@@ -811,7 +857,5 @@ func (w *Writer) Abort() {
 	if w.enc != nil {
 		w.enc.Close()
 	}
-	if w.dictEnc != nil {
-		w.dictEnc.Close()
-	}
+	w.coders.release()
 }
