@@ -120,6 +120,18 @@ def profile_json(args):
     return json.loads(out), err
 
 
+def damage(raw, kind, n, path, rng):
+    """Writes raw cut to n bytes ("trunc") or with one bit of byte n
+    flipped ("flip") to path; returns the bytes written."""
+    b = bytearray(raw)
+    if kind == "trunc":
+        b = b[:n]
+    else:
+        b[n] ^= 1 << int(rng.integers(0, 8))
+    open(path, "wb").write(bytes(b))
+    return b
+
+
 # ---------------------------------------------------------------- classes
 
 def inputs(d, rng):
@@ -145,12 +157,7 @@ def inputs(d, rng):
         cases += [("flip", rng.integers(0, len(raw))) for _ in range(24)]
         for kind, n in cases:
             bad = os.path.join(d, "bad-" + base)
-            b = bytearray(raw)
-            if kind == "trunc":
-                b = b[:n]
-            else:
-                b[n] ^= 1 << int(rng.integers(0, 8))
-            open(bad, "wb").write(bytes(b))
+            b = damage(raw, kind, n, bad, rng)
             code, out, err, _ = run(["profile", "--quiet", "--json", bad])
             name = f"{base} {kind} {n}"
             if code == 0:
@@ -199,12 +206,7 @@ def stores(d, rng):
     cases += [("flip", int(rng.integers(0, len(raw)))) for _ in range(40)]
     for kind, n in cases:
         bad = os.path.join(d, "bad.actbits")
-        b = bytearray(raw)
-        if kind == "trunc":
-            b = b[:n]
-        else:
-            b[n] ^= 1 << int(rng.integers(0, 8))
-        open(bad, "wb").write(bytes(b))
+        damage(raw, kind, n, bad, rng)
         name = f"store {kind} {n}"
         code, out, err, _ = run(["patterns", "verify", bad, prof, npy])
         if code == 0:
