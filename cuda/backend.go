@@ -101,14 +101,14 @@ type Device struct {
 func Devices() ([]Device, error) {
 	n, err := cu.NumDevices()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", profiler.ErrBackend, err)
+		return nil, fmt.Errorf("%w: %w", profiler.ErrBackend, err)
 	}
 	var out []Device
 	for i := 0; i < n; i++ {
 		d := cu.Device(i)
 		name, err := d.Name()
 		if err != nil {
-			return nil, fmt.Errorf("%w: device %d: %v", profiler.ErrBackend, i, err)
+			return nil, fmt.Errorf("%w: device %d: %w", profiler.ErrBackend, i, err)
 		}
 		major, minor, _ := d.ComputeCapability()
 		mem, _ := d.TotalMem()
@@ -120,8 +120,11 @@ func Devices() ([]Device, error) {
 // New opens GPU ordinal and loads the kernels.
 func New(ordinal int) (*Backend, error) {
 	n, err := cu.NumDevices()
-	if err != nil || ordinal < 0 || ordinal >= n {
-		return nil, fmt.Errorf("%w: no CUDA device %d (%d found, %v)", profiler.ErrBackend, ordinal, n, err)
+	if err != nil {
+		return nil, fmt.Errorf("%w: no CUDA device %d: %w", profiler.ErrBackend, ordinal, err)
+	}
+	if ordinal < 0 || ordinal >= n {
+		return nil, fmt.Errorf("%w: no CUDA device %d (%d found)", profiler.ErrBackend, ordinal, n)
 	}
 	b := &Backend{dev: cu.Device(ordinal), name: fmt.Sprintf("cuda:%d", ordinal), fns: map[string]cu.Function{}, ref: cpu.New(),
 		pinned: map[uintptr][]byte{}}
@@ -130,13 +133,13 @@ func New(ordinal int) (*Backend, error) {
 	err = b.do(func() error {
 		mod, err := cu.LoadData(string(fatbin))
 		if err != nil {
-			return fmt.Errorf("loading kernels: %v", err)
+			return fmt.Errorf("loading kernels: %w", err)
 		}
 		b.mod = mod
 		for _, name := range []string{"rows_f32", "rows_f16", "rows_bf16", "rows2_f32", "rows2_f16", "rows2_bf16", "runs_f32", "runs_f16", "runs_bf16"} {
 			fn, err := mod.Function(name)
 			if err != nil {
-				return fmt.Errorf("kernel %s: %v", name, err)
+				return fmt.Errorf("kernel %s: %w", name, err)
 			}
 			b.fns[name] = fn
 		}
@@ -144,29 +147,29 @@ func New(ordinal int) (*Backend, error) {
 	})
 	if err != nil {
 		b.ctx.Close()
-		return nil, fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err)
+		return nil, fmt.Errorf("%w: %s: %w", profiler.ErrBackend, b.name, err)
 	}
 	return b, nil
 }
 
-// ChunkBytes is the chunk size the driver uses by default with this
-// backend. Measured on an H100 with 16 cores (docs/gpu.md, BenchmarkEndToEndSettings),
-// from a page-cached file: 4 MiB chunks with 16 workers gave 42 GB/s, 8 MiB
-// 36, 32 MiB 32; a chunk read into page-locked memory is copied to the GPU
-// while still in the CPU's cache, and each worker pins less memory (which
-// costs about 0.5 ms per MiB at start-up).
+// The backend is a profiler.Device.
+var _ profiler.Device = (*Backend)(nil)
+
+// ChunkBytes implements profiler.Device: chunks of a few MiB, read into
+// page-locked memory, are copied to the GPU while still in the CPU's cache,
+// and each worker pins little memory (pinning costs time at start-up);
+// larger chunks were slower end to end (docs/gpu.md).
 func (b *Backend) ChunkBytes() int { return 4 << 20 }
 
-// Workers is the number of counting goroutines the driver runs by default
-// with this backend: two per core, since each spends much of its time
-// waiting for its chunk on the GPU. Measured on an H100 with 16 cores from
-// a page-cached file (4 MiB chunks): 16 workers 42 GB/s, 32 workers 46.
+// Workers implements profiler.Device: two per core, since each spends much
+// of its time waiting for its chunk on the GPU (docs/gpu.md).
 func (b *Backend) Workers() int { return 2 * runtime.GOMAXPROCS(0) }
 
 // Name is "cuda:N".
 func (b *Backend) Name() string { return b.name }
 
-// Close frees the GPU's memory and the context. No Count may be running.
+// Close implements profiler.Device: it frees the GPU's memory and the
+// context. No Count may be running.
 func (b *Backend) Close() error {
 	b.do(func() error {
 		for _, sl := range b.all {
@@ -238,7 +241,7 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 	if t.Bits != nil {
 		nobs = n / (g.Units * g.Inner) * g.Inner
 	}
-	fail := func(err error) error { return fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err) }
+	fail := func(err error) error { return fmt.Errorf("%w: %s: %w", profiler.ErrBackend, b.name, err) }
 	release, err := b.onThread()
 	if err != nil {
 		return fail(err)
@@ -431,7 +434,7 @@ func (b *Backend) putSlot(sl *slot) {
 	b.mu.Unlock()
 }
 
-// AllocHost implements profiler.HostAllocator: page-locked host memory,
+// AllocHost implements profiler.Device: page-locked host memory,
 // which the driver reads chunks into and the GPU copies from directly, at
 // full bus rate and with no staging copy. Buffers given back with FreeHost
 // are reused (pinning memory is slow: milliseconds per tens of MiB).
@@ -448,12 +451,12 @@ func (b *Backend) AllocHost(n int) ([]byte, error) {
 	b.mu.Unlock()
 	release, err := b.onThread()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err)
+		return nil, fmt.Errorf("%w: %s: %w", profiler.ErrBackend, b.name, err)
 	}
 	defer release()
 	h, err := hostAlloc(max(n, 1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", profiler.ErrBackend, b.name, err)
+		return nil, fmt.Errorf("%w: %s: %w", profiler.ErrBackend, b.name, err)
 	}
 	b.mu.Lock()
 	b.pinned[uintptr(unsafe.Pointer(&h[0]))] = h
@@ -461,7 +464,7 @@ func (b *Backend) AllocHost(n int) ([]byte, error) {
 	return h[:n], nil
 }
 
-// FreeHost implements profiler.HostAllocator: h (from AllocHost) is kept
+// FreeHost implements profiler.Device: h (from AllocHost) is kept
 // for reuse until Close.
 func (b *Backend) FreeHost(h []byte) {
 	h = h[:cap(h)]

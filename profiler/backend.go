@@ -12,14 +12,30 @@ type Backend interface {
 	Count(b *Block, t *Tally) error
 }
 
-// HostAllocator is implemented by backends that count faster from host
-// memory of their own: a GPU backend hands out page-locked memory, which it
-// copies to the device directly, at full bus speed and with no staging
-// copy. When the backend has it, the driver reads chunks into such buffers
-// and gives them back with FreeHost when the layer is done.
-type HostAllocator interface {
+// Device is the optional side of a backend that counts on a device of its
+// own (a GPU): how the driver should feed it, the host memory it copies
+// from fastest, and the resources its owner releases. The driver uses it
+// when the backend has it; a backend without it (the CPU) gets the
+// defaults: GOMAXPROCS workers, DefaultChunkBytes, Go memory.
+type Device interface {
+	Backend
+	// Workers is the number of counting goroutines that keep the device
+	// busy (0: the default). Each spends much of its time waiting for its
+	// chunk on the device, so more than one per core pays.
+	Workers() int
+	// ChunkBytes is the block size the device counts best (0: the
+	// default).
+	ChunkBytes() int
+	// AllocHost returns n bytes of host memory that the device copies
+	// from directly (page-locked): the driver reads chunks into them, so a
+	// chunk crosses the bus at full speed with no staging copy. An error
+	// makes the driver use Go memory instead. FreeHost gives a buffer
+	// back.
 	AllocHost(n int) ([]byte, error)
 	FreeHost(b []byte)
+	// Close releases the device's memory and context; the owner calls it
+	// once no run is counting on it.
+	Close() error
 }
 
 // Block is a contiguous run of a layer's elements, the unit of work handed

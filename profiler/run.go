@@ -26,12 +26,12 @@ type Options struct {
 	// take DefaultUnitAxis(ndim).
 	UnitAxis map[string]int
 	// Workers is the number of counting goroutines; default the backend's
-	// Workers() if it has that method (a GPU backend wants two per core),
-	// else GOMAXPROCS.
+	// Device.Workers (a GPU backend wants two per core), else GOMAXPROCS.
+	// At most MaxWorkers.
 	Workers int
 	// ChunkBytes is the size of the blocks handed to the backend; default
-	// the backend's ChunkBytes() if it has that method (a GPU wants large
-	// transfers), else DefaultChunkBytes. Results do not depend on it.
+	// the backend's Device.ChunkBytes, else DefaultChunkBytes. Results do
+	// not depend on it.
 	ChunkBytes int
 	// Progress, if set, is called after each chunk is read with the bytes
 	// read so far and in all. It may be called from several goroutines at
@@ -107,17 +107,18 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	if !(opt.RareBelow > 0 && opt.RareBelow <= 1) {
 		return nil, fmt.Errorf("%w: rare-below %g not in (0, 1]", ErrBadOption, opt.RareBelow)
 	}
+	dev, _ := opt.Backend.(Device)
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0)
-		if p, ok := opt.Backend.(interface{ Workers() int }); ok && p.Workers() > 0 {
-			opt.Workers = p.Workers()
+		if dev != nil && dev.Workers() > 0 {
+			opt.Workers = dev.Workers()
 		}
 	}
 	opt.Workers = min(opt.Workers, MaxWorkers())
 	if opt.ChunkBytes <= 0 {
 		opt.ChunkBytes = DefaultChunkBytes
-		if p, ok := opt.Backend.(interface{ ChunkBytes() int }); ok && p.ChunkBytes() > 0 {
-			opt.ChunkBytes = p.ChunkBytes()
+		if dev != nil && dev.ChunkBytes() > 0 {
+			opt.ChunkBytes = dev.ChunkBytes()
 		}
 	}
 	plans, err := PlanLayers(layers, opt.UnitAxis)
@@ -589,10 +590,10 @@ func (st *stepState) buffer(free chan []uint64) []uint64 {
 }
 
 // readBuffer returns a worker's read buffer of n bytes, from the backend
-// when it is a HostAllocator (else, or if that fails, from the Go heap), and
+// when it is a Device (else, or if that fails, from the run's pool), and
 // the function that gives it back.
 func (lc *layerCount) readBuffer(n int) ([]byte, func()) {
-	if h, ok := lc.opt.Backend.(HostAllocator); ok {
+	if h, ok := lc.opt.Backend.(Device); ok {
 		if buf, err := h.AllocHost(n); err == nil {
 			return buf, func() { h.FreeHost(buf) }
 		}

@@ -184,6 +184,9 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if d, ok := backend.(profiler.Device); ok {
+		defer d.Close() // after the run: nothing counts on it then
+	}
 	var pending *atomicfile.Pending
 	if *out != "" {
 		if pending, err = atomicfile.Begin(*out); err != nil {

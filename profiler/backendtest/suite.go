@@ -288,12 +288,12 @@ func testPatterns(t *testing.T, b profiler.Backend) {
 	}
 }
 
-// testHostBuffers: a backend that is a profiler.HostAllocator counts data
+// testHostBuffers: a backend that is a profiler.Device counts data
 // that lies in its own buffers (as the driver reads it there), at the start
 // of a buffer and inside one, and a buffer given back is handed out again
 // with the data of another layer: the results equal the oracle's.
 func testHostBuffers(t *testing.T, b profiler.Backend) {
-	h, ok := b.(profiler.HostAllocator)
+	h, ok := b.(profiler.Device)
 	if !ok {
 		t.Skipf("%s allocates no host buffers", b.Name())
 	}
