@@ -1,7 +1,6 @@
 package profiler
 
 import (
-	"encoding/binary"
 	"io"
 )
 
@@ -33,10 +32,3 @@ func (m *memSource) Next(n int) (Chunk, error) {
 }
 
 func (m *memSource) Close() error { return nil }
-
-// littleEndian guards the in-memory paths, which hand over the host's bytes.
-var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
-
-func errBigEndianHost(name string) error {
-	return FileErrorf(name, ErrUnsupported, "in-memory tensors need a little-endian host")
-}

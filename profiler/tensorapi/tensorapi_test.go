@@ -1,4 +1,4 @@
-package profiler_test
+package tensorapi_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/actprof/actprof/cpu"
 	"github.com/actprof/actprof/profiler"
+	"github.com/actprof/actprof/profiler/tensorapi"
 )
 
 func TestProfileTensors(t *testing.T) {
@@ -20,7 +21,7 @@ func TestProfileTensors(t *testing.T) {
 		back[i] = float32(rng.NormFloat64())
 	}
 	d := tensor.New(tensor.WithShape(64, 10), tensor.WithBacking(back))
-	p, err := profiler.ProfileTensors(context.Background(), []string{"fc"}, map[string]*tensor.Dense{"fc": d},
+	p, err := tensorapi.Profile(context.Background(), []string{"fc"}, map[string]*tensor.Dense{"fc": d},
 		profiler.Options{Backend: cpu.New()})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +46,7 @@ func TestProfileTensors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := profiler.TensorLayer("view", v.(*tensor.Dense))
+	l, err := tensorapi.Layer("view", v.(*tensor.Dense))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestProfileTensors(t *testing.T) {
 	}
 
 	ints := tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]int{1, 2, 3, 4}))
-	if _, err := profiler.TensorLayer("ints", ints); !errors.Is(err, profiler.ErrUnsupported) {
+	if _, err := tensorapi.Layer("ints", ints); !errors.Is(err, profiler.ErrUnsupported) {
 		t.Fatalf("int tensor: %v", err)
 	}
 }
