@@ -557,10 +557,10 @@ func TestShardMismatch(t *testing.T) {
 		kind         error
 		msg          string
 	}{
-		{"<f4", "(2, 6)", false, profiler.ErrShardMismatch, "shape (2, 6), but shard 0.npy has (5, 7)"},
-		{"<f2", "(2, 7)", false, profiler.ErrShardMismatch, "dtype float16, but shard 0.npy has float32"},
-		{"<f4", "(2, 7, 1)", false, profiler.ErrShardMismatch, "shards may differ on axis 0 only"},
-		{"<f4", "(5, 7)", true, profiler.ErrShardMismatch, "fortran_order True"},
+		{"<f4", "(2, 6)", false, ErrShardMismatch, "shape (2, 6), but shard 0.npy has (5, 7)"},
+		{"<f2", "(2, 7)", false, ErrShardMismatch, "dtype float16, but shard 0.npy has float32"},
+		{"<f4", "(2, 7, 1)", false, ErrShardMismatch, "shards may differ on axis 0 only"},
+		{"<f4", "(5, 7)", true, ErrShardMismatch, "fortran_order True"},
 		{"<f4", "()", false, profiler.ErrShape, "0-D"},
 	} {
 		dir := filepath.Join(t.TempDir(), "layer")

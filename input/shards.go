@@ -57,11 +57,11 @@ func openShards(dir, name string, paths []string) (profiler.Layer, error) {
 		case len(h.Shape) == 0:
 			return profiler.Layer{}, profiler.FileErrorf(p, profiler.ErrShape, "0-D array cannot be a shard (shards are joined on axis 0)")
 		case h.DType != first.DType:
-			return profiler.Layer{}, profiler.FileErrorf(p, profiler.ErrShardMismatch, "dtype %s, but shard %s has %s", h.DType, filepath.Base(shards[0].path), first.DType)
+			return profiler.Layer{}, profiler.FileErrorf(p, ErrShardMismatch, "dtype %s, but shard %s has %s", h.DType, filepath.Base(shards[0].path), first.DType)
 		case h.FortranOrder != first.FortranOrder:
-			return profiler.Layer{}, profiler.FileErrorf(p, profiler.ErrShardMismatch, "fortran_order %s, but shard %s has %s", pyBool(h.FortranOrder), filepath.Base(shards[0].path), pyBool(first.FortranOrder))
+			return profiler.Layer{}, profiler.FileErrorf(p, ErrShardMismatch, "fortran_order %s, but shard %s has %s", pyBool(h.FortranOrder), filepath.Base(shards[0].path), pyBool(first.FortranOrder))
 		case !slices.Equal(h.Shape[1:], first.Shape[1:]):
-			return profiler.Layer{}, profiler.FileErrorf(p, profiler.ErrShardMismatch, "shape %s, but shard %s has %s: shards may differ on axis 0 only", shapeString(h.Shape), filepath.Base(shards[0].path), shapeString(first.Shape))
+			return profiler.Layer{}, profiler.FileErrorf(p, ErrShardMismatch, "shape %s, but shard %s has %s: shards may differ on axis 0 only", shapeString(h.Shape), filepath.Base(shards[0].path), shapeString(first.Shape))
 		case h.FortranOrder && len(paths) > 1 && len(h.Shape) > 1:
 			// The column-major bytes of shards are not, one after the
 			// other, those of the joined array.

@@ -19,9 +19,6 @@ var (
 	// ErrShape: the array has no unit axis to profile (0-D or 1-D), no
 	// observations, or a unit axis out of range.
 	ErrShape = errors.New("bad shape")
-	// ErrShardMismatch: the .npy shards of one layer disagree on dtype or on
-	// every axis but the first.
-	ErrShardMismatch = errors.New("shards disagree")
 	// ErrMerge: two profiles cannot be merged (threshold, units differ).
 	ErrMerge = errors.New("profiles do not merge")
 	// ErrBadOption: an option value is out of range.
