@@ -1,22 +1,21 @@
 package input
 
-import "sync"
+import (
+	"sync"
 
-// bufPool recycles the buffers of chunks that are not mappings (decompressed
+	"github.com/actprof/actprof/internal/bufpool"
+)
+
+// bufs recycles the buffers of chunks that are not mappings (decompressed
 // .npz data, pread reads, chunks spanning shards): a released chunk's buffer
 // serves a later chunk instead of a fresh allocation being zeroed. Memory
 // stays bounded by the chunks in flight.
-var bufPool sync.Pool
+var bufs bufpool.Pool[byte]
 
 // getBuf returns a buffer of n bytes, recycled where one is big enough,
 // and the release function that recycles it. Its contents are undefined.
 func getBuf(n int) ([]byte, func()) {
-	var buf []byte
-	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= n {
-		buf = (*p)[:n]
-	} else {
-		buf = make([]byte, n)
-	}
+	buf := bufs.Get(n)
 	var once sync.Once
-	return buf, func() { once.Do(func() { bufPool.Put(&buf) }) }
+	return buf, func() { once.Do(func() { bufs.Put(buf) }) }
 }

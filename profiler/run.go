@@ -137,7 +137,7 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	}
 	prof := &Profile{FormatVersion: FormatVersion, Tool: ToolVersion, Backend: opt.Backend.Name(),
 		Threshold: opt.Threshold, RareBelow: opt.RareBelow}
-	pool := &bufPool{}
+	pool := newBufPool()
 	defer pool.release() // after every layer's goroutines are done
 	for i, p := range plans {
 		if opt.Patterns != nil {
@@ -263,7 +263,7 @@ func (lc *layerCount) countSpans(w *worker, data []byte, start int64) error {
 // contents are whatever it last held).
 func (lc *layerCount) newBits() []uint64 {
 	g := lc.plan.Geom
-	return lc.pool.words.get(int(lc.step / (g.Units * g.Inner) * g.Inner * int64(Words(int(g.Units)))))
+	return lc.pool.words.Get(int(lc.step / (g.Units * g.Inner) * g.Inner * int64(Words(int(g.Units)))))
 }
 
 // count counts one block of whole elements starting at element start, and
@@ -462,11 +462,11 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 		// every Write is done: the buffers are the workers' and the
 		// spare ones
 		for len(lc.pipe.free) > 0 {
-			lc.pool.words.put(<-lc.pipe.free)
+			lc.pool.words.Put(<-lc.pipe.free)
 		}
 		for _, w := range workers {
 			if w.bits != nil {
-				lc.pool.words.put(w.bits)
+				lc.pool.words.Put(w.bits)
 			}
 		}
 	}
@@ -598,8 +598,8 @@ func (lc *layerCount) readBuffer(n int) ([]byte, func()) {
 			return buf, func() { h.FreeHost(buf) }
 		}
 	}
-	buf := lc.pool.bytes.get(n)
-	return buf, func() { lc.pool.bytes.put(buf) }
+	buf := lc.pool.bytes.Get(n)
+	return buf, func() { lc.pool.bytes.Put(buf) }
 }
 
 // stream: one goroutine reads the source in order, the workers count.
