@@ -50,9 +50,9 @@ func packBits(blk *profiler.Block, out []uint64, counts []uint64, generic bool) 
 	// block's fired bits are packed in element order, all at once (vector
 	// kernel where there is one): run (a, u) is then bits (a*Units+u)*Inner
 	// onwards. Per group a, 64x64 tiles of that units x positions bit
-	// matrix are transposed into the observations' words. (One OR per
-	// fired element into the rows instead cost 3x as much on conv layers,
-	// and a kernel call per run another 1.5x.)
+	// matrix are transposed into the observations' words: one pass of
+	// word operations, not one OR per fired element nor a kernel call per
+	// run.
 	groups := int(n / group)
 	ebp := getBits(profiler.Words(int(n)) + 1) // +1: a 64-bit read at any bit
 	defer bitsBufs.Put(ebp)
@@ -119,8 +119,8 @@ func packBits(blk *profiler.Block, out []uint64, counts []uint64, generic bool) 
 }
 
 // bitsBufs recycles packBits' element bits: a new buffer of a chunk's
-// bits each call cost page faults (the Go heap hands large freed spans
-// back to the system), 14% of a conv layer's run with patterns.
+// bits each call would cost its page faults (the Go heap hands large freed
+// spans back to the system).
 var bitsBufs sync.Pool // *[]uint64
 
 // getBits returns a zeroed buffer of n words.

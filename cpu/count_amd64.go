@@ -243,9 +243,9 @@ func countBitsFused(blk *profiler.Block, t *profiler.Tally) bool {
 	}
 	out := t.Bits[:rows*w]
 	// Cleared even where the kernel writes every byte (units a multiple of
-	// 64): its byte stores into lines already written run faster, and
-	// skipping the clear made --patterns runs 7-13% slower (measured twice,
-	// the second time with bench/ab.sh, 21 rounds).
+	// 64): its byte stores then go into lines already in cache and
+	// written, which is cheaper than their first write (bench/ab.sh
+	// compares the two).
 	clear(out)
 	ref := genericKernels[blk.DType]
 	stride := units * size

@@ -131,8 +131,8 @@ func (s *regionSource) Close() error {
 // ReadAt reads len(p) bytes at offset off from the region's start, with
 // pread: safe from several goroutines at once. The profiler's driver uses it
 // in preference to Next (profiler.ReaderAtSource): each worker reads into a
-// buffer of its own, which on the machines measured is several times faster
-// than faulting in mapped pages, and keeps no page of the file mapped.
+// buffer of its own, which stays in cache while it is counted, with no
+// page faults, and keeps no page of the file mapped.
 func (s *regionSource) ReadAt(p []byte, off int64) (int, error) {
 	f := s.f
 	if f == nil {

@@ -12,8 +12,8 @@ import (
 // (renameat2 RENAME_EXCHANGE) and removes the old file, instead of renaming
 // over it: ext4 starts writing back every dirty page of a file renamed
 // over another (its auto_da_alloc heuristic, for programs that never
-// fsync), inside the rename, which cost 40 ms for a 39 MB pattern store
-// and would cost seconds for a store of gigabytes. durable callers have
+// fsync), inside the rename, which would make replacing a store of
+// gigabytes take seconds. durable callers have
 // synced tmp already and rename plainly. Where the exchange is not
 // supported (old kernels, some filesystems) it renames.
 func Rename(tmp, path string, durable bool) error {
