@@ -10,7 +10,7 @@ order, as level fastest stores them):
     (BlockObs(units) observations) and applied to the later blocks, as
     level fastest's static codes are: ideal (-log2 p, add-1/2 smoothing) and
     with a crude Huffman bound (whole bits, at least 1 per byte).
-Measured 2026-11-24 (stop 7 note): conv layers gain (cnn_conv1 0.551 ->
+Measured 2026-11-24: conv layers gain (cnn_conv1 0.551 ->
 0.389 ideal out of sample, 0.97x of plain zstd's 0.403), dense layers not.
 
 usage: /usr/bin/python3 bench/realistic/context.py [.bench/real]

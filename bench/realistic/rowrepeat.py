@@ -10,7 +10,7 @@ literal (the byte-plane cost with block 0's per-plane tables, ideal
 -log2 p, add-1/2 smoothing), plus the hit/miss flag's entropy. Against the
 plain zstd figures of bench/patterncmp.
 
-Measured 2026-11-25 (stop 8 note): mlp_fc3 0.72x and cnn_fc 0.89x of zstd,
+Measured 2026-11-25: mlp_fc3 0.72x and cnn_fc 0.89x of zstd,
 but tok_ffn1 1.70x (2% exact repeats), cnn_conv1 1.56x, mlp_fc2 1.00x: exact
 row repeats do not take every layer under 0.9x.
 

@@ -149,7 +149,7 @@ func oneLine(err error) string {
 
 // stopSignals are the signals that stop a run: an interrupt at the
 // terminal, a scheduler's SIGTERM (preemption, time limit), a closed
-// session's SIGHUP.
+// terminal's SIGHUP.
 var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
 
 // notifyStop returns a context cancelled, with an interrupted cause, by the
