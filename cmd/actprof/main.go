@@ -4,6 +4,8 @@
 //	actprof profile [flags] PATH...   count and report
 //	actprof synth [flags]             write a synthetic dataset
 //	actprof merge -o OUT A.json B.json...
+//	actprof diff OLD.json NEW.json    units that died, revived, changed rate
+//	actprof check PROFILE.json --max-dead-frac F ...   a CI gate
 //	actprof version
 //
 // Exit status: 0 success, 1 bad input or failure (one line "actprof: FILE:
@@ -70,6 +72,8 @@ var commands = []struct {
 	{"patterns", "query a pattern store: show, samples, stats, verify, export", cmdPatterns},
 	{"devices", "list the CPU and GPU backends actprof can count on", cmdDevices},
 	{"merge", "merge profiles of parts of a dataset into the profile of the whole", cmdMerge},
+	{"diff", "compare two profiles: units that died, revived, became rare, changed rate", cmdDiff},
+	{"check", "check a profile against limits (dead fraction, new dead units...): a CI gate", cmdCheck},
 	{"version", "print the version", cmdVersion},
 }
 

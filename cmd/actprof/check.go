@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/actprof/actprof/profiler"
+	"github.com/actprof/actprof/report"
+)
+
+// readProfile decodes the JSON profile at path; errors name the file.
+func readProfile(path string) (*profiler.Profile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	p, err := profiler.DecodeProfile(f)
+	if err != nil {
+		return nil, &profiler.FileError{Path: path, Err: err}
+	}
+	return p, nil
+}
+
+// ruleFlag collects one metric's repeatable LIMIT or GLOB=LIMIT values.
+type ruleFlag struct {
+	m     report.Metric
+	rules *[]report.Rule
+}
+
+func (r ruleFlag) String() string { return "" }
+func (r ruleFlag) Set(v string) error {
+	rule, err := report.ParseRule(r.m, v)
+	if err != nil {
+		return err
+	}
+	*r.rules = append(*r.rules, rule)
+	return nil
+}
+
+const checkAbout = `Check a profile against limits, for CI: exit 0 when every rule holds, 1 with
+one line per violation (layer, rule, value, limit) otherwise. Each rule is
+LIMIT for every layer or LAYER_GLOB=LIMIT for the layers whose name matches
+(repeatable; e.g. --max-dead-frac 0.1 --max-dead-frac 'encoder.*=0.02').
+A pattern that matches no layer is an error.`
+
+func cmdCheck(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "check", "PROFILE.json [flags]", checkAbout)
+	var rules []report.Rule
+	for _, m := range []struct {
+		metric report.Metric
+		help   string
+	}{
+		{report.MaxDeadFrac, "at most this `fraction` of a layer's units dead"},
+		{report.MaxDead, "at most this many dead `units` in a layer"},
+		{report.MaxRareFrac, "at most this `fraction` of a layer's units rare"},
+		{report.MinActivationProbability, "a layer's mean Pr[x > T] at least this `fraction`"},
+		{report.MaxNewDead, "with --baseline: at most this many `units` dead that fired in the baseline"},
+	} {
+		fs.Var(ruleFlag{m.metric, &rules}, m.metric.Flag(), m.help)
+	}
+	baseline := fs.String("baseline", "", "an earlier profile `FILE` of the same model, for --max-new-dead")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one PROFILE.json, got %d", len(pos))
+	}
+	if len(rules) == 0 {
+		return usagef("no rules: give at least one of --max-dead-frac, --max-dead, --max-rare-frac, --min-activation-probability, --max-new-dead")
+	}
+	p, err := readProfile(pos[0])
+	if err != nil {
+		return err
+	}
+	var base *profiler.Profile
+	if *baseline != "" {
+		if base, err = readProfile(*baseline); err != nil {
+			return err
+		}
+	}
+	vs, checked, err := report.Check(p, base, rules)
+	if err != nil {
+		return &profiler.FileError{Path: pos[0], Err: err}
+	}
+	if *asJSON {
+		if vs == nil {
+			vs = []report.Violation{}
+		}
+		if err := writeJSON(e.stdout, map[string]any{"ok": len(vs) == 0, "checked": checked, "violations": vs}); err != nil {
+			return err
+		}
+	} else {
+		for _, v := range vs {
+			fmt.Fprintf(e.stdout, "FAIL %s\n", v)
+		}
+		if len(vs) == 0 {
+			fmt.Fprintf(e.stdout, "ok: %d layers, %d checks hold\n", len(p.Layers), checked)
+		}
+	}
+	if len(vs) > 0 {
+		return checkFailed{len(vs), checked}
+	}
+	return nil
+}
+
+// checkFailed is a check whose rules do not all hold: exit 1, the
+// violations already printed.
+type checkFailed struct{ n, of int }
+
+func (c checkFailed) Error() string {
+	return fmt.Sprintf("check: %d of %d checks failed", c.n, c.of)
+}
+
+func cmdDiff(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "diff", "OLD.json NEW.json [flags]", "Compare two profiles of one model (checkpoints): per layer, the units that\ndied (fired before, dead now), revived, became rare or stopped being rare,\nand whose rate rose or fell by --factor or more. Layers are matched by name.")
+	factor := fs.Float64("factor", 10, "report rate changes of this `ratio` or more")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("want OLD.json and NEW.json, got %d arguments", len(pos))
+	}
+	if !(*factor > 1) {
+		return usagef("--factor must be above 1")
+	}
+	old, err := readProfile(pos[0])
+	if err != nil {
+		return err
+	}
+	cur, err := readProfile(pos[1])
+	if err != nil {
+		return err
+	}
+	d, err := report.DiffProfiles(old, cur, *factor)
+	if err != nil {
+		return &profiler.FileError{Path: pos[1], Err: fmt.Errorf("does not compare with %s: %w", pos[0], err)}
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, d)
+	}
+	return report.WriteDiff(e.stdout, d)
+}

@@ -1,0 +1,162 @@
+package report
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/actprof/actprof/profiler"
+)
+
+// A Rule is one limit of a check: Metric must stay on the right side of
+// Limit for every layer whose name matches Glob (all layers when empty).
+type Rule struct {
+	Metric Metric
+	Glob   string
+	Limit  float64
+}
+
+// Metric is what a rule limits.
+type Metric int
+
+// Metrics.
+const (
+	MaxDeadFrac              Metric = iota // dead units / units <= limit
+	MaxDead                                // dead units <= limit
+	MaxRareFrac                            // rare units / units <= limit
+	MinActivationProbability               // mean Pr[x > T] >= limit
+	MaxNewDead                             // units dead now that fired in the baseline <= limit
+)
+
+var metricFlags = [...]string{"max-dead-frac", "max-dead", "max-rare-frac", "min-activation-probability", "max-new-dead"}
+
+// Flag is the metric's command-line name.
+func (m Metric) Flag() string { return metricFlags[m] }
+
+// ParseRule reads a rule's flag value: LIMIT for every layer, or
+// GLOB=LIMIT for the layers whose name matches GLOB (path.Match syntax).
+func ParseRule(m Metric, v string) (Rule, error) {
+	glob, lim := "", v
+	if i := strings.LastIndex(v, "="); i >= 0 {
+		glob, lim = v[:i], v[i+1:]
+		if glob == "" {
+			return Rule{}, fmt.Errorf("--%s %q: empty layer pattern before '='", m.Flag(), v)
+		}
+		if _, err := path.Match(glob, ""); err != nil {
+			return Rule{}, fmt.Errorf("--%s %q: bad layer pattern %q", m.Flag(), v, glob)
+		}
+	}
+	f, err := strconv.ParseFloat(lim, 64)
+	if err != nil || f != f || f < 0 {
+		return Rule{}, fmt.Errorf("--%s %q: want LIMIT or LAYER_GLOB=LIMIT, LIMIT a number >= 0", m.Flag(), v)
+	}
+	switch m {
+	case MaxDeadFrac, MaxRareFrac, MinActivationProbability:
+		if f > 1 {
+			return Rule{}, fmt.Errorf("--%s %q: a fraction, in [0, 1]", m.Flag(), v)
+		}
+	case MaxDead, MaxNewDead:
+		if f != float64(int64(f)) {
+			return Rule{}, fmt.Errorf("--%s %q: a whole number of units", m.Flag(), v)
+		}
+	}
+	return Rule{Metric: m, Glob: glob, Limit: f}, nil
+}
+
+// A Violation is a rule a layer breaks.
+type Violation struct {
+	Layer string  `json:"layer"`
+	Rule  string  `json:"rule"`
+	Value float64 `json:"value"`
+	Limit float64 `json:"limit"`
+}
+
+func (v Violation) String() string {
+	cmp := ">"
+	if v.Rule == MinActivationProbability.Flag() {
+		cmp = "<"
+	}
+	return fmt.Sprintf("layer %s: %s %s %s %s", SafeName(v.Layer), v.Rule, fmtValue(v.Value), cmp, fmtValue(v.Limit))
+}
+
+func fmtValue(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }
+
+// Check applies rules to p's layers (MaxNewDead against baseline, which
+// must then be given and hold the same layers with the same units). It
+// returns the violations in layer order, then rule order, and the number of
+// (layer, rule) pairs checked. A rule whose pattern matches no layer is an
+// error: a misspelt pattern must not pass silently.
+func Check(p, baseline *profiler.Profile, rules []Rule) ([]Violation, int, error) {
+	var base map[string]*profiler.LayerProfile
+	for _, r := range rules {
+		if r.Metric == MaxNewDead && baseline == nil {
+			return nil, 0, fmt.Errorf("--%s needs --baseline", r.Metric.Flag())
+		}
+	}
+	if baseline != nil {
+		base = map[string]*profiler.LayerProfile{}
+		for i := range baseline.Layers {
+			base[baseline.Layers[i].Name] = &baseline.Layers[i]
+		}
+	}
+	matched := make([]bool, len(rules))
+	var out []Violation
+	checked := 0
+	for i := range p.Layers {
+		l := &p.Layers[i]
+		for k, r := range rules {
+			if r.Glob != "" {
+				if ok, _ := path.Match(r.Glob, l.Name); !ok {
+					continue
+				}
+			}
+			matched[k] = true
+			checked++
+			var v float64
+			switch r.Metric {
+			case MaxDeadFrac:
+				v = float64(len(l.Dead)) / float64(l.Units)
+			case MaxDead:
+				v = float64(len(l.Dead))
+			case MaxRareFrac:
+				v = float64(len(l.Rare)) / float64(l.Units)
+			case MinActivationProbability:
+				v = l.MeanActivationProbability
+			case MaxNewDead:
+				b, ok := base[l.Name]
+				if !ok {
+					return nil, 0, fmt.Errorf("layer %s is not in the baseline", SafeName(l.Name))
+				}
+				if b.Units != l.Units {
+					return nil, 0, fmt.Errorf("layer %s: %d units, %d in the baseline", SafeName(l.Name), l.Units, b.Units)
+				}
+				v = float64(len(died(b, l)))
+			}
+			broken := v > r.Limit
+			if r.Metric == MinActivationProbability {
+				broken = v < r.Limit
+			}
+			if broken {
+				out = append(out, Violation{Layer: l.Name, Rule: r.Metric.Flag(), Value: v, Limit: r.Limit})
+			}
+		}
+	}
+	for k, r := range rules {
+		if !matched[k] && r.Glob != "" {
+			return nil, 0, fmt.Errorf("--%s %s=%s: the pattern matches no layer", r.Metric.Flag(), r.Glob, fmtValue(r.Limit))
+		}
+	}
+	return out, checked, nil
+}
+
+// died lists the units dead in now that fired in before.
+func died(before, now *profiler.LayerProfile) []int {
+	var out []int
+	for _, u := range now.Dead {
+		if u < len(before.Counts) && before.Counts[u] > 0 {
+			out = append(out, u)
+		}
+	}
+	return out
+}

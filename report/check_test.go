@@ -1,0 +1,152 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/actprof/actprof/cpu"
+	"github.com/actprof/actprof/profiler"
+)
+
+// profileOf profiles rows x units of float32 values where unit u fires
+// with probability rates[u].
+func profileOf(t *testing.T, name string, rows int, rates []float64, seed uint64) *profiler.Profile {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var b []byte
+	for r := 0; r < rows; r++ {
+		for _, p := range rates {
+			v := float32(-1)
+			if rng.Float64() < p {
+				v = 1
+			}
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+		}
+	}
+	p, err := profiler.Run(context.Background(), []profiler.Layer{profiler.MemoryLayer(name, profiler.Float32, []int{rows, len(rates)}, b)},
+		profiler.Options{Backend: cpu.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckRules(t *testing.T) {
+	rates := []float64{0, 0, 0.5, 1, 0.0005, 0.3, 0, 0.2, 0.9, 0.05}
+	p := profileOf(t, "enc.fc1", 4000, rates, 1)
+	q := profileOf(t, "dec.fc1", 4000, []float64{0.5, 0.5, 0.5, 0.5}, 2)
+	p.Layers = append(p.Layers, q.Layers...)
+	l := p.Layers[0]
+	deadFrac := float64(len(l.Dead)) / 10 // the profile's dead list, checked next
+	var naiveDead []int
+	for u, c := range l.Counts {
+		if c == 0 {
+			naiveDead = append(naiveDead, u)
+		}
+	}
+	if !slices.Equal(naiveDead, []int{0, 1, 6}) || !slices.Equal(l.Dead, naiveDead) {
+		t.Fatalf("dead %v, naive %v", l.Dead, naiveDead)
+	}
+	mustRule := func(m Metric, v string) Rule {
+		r, err := ParseRule(m, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	rules := []Rule{mustRule(MaxDeadFrac, "0.25"), mustRule(MaxDead, "dec.*=0"), mustRule(MinActivationProbability, "enc.*=0.4"),
+		mustRule(MaxRareFrac, "0.5")}
+	vs, checked, err := Check(p, nil, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked != 2+1+1+2 {
+		t.Fatalf("checked %d", checked)
+	}
+	want := []Violation{{"enc.fc1", "max-dead-frac", deadFrac, 0.25}, {"enc.fc1", "min-activation-probability", l.MeanActivationProbability, 0.4}}
+	if !slices.Equal(vs, want) {
+		t.Fatalf("violations %+v, want %+v", vs, want)
+	}
+	if got := vs[0].String(); got != "layer enc.fc1: max-dead-frac 0.3 > 0.25" {
+		t.Fatalf("line %q", got)
+	}
+	// against a baseline in which units 1 and 6 fired
+	base := profileOf(t, "enc.fc1", 4000, []float64{0, 0.5, 0.5, 1, 0.5, 0.3, 0.5, 0.2, 0.9, 0.05}, 3)
+	base.Layers = append(base.Layers, q.Layers...)
+	vs, _, err = Check(p, base, []Rule{mustRule(MaxNewDead, "1")})
+	if err != nil || len(vs) != 1 || vs[0].Value != 2 || vs[0].Layer != "enc.fc1" {
+		t.Fatalf("new dead: %+v %v", vs, err)
+	}
+	for _, c := range []struct {
+		m    Metric
+		v    string
+		want string
+	}{{MaxDeadFrac, "1.5", "in [0, 1]"}, {MaxDead, "2.5", "whole number"}, {MaxDead, "x", "want LIMIT"}, {MaxDead, "[=3", "bad layer pattern"},
+		{MaxDeadFrac, "NaN", "want LIMIT"}, {MaxDead, "=3", "empty layer pattern"}} {
+		if _, err := ParseRule(c.m, c.v); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %q: %v", c.m.Flag(), c.v, err)
+		}
+	}
+	if _, _, err := Check(p, nil, []Rule{mustRule(MaxDead, "fc9*=1")}); err == nil || !strings.Contains(err.Error(), "matches no layer") {
+		t.Errorf("unmatched pattern: %v", err)
+	}
+	if _, _, err := Check(p, nil, []Rule{mustRule(MaxNewDead, "0")}); err == nil {
+		t.Error("--max-new-dead without a baseline")
+	}
+}
+
+func TestDiff(t *testing.T) {
+	old := profileOf(t, "fc", 5000, []float64{0.5, 0, 0.3, 0.5, 0.1, 0.004, 0.2, 0.5}, 4)
+	cur := profileOf(t, "fc", 3000, []float64{0, 0.4, 0.3, 0.02, 0.5, 0.5, 0.0005, 0.5}, 5)
+	d, err := DiffProfiles(old, cur, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, n := old.Layers[0], cur.Layers[0]
+	// naive reference from the counts
+	var died, revived, rose, fell []int
+	for u := range n.Counts {
+		co, cn := o.Counts[u], n.Counts[u]
+		ro, rn := float64(co)/5000, float64(cn)/3000
+		switch {
+		case co > 0 && cn == 0:
+			died = append(died, u)
+		case co == 0 && cn > 0:
+			revived = append(revived, u)
+		case co > 0 && rn/ro >= 10:
+			rose = append(rose, u)
+		case cn > 0 && ro/rn >= 10:
+			fell = append(fell, u)
+		}
+	}
+	l := d.Layers[0]
+	if !slices.Equal(l.Died, died) || !slices.Equal(l.Revived, revived) || !slices.Equal(changed(l.Rose), rose) || !slices.Equal(changed(l.Fell), fell) {
+		t.Fatalf("diff %+v; naive died %v revived %v rose %v fell %v", l, died, revived, rose, fell)
+	}
+	if !slices.Equal(died, []int{0}) || !slices.Equal(revived, []int{1}) || !slices.Equal(fell, []int{3, 6}) || !slices.Equal(rose, []int{5}) {
+		t.Fatalf("the data should give died [0] revived [1] fell [3 6] rose [5]: %v %v %v %v", died, revived, fell, rose)
+	}
+	var b bytes.Buffer
+	if err := WriteDiff(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "diff.golden", b.Bytes())
+	js, _ := json.MarshalIndent(d, "", "  ")
+	golden(t, "diff.json.golden", append(js, '\n'))
+	// shapes that differ, thresholds that differ
+	other := profileOf(t, "fc", 100, []float64{0.5, 0.5}, 6)
+	if _, err := DiffProfiles(old, other, 10); err == nil || !strings.Contains(err.Error(), "layer fc: shape") {
+		t.Errorf("different units: %v", err)
+	}
+	cur.Threshold = 0.5
+	if _, err := DiffProfiles(old, cur, 10); err == nil || !strings.Contains(err.Error(), "thresholds") {
+		t.Errorf("different thresholds: %v", err)
+	}
+}
