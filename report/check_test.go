@@ -150,3 +150,17 @@ func TestDiff(t *testing.T) {
 		t.Errorf("different thresholds: %v", err)
 	}
 }
+
+func TestCSVGolden(t *testing.T) {
+	p := profileOf(t, "fc,1", 2000, []float64{0, 0.0004, 1, 0.25}, 8)
+	var b bytes.Buffer
+	if err := WriteCSV(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "units.csv.golden", b.Bytes())
+	// every row's rate is its count over the observations
+	rows := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(rows) != 5 || rows[0] != "layer,unit,count,observations,rate,nan_count,flags" || !strings.HasPrefix(rows[1], `"fc,1",0,0,2000,0,0,dead`) {
+		t.Fatalf("csv:\n%s", b.String())
+	}
+}

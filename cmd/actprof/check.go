@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/actprof/actprof/internal/atomicfile"
 	"github.com/actprof/actprof/profiler"
 	"github.com/actprof/actprof/report"
 )
@@ -145,4 +147,31 @@ func cmdDiff(ctx context.Context, e *env, args []string) error {
 		return writeJSON(e.stdout, d)
 	}
 	return report.WriteDiff(e.stdout, d)
+}
+
+func cmdExport(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "export", "PROFILE.json --csv [-o OUT.csv]", "Write a profile's per-unit figures as CSV, one row per unit: layer, unit,\ncount, observations, rate (count / observations), nan_count, flags (dead,\nrare, always-on). pandas: pd.read_csv(\"units.csv\").")
+	asCSV := fs.Bool("csv", false, "CSV (the one format for now; required)")
+	out := fs.String("o", "", "write to `FILE` (atomically; default stdout)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one PROFILE.json, got %d", len(pos))
+	}
+	if !*asCSV {
+		return usagef("--csv is required")
+	}
+	if *out != "" && !atomicfile.Special(*out) && sameFile(*out, pos[0]) {
+		return usagef("-o %s is the profile being read: choose another name", *out)
+	}
+	p, err := readProfile(pos[0])
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return report.WriteCSV(e.stdout, p)
+	}
+	return writeFile(*out, false, func(w io.Writer) error { return report.WriteCSV(w, p) })
 }

@@ -90,3 +90,26 @@ func TestCheckAndDiff(t *testing.T) {
 		}
 	}
 }
+
+// export --csv against the profile's own counts.
+func TestExportCSV(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "fc.npy")
+	writeNpy(t, in, []int{4, 3}, []float32{1, -1, 1, 1, -1, -1, 1, -1, 2, 1, -1, 3})
+	prof := filepath.Join(dir, "p.json")
+	if _, se, code := actprof(t, "profile", "--quiet", "-o", prof, in); code != 0 {
+		t.Fatal(se)
+	}
+	out := filepath.Join(dir, "u.csv")
+	if _, se, code := actprof(t, "export", prof, "--csv", "-o", out); code != 0 {
+		t.Fatal(se)
+	}
+	b, _ := os.ReadFile(out)
+	want := "layer,unit,count,observations,rate,nan_count,flags\nfc,0,4,4,1,0,always-on\nfc,1,0,4,0,0,dead\nfc,2,3,4,0.75,0,\n"
+	if string(b) != want {
+		t.Fatalf("csv:\n%s\nwant:\n%s", b, want)
+	}
+	if _, se, code := actprof(t, "export", prof, "--csv", "-o", prof); code != 2 || !strings.Contains(se, "the profile being read") {
+		t.Fatalf("export onto its input: exit %d %s", code, se)
+	}
+}

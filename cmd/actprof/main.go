@@ -74,6 +74,7 @@ var commands = []struct {
 	{"merge", "merge profiles of parts of a dataset into the profile of the whole", cmdMerge},
 	{"diff", "compare two profiles: units that died, revived, became rare, changed rate", cmdDiff},
 	{"check", "check a profile against limits (dead fraction, new dead units...): a CI gate", cmdCheck},
+	{"export", "write a profile's per-unit figures as CSV", cmdExport},
 	{"version", "print the version", cmdVersion},
 }
 
