@@ -22,7 +22,7 @@ type collect struct {
 	bits  [][]uint64
 	seen  [][]bool
 	ended []bool
-	// chunkObs is its ChunkObservations: with it, the driver counts
+	// chunkObs is its Layout().Chunk: with it, the driver counts
 	// several parts of ChunkBytes into each Write's buffer, on any of
 	// its workers.
 	chunkObs int
@@ -58,7 +58,9 @@ func (c *collect) Write(i int, first int64, n int, bits []uint64) error {
 	return nil
 }
 
-func (c *collect) ChunkObservations(i int) int { return c.chunkObs }
+func (c *collect) Layout(i int) profiler.PatternLayout {
+	return profiler.PatternLayout{Chunk: c.chunkObs}
+}
 
 func (c *collect) EndLayer(i int) error {
 	if slices.Contains(c.seen[i], false) {
@@ -140,7 +142,7 @@ func TestPatternsSinkError(t *testing.T) {
 	}
 }
 
-// slow is a SlowWriter sink whose Writes take a while, and which records
+// slow is a sink of Slow layout whose Writes take a while, and which records
 // how many ran at once, chunk 0's aside (the driver writes it from the
 // worker that counted it).
 type slow struct {
@@ -149,7 +151,9 @@ type slow struct {
 	now, most int
 }
 
-func (s *slow) SlowWrites() bool { return true }
+func (s *slow) Layout(i int) profiler.PatternLayout {
+	return profiler.PatternLayout{Chunk: s.chunkObs, Slow: true}
+}
 
 func (s *slow) Write(i int, first int64, n int, bits []uint64) error {
 	if first == 0 {
@@ -167,7 +171,7 @@ func (s *slow) Write(i int, first int64, n int, bits []uint64) error {
 	return err
 }
 
-// TestPatternsSlowSink: a SlowWriter's Writes run on as many goroutines as
+// TestPatternsSlowSink: a Slow sink's Writes run on as many goroutines as
 // there are workers (for a quick sink, one fewer), so that every core
 // compresses when compression sets the pace; the patterns stay exact.
 func TestPatternsSlowSink(t *testing.T) {

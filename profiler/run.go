@@ -206,8 +206,9 @@ type layerCount struct {
 	// costs its counts once, not once per worker.
 	shared   *Tally
 	sharedMu sync.Mutex
-	pipe     *patternPipe // with patterns on
-	pool     *bufPool     // the run's buffers, kept from layer to layer
+	pipe     *patternPipe  // with patterns on
+	layout   PatternLayout // the sink's, with patterns on
+	pool     *bufPool      // the run's buffers, kept from layer to layer
 }
 
 // worker is one counting goroutine's state.
@@ -337,7 +338,7 @@ func (lc *layerCount) emit(bits []uint64, start, n int64) error {
 
 // patternPipe runs the sink's Writes on goroutines of their own (one fewer
 // than the workers, at least one, so that a worker back from a read finds a
-// free core; as many as the workers for a SlowWriter), so that the counting
+// free core; as many as the workers for a sink whose Layout is Slow), so that the counting
 // workers go on reading while blocks are compressed: from a disk, reads are
 // then not held up by the compression.
 // There are two buffers per worker: each is being filled (for a streamed
@@ -376,7 +377,7 @@ func (lc *layerCount) startPipe() {
 		p.free <- lc.newBits()
 	}
 	writers := max(1, n-1)
-	if s, ok := lc.opt.Patterns.(SlowWriter); ok && s.SlowWrites() {
+	if lc.layout.Slow {
 		writers = n
 	}
 	for i := 0; i < writers; i++ {
@@ -422,7 +423,8 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 	if lc.opt.Patterns != nil {
 		// At least the sink's preferred observations per Write.
 		g := lc.plan.Geom
-		if want := int64(lc.opt.Patterns.ChunkObservations(lc.index)); want > 0 {
+		lc.layout = lc.opt.Patterns.Layout(lc.index)
+		if want := int64(lc.layout.Chunk); want > 0 {
 			// A whole number of the sink's blocks (as near as whole
 			// observation groups allow) per Write.
 			block := max(1, want/g.Inner) * g.Units * g.Inner

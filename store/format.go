@@ -2,24 +2,23 @@
 // fired) in a compressed, seekable file written during profiling: the
 // .actbits format, documented in docs/format.md.
 //
-// A layer's observations are cut into blocks of at most BlockObs(units)
-// observations. A block holds one row of bits per observation over the
-// layer's storage order (units sorted by firing rate, or their natural order
-// at level fastest) and is stored with one of three codecs: zstd with the
-// layer's first blocks as dictionary, byte planes Huffman-coded per plane
-// (planes.go), or byte planes coded with Huffman codes fixed for the layer
-// by block 0 (static.go); each block is checksummed. An index at the end of
-// the file locates every block, so any observation is decoded by reading
-// one block (and block 0 once).
+// A layer's observations are cut into blocks of about 64 KiB of raw bits
+// (layout.go). A block holds one row of bits per observation over the
+// layer's storage order (units sorted by firing rate at level best, their
+// natural order at level fastest) and is stored with one of two codecs:
+// byte planes Huffman-coded (package huff) with the layer's tables, which
+// block 0 carries, or with tables of its own; or zstd with the layer's
+// first blocks as dictionary. Header, blocks and index are checksummed.
+// The index at the end of the file locates every block, so any
+// observation is decoded by reading one block (and block 0's tables once).
 package store
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"math"
-	"math/bits"
+	"slices"
 
 	"github.com/actprof/actprof/profiler"
 )
@@ -32,18 +31,17 @@ var (
 	ErrRange = errors.New("out of range")
 )
 
-// FormatVersion of the .actbits files this package writes. It reads
-// version 1 too (every block a bare zstd frame, header codec "zstd").
-const FormatVersion = 2
+// FormatVersion of the .actbits files this package writes and reads.
+const FormatVersion = 3
 
-// Codecs is the header's codec field for version 2: every stored block
-// starts with a codec byte, codecZstd, codecPlanes or codecStatic.
-const Codecs = "zstd+planes+static"
+// Codecs is the header's codec field for version 3: every stored block
+// starts with a codec byte, codecZstd, codecHuff or codecHuffOwn.
+const Codecs = "zstd+huff"
 
 const (
-	codecZstd   = 0 // a zstd frame (block 0 plain, the others with the first blocks as dictionary)
-	codecPlanes = 1 // the planes codec (planes.go)
-	codecStatic = 2 // byte planes, Huffman codes fixed per layer by block 0 (static.go)
+	codecZstd    = 0 // a zstd frame (block 0 plain, the others with the first blocks as dictionary)
+	codecHuff    = 1 // byte planes, Huffman-coded with the layer's tables (block 0's)
+	codecHuffOwn = 2 // byte planes, Huffman-coded with tables the block carries
 )
 
 const (
@@ -51,6 +49,7 @@ const (
 	footerMagic = "ACTBEND\x00"
 	footerLen   = 32
 	entryLen    = 32
+	headLen     = 16 // magic, u32 header length, u32 header checksum
 	maxHeader   = 64 << 20
 	maxUnits    = 1 << 20 // per layer; bounds what a damaged header can make a reader allocate
 )
@@ -98,103 +97,74 @@ func CheckHeader(h Header) error {
 		if l.Units > maxUnits {
 			return fmt.Errorf("%w: layer %s: %d units; the pattern store takes at most %d per layer", profiler.ErrBadOption, l.Name, l.Units, maxUnits)
 		}
-		if msg := checkLayer(l); msg != "" {
-			return fmt.Errorf("%w: layer %s: the pattern store cannot hold it: %s", profiler.ErrShape, l.Name, msg)
-		}
+	}
+	if msg := checkLayers(h); msg != "" {
+		return fmt.Errorf("%w: the pattern store cannot hold it: %s", profiler.ErrShape, msg)
 	}
 	return nil
 }
 
-// checkLayer says what makes l a layer no store holds, or "".
-func checkLayer(l LayerInfo) string {
+// checkHeader says what makes h a header no store has, or "": every field
+// is checked against the others (a header whose checksum matches was
+// written so; these checks keep a reader from trusting a writer's bug).
+func checkHeader(h Header) string {
 	switch {
-	case l.Units <= 0 || l.Units > maxUnits:
-		return fmt.Sprintf("%d units (1 to %d)", l.Units, maxUnits)
-	case l.Observations <= 0:
-		return fmt.Sprintf("%d observations", l.Observations)
-	case l.ObsPerSample <= 0 || l.ObsPerSample > l.Observations || l.Observations%l.ObsPerSample != 0:
-		return fmt.Sprintf("%d observations per sample does not divide its %d observations", l.ObsPerSample, l.Observations)
+	case h.FormatVersion != FormatVersion || h.Codec != Codecs:
+		return fmt.Sprintf("format version %d codec %q (this actprof reads version %d, codec %s)", h.FormatVersion, h.Codec, FormatVersion, Codecs)
+	case math.IsNaN(h.Threshold) || math.IsInf(h.Threshold, 0):
+		return fmt.Sprintf("threshold %v", h.Threshold)
+	}
+	return checkLayers(h)
+}
+
+// checkLayers says what makes h's layers ones no store holds, or "".
+func checkLayers(h Header) string {
+	if len(h.Layers) == 0 {
+		return "no layers"
+	}
+	seen := map[string]bool{}
+	for _, l := range h.Layers {
+		if seen[l.Name] {
+			return fmt.Sprintf("layer %q twice", l.Name)
+		}
+		seen[l.Name] = true
+		if msg := checkLayer(l); msg != "" {
+			return fmt.Sprintf("layer %q: %s", l.Name, msg)
+		}
 	}
 	return ""
 }
 
-// entry locates one block.
-type entry struct {
-	Offset   uint64
-	Length   uint32
-	CRC      uint32
-	FirstObs uint64
-	NObs     uint32
-}
-
-func (e *entry) put(b []byte) {
-	binary.LittleEndian.PutUint64(b[0:], e.Offset)
-	binary.LittleEndian.PutUint32(b[8:], e.Length)
-	binary.LittleEndian.PutUint32(b[12:], e.CRC)
-	binary.LittleEndian.PutUint64(b[16:], e.FirstObs)
-	binary.LittleEndian.PutUint32(b[24:], e.NObs)
-	binary.LittleEndian.PutUint32(b[28:], 0)
-}
-
-func getEntry(b []byte) entry {
-	return entry{
-		Offset: binary.LittleEndian.Uint64(b[0:]), Length: binary.LittleEndian.Uint32(b[8:]),
-		CRC: binary.LittleEndian.Uint32(b[12:]), FirstObs: binary.LittleEndian.Uint64(b[16:]),
-		NObs: binary.LittleEndian.Uint32(b[24:]),
+// checkLayer says what makes l a layer no store holds, or "".
+func checkLayer(l LayerInfo) string {
+	if l.Name == "" {
+		return "no name"
 	}
+	if !slices.ContainsFunc([]profiler.DType{profiler.Float32, profiler.Float16, profiler.BFloat16, profiler.Float64},
+		func(d profiler.DType) bool { return d.String() == l.DType }) {
+		return fmt.Sprintf("dtype %q", l.DType)
+	}
+	if l.Units <= 0 || l.Units > maxUnits {
+		return fmt.Sprintf("%d units (1 to %d)", l.Units, maxUnits)
+	}
+	g, err := profiler.NewGeometry(l.Shape, l.UnitAxis)
+	switch {
+	case err != nil:
+		return err.Error()
+	case l.UnitAxis < 0 || l.UnitAxis >= len(l.Shape):
+		return fmt.Sprintf("unit axis %d of a %d-D shape", l.UnitAxis, len(l.Shape))
+	case g.Units != int64(l.Units) || g.Observations() != l.Observations:
+		return fmt.Sprintf("shape %v with unit axis %d has %d units and %d observations, not %d and %d",
+			l.Shape, l.UnitAxis, g.Units, g.Observations(), l.Units, l.Observations)
+	case l.ObsPerSample != obsPerSample(l.Shape, l.UnitAxis, l.Observations):
+		return fmt.Sprintf("%d observations per sample, its shape %v gives %d", l.ObsPerSample, l.Shape, obsPerSample(l.Shape, l.UnitAxis, l.Observations))
+	}
+	return ""
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
-
-// BlockObs is the number of observations per block for a layer of units:
-// a power of two of at least 64 that keeps a block's raw bits near 256 KiB
-// (measured: larger blocks compress real activations better, smaller ones
-// answer single-observation queries sooner).
-func BlockObs(units int) int {
-	n := (1 << 21) / max(units, 1)
-	if n < 64 {
-		return 64
-	}
-	n = 1 << (bits.Len(uint(n)) - 1)
-	return min(n, 1<<18)
-}
-
-// blockLen is the length of the block a writer cuts at observation o of a
-// layer of units whose Geometry has inner observations per group of units
-// (one sample's positions), with at most rem observations left. With
-// bo = BlockObs(units): where a group fits in a block, blocks are bo
-// rounded down to whole groups; where it does not, each group is cut into
-// ceil(inner/bo) nearly even parts. The driver hands the writer chunks of
-// whole groups (and whole blocks, ChunkObservations), so blocks start at
-// the same observations whatever the chunk size: the store's bytes do not
-// depend on the backend or its chunk size.
-func blockLen(units int, inner, o int64, rem int) int {
-	bo := int64(BlockObs(units))
-	inner = max(inner, 1)
-	n := bo / inner * inner
-	if inner > bo {
-		q := (inner + bo - 1) / bo
-		pos := o % inner
-		// part j spans [floor(j*inner/q), floor((j+1)*inner/q)); the one
-		// holding pos has j < (pos+1)*q/inner <= j+1
-		j := ((pos+1)*q - 1) / inner
-		n = (j+1)*inner/q - pos
-	}
-	return int(min(n, int64(rem)))
-}
-
-// firstBlocksObs is the observations that a layer's first k blocks span,
-// rounded up to whole groups: what chunk 0 must hold for them.
-func firstBlocksObs(units int, inner int64, k int) int {
-	inner = max(inner, 1)
-	var o int64
-	for ; k > 0; k-- {
-		o += int64(blockLen(units, inner, o, math.MaxInt))
-	}
-	return int((o + inner - 1) / inner * inner)
-}
 
 // words is the number of 64-bit words of n bits.
 func words(n int) int { return (n + 63) / 64 }

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -116,40 +115,8 @@ func TestCreateRefusesUnreadable(t *testing.T) {
 	if es, _ := os.ReadDir(dir); len(es) != 0 {
 		t.Errorf("Create left %d files", len(es))
 	}
-	h := store.Header{Layers: []store.LayerInfo{{Name: "x", Units: 4, Observations: 10, ObsPerSample: 5}}}
+	h := store.Header{Layers: []store.LayerInfo{{Name: "x", DType: "float32", Shape: []int{2, 5, 4}, UnitAxis: 2, Units: 4, Observations: 10, ObsPerSample: 5}}}
 	if err := store.CheckHeader(h); err != nil {
 		t.Errorf("CheckHeader: %v", err)
-	}
-}
-
-// TestOldUnitAxis0Header: stores written before unit axis 0 layers were
-// one sample each (observations / units per sample in their header) read
-// as if written now.
-func TestOldUnitAxis0Header(t *testing.T) {
-	layers := unitAxis0Layers()[:2] // [1000, 256]: 256/1000 = 0; [4, 10]: 10/4 = 2
-	path := filepath.Join(t.TempDir(), "s.actbits")
-	writeAxis0(t, path, layers, "fastest")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range [][2]string{{`"observations_per_sample":256`, `"observations_per_sample":0  `}, {`"observations_per_sample":10`, `"observations_per_sample":2 `}} {
-		if bytes.Count(b, []byte(p[0])) != 1 {
-			t.Fatalf("header has no single %s", p[0])
-		}
-		b = bytes.Replace(b, []byte(p[0]), []byte(p[1]), 1)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	for _, l := range r.Header.Layers {
-		if l.ObsPerSample != l.Observations {
-			t.Errorf("%s: %d observations per sample, want %d", l.Name, l.ObsPerSample, l.Observations)
-		}
 	}
 }

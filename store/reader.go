@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/actprof/actprof/profiler"
+	"github.com/actprof/actprof/store/internal/huff"
 )
 
 // Reader reads a store. It is safe for concurrent use.
@@ -36,7 +38,7 @@ type Reader struct {
 
 // dictDecoder holds what a layer's blocks after block 0 may need from the
 // first blocks: decoders with the raw payloads of the first j blocks as zstd
-// dictionary (by j, made on first use), or block 0's static codes.
+// dictionary (by j, made on first use), or block 0's Huffman tables.
 type dictDecoder struct {
 	mu   sync.Mutex
 	decs map[int]*prefixDecoder
@@ -46,7 +48,7 @@ type dictDecoder struct {
 	ends   []int
 
 	codesOnce sync.Once
-	codes     *staticCodes
+	codes     *huff.Codes
 	codesErr  error
 }
 
@@ -106,101 +108,97 @@ func (r *Reader) readInto(buf []byte, n, off int64) ([]byte, error) {
 	return b, nil
 }
 
+// load reads and checks the footer, the header and the index.
 func (r *Reader) load() error {
 	st, err := r.f.Stat()
 	if err != nil {
 		return err
 	}
 	r.size = st.Size()
-	head, err := r.readAt(12, 0)
-	if err != nil || string(head[:8]) != magic {
-		return corrupt("not an actprof pattern store (bad magic)")
+	if r.size < headLen+footerLen {
+		return corrupt("not an actprof pattern store (%d bytes)", r.size)
 	}
-	hl := int64(binary.LittleEndian.Uint32(head[8:]))
-	if hl > maxHeader || 12+hl+footerLen > r.size {
-		return corrupt("truncated or bad header length %d", hl)
-	}
-	hj, err := r.readAt(hl, 12)
+	idxOff, idxLen, idxSum, err := r.readFooter()
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(hj, &r.Header); err != nil {
-		return corrupt("header: %v", err)
-	}
-	if v, c := r.Header.FormatVersion, r.Header.Codec; !(v == 1 && c == "zstd" || v == FormatVersion && c == Codecs) {
-		return corrupt("format version %d codec %q (this actprof reads version 1 with codec zstd and version %d with %s)", v, c, FormatVersion, Codecs)
-	}
-	dataStart := 12 + hl
-	foot, err := r.readAt(footerLen, r.size-footerLen)
+	dataStart, err := r.readHeader()
 	if err != nil {
 		return err
 	}
-	if string(foot[24:]) != footerMagic {
-		return corrupt("truncated: no footer (the file was not completely written)")
-	}
-	idxOff := int64(binary.LittleEndian.Uint64(foot))
-	idxLen := int64(binary.LittleEndian.Uint64(foot[8:]))
-	if idxOff < dataStart || idxLen < 0 || idxOff+idxLen != r.size-footerLen {
+	if idxOff < dataStart || idxOff+idxLen != r.size-footerLen {
 		return corrupt("index at %d+%d does not fit the file", idxOff, idxLen)
 	}
-	idx, err := r.readAt(idxLen, idxOff)
+	return r.readIndex(idxOff, idxLen, idxSum, dataStart)
+}
+
+// readFooter returns the index's offset, length and checksum from the
+// footer, whose magic and format version it checks.
+func (r *Reader) readFooter() (off, n int64, sum uint32, err error) {
+	foot, err := r.readAt(footerLen, r.size-footerLen)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if string(foot[24:]) != footerMagic {
+		return 0, 0, 0, corrupt("truncated: no footer (the file was not completely written)")
+	}
+	if v := binary.LittleEndian.Uint32(foot[20:]); v != FormatVersion {
+		return 0, 0, 0, corrupt("format version %d in the footer (this actprof reads version %d)", v, FormatVersion)
+	}
+	off, n = int64(binary.LittleEndian.Uint64(foot)), int64(binary.LittleEndian.Uint64(foot[8:]))
+	if off < 0 || n < 0 || off > r.size || n > r.size {
+		return 0, 0, 0, corrupt("index at %d+%d does not fit the file", off, n)
+	}
+	return off, n, binary.LittleEndian.Uint32(foot[16:]), nil
+}
+
+// readHeader reads the magic and the header, checks the header's checksum
+// and its fields against each other (checkHeader), and returns where the
+// blocks start.
+func (r *Reader) readHeader() (int64, error) {
+	head, err := r.readAt(headLen, 0)
+	if err != nil || string(head[:8]) != magic {
+		return 0, corrupt("not an actprof pattern store (bad magic)")
+	}
+	hl := int64(binary.LittleEndian.Uint32(head[8:]))
+	if hl > maxHeader || headLen+hl+footerLen > r.size {
+		return 0, corrupt("header: length %d does not fit the file", hl)
+	}
+	hj, err := r.readAt(hl, headLen)
+	if err != nil {
+		return 0, err
+	}
+	if checksum(hj) != binary.LittleEndian.Uint32(head[12:]) {
+		return 0, corrupt("header checksum mismatch")
+	}
+	var h Header
+	if err := json.Unmarshal(hj, &h); err != nil {
+		return 0, corrupt("header: %v", err)
+	}
+	if msg := checkHeader(h); msg != "" {
+		return 0, corrupt("header: %s", msg)
+	}
+	r.Header = h
+	return headLen + hl, nil
+}
+
+// readIndex reads the index at off (n bytes, checksum sum) and checks it
+// against the header (parseIndex).
+func (r *Reader) readIndex(off, n int64, sum uint32, dataStart int64) error {
+	idx, err := r.readAt(n, off)
 	if err != nil {
 		return err
 	}
-	if checksum(idx) != binary.LittleEndian.Uint32(foot[16:]) {
+	if checksum(idx) != sum {
 		return corrupt("index checksum mismatch")
 	}
-	r.index = make([][]entry, len(r.Header.Layers))
-	for i, l := range r.Header.Layers {
-		if l.UnitAxis == 0 && len(l.Shape) > 0 && l.Shape[0] > 0 && l.ObsPerSample == l.Observations/int64(l.Shape[0]) {
-			// Written before 2026-12-07, when a layer of unit axis 0 got
-			// observations / shape[0] (its units): often 0, which no
-			// reader took. Such a layer is one sample (obsPerSample).
-			l.ObsPerSample = l.Observations
-			r.Header.Layers[i].ObsPerSample = l.ObsPerSample
-		}
-		if msg := checkLayer(l); msg != "" {
-			return corrupt("layer %q: %s", l.Name, msg)
-		}
-		if len(idx) < 4 || int(binary.LittleEndian.Uint32(idx)) != l.Units || len(idx) < 4+4*l.Units+8 {
-			return corrupt("index too short or wrong unit count for layer %q", l.Name)
-		}
-		pos := make([]int32, l.Units)
-		for u := range pos {
-			pos[u] = -1
-		}
-		for p := 0; p < l.Units; p++ {
-			u := binary.LittleEndian.Uint32(idx[4+4*p:])
-			if u >= uint32(l.Units) || pos[u] >= 0 {
-				return corrupt("layer %q: storage order is not a permutation", l.Name)
-			}
-			pos[u] = int32(p)
-		}
-		r.pos, r.order = append(r.pos, pos), append(r.order, inverse(pos))
-		idx = idx[4+4*l.Units:]
-		n := binary.LittleEndian.Uint64(idx)
-		idx = idx[8:]
-		if n > uint64(len(idx)/entryLen) {
-			return corrupt("index too short for layer %q", l.Name)
-		}
-		es := make([]entry, n)
-		var next uint64
-		for k := range es {
-			e := getEntry(idx[k*entryLen:])
-			if e.FirstObs != next || e.NObs == 0 || int(e.NObs) > BlockObs(l.Units) || int64(e.Offset) < dataStart || int64(e.Offset)+int64(e.Length) > idxOff {
-				return corrupt("layer %q: index entry %d is inconsistent", l.Name, k)
-			}
-			next += uint64(e.NObs)
-			es[k] = e
-		}
-		if next != uint64(l.Observations) {
-			return corrupt("layer %q: index covers %d of %d observations", l.Name, next, l.Observations)
-		}
-		idx = idx[n*entryLen:]
-		r.index[i] = es
+	pos, index, msg := parseIndex(idx, r.Header, dataStart, off)
+	if msg != "" {
+		return corrupt("%s", msg)
 	}
-	if len(idx) != 0 {
-		return corrupt("index has %d extra bytes", len(idx))
+	r.pos, r.index = pos, index
+	for _, p := range pos {
+		r.order = append(r.order, inverse(p))
 	}
 	r.dicts = make([]*dictDecoder, len(r.Header.Layers))
 	for i := range r.dicts {
@@ -260,18 +258,15 @@ type Layer struct {
 func (l *Layer) Blocks() int { return len(l.r.index[l.i]) }
 
 // Codecs counts the layer's blocks by the codec that stores them ("zstd",
-// "planes", "static"), reading one byte of each.
+// "huffman": with the layer's tables, "huffman-own": with tables of their
+// own), reading one byte of each.
 func (l *Layer) Codecs() (map[string]int, error) {
-	names := map[byte]string{codecZstd: "zstd", codecPlanes: "planes", codecStatic: "static"}
+	names := map[byte]string{codecZstd: "zstd", codecHuff: "huffman", codecHuffOwn: "huffman-own"}
 	out := map[string]int{}
 	for k, e := range l.r.index[l.i] {
-		if l.r.Header.FormatVersion < 2 {
-			out["zstd"]++
-			continue
-		}
 		b, err := l.r.readAt(1, int64(e.Offset))
-		if err != nil || e.Length == 0 {
-			return nil, l.errorf(ErrCorrupt, "block %d: cannot read its codec", k)
+		if err != nil {
+			return nil, l.errorf(err, "block %d: reading its codec", k)
 		}
 		name, ok := names[b[0]]
 		if !ok {
@@ -333,9 +328,6 @@ func (l *Layer) block(k int) (*block, error) {
 // kept by their decoder and cache, compressed ones only while decoding).
 var readBufs sync.Pool
 
-// planeCoders recycles the planes codec's buffers.
-var planeCoders = sync.Pool{New: func() any { return new(planeCoder) }}
-
 // dictDec returns the decoder of the layer's zstd blocks whose dictionary
 // is the layer's first j blocks.
 func (l *Layer) dictDec(j int) (*zstd.Decoder, error) {
@@ -362,7 +354,7 @@ func (l *Layer) dictDec(j int) (*zstd.Decoder, error) {
 
 // dictPrefix returns the raw payloads of the layer's first j blocks,
 // concatenated: decoded once for all the dictionaries that share them
-// (at level best a layer's parts use j = 1, 2, 3, 4, 8, 12 and 16).
+// (dictOf: j = 1, 2, 4, 8 and 16).
 // Blocks are added in order, so a block's own dictionary, a prefix
 // shorter than its index, is there before it is read.
 func (l *Layer) dictPrefix(j int) ([]byte, error) {
@@ -400,7 +392,7 @@ func (l *Layer) frameDict(k int, data []byte) (int, error) {
 		return 0, nil
 	}
 	j := int(h.DictionaryID>>24) + 1
-	if h.DictionaryID&0xffffff != uint32(l.i+1) || j > k || j > maxDictBlocks {
+	if h.DictionaryID&0xffffff != uint32(l.i+1) || j != dictOf(k) {
 		return 0, fmt.Errorf("dictionary %#x is not one of blocks before it", h.DictionaryID)
 	}
 	return j, nil
@@ -432,13 +424,10 @@ func (l *Layer) readPayload(k int, forBlock bool) (raw, planes []byte, err error
 	if checksum(data) != e.CRC {
 		return nil, nil, l.errorf(ErrCorrupt, "block %d: checksum mismatch", k)
 	}
-	codec := byte(codecZstd)
-	if l.r.Header.FormatVersion >= 2 {
-		if len(data) == 0 {
-			return nil, nil, l.errorf(ErrCorrupt, "block %d: empty", k)
-		}
-		codec, data = data[0], data[1:]
+	if len(data) == 0 {
+		return nil, nil, l.errorf(ErrCorrupt, "block %d: empty", k)
 	}
+	codec, data := data[0], data[1:]
 	want := rawLen(l.Info.Units, int(e.NObs))
 	switch codec {
 	case codecZstd:
@@ -456,22 +445,9 @@ func (l *Layer) readPayload(k int, forBlock bool) (raw, planes []byte, err error
 			}
 			raw, err = dec.DecodeAll(data, dst)
 		}
-	case codecPlanes:
-		pc := planeCoders.Get().(*planeCoder)
-		if forBlock && len(data) >= blockHead {
-			nb := rowBytes(l.Info.Units)
-			raw, planes = slices.Clone(data[:blockHead]), getBuf(nb*int(e.NObs))
-			if err = pc.decodePlanes(planes, data[blockHead:], nb, int(e.NObs)); err == nil {
-				planeCoders.Put(pc)
-				return raw, planes, nil
-			}
-		} else {
-			raw, err = pc.decode(make([]byte, want), data, rowBytes(l.Info.Units), int(e.NObs))
-		}
-		planeCoders.Put(pc)
-	case codecStatic:
+	case codecHuff, codecHuffOwn:
 		var head []byte
-		if head, planes, err = l.decodeStatic(k, data); err == nil {
+		if head, planes, err = l.decodeHuff(k, codec, data); err == nil {
 			if forBlock {
 				return head, planes, nil
 			}
@@ -484,6 +460,10 @@ func (l *Layer) readPayload(k int, forBlock bool) (raw, planes []byte, err error
 	default:
 		err = fmt.Errorf("unknown codec %d", codec)
 	}
+	var fe *profiler.FileError
+	if errors.As(err, &fe) {
+		return nil, nil, err // reading another block (its dictionary or tables) failed
+	}
 	if err != nil {
 		return nil, nil, l.errorf(ErrCorrupt, "block %d: %v", k, err)
 	}
@@ -493,47 +473,49 @@ func (l *Layer) readPayload(k int, forBlock bool) (raw, planes []byte, err error
 	return raw, nil, nil
 }
 
-// staticCodes returns the layer's static codes, from block 0's table
-// section.
-func (l *Layer) staticCodes() (*staticCodes, error) {
+// layerCodes returns the layer's Huffman tables, which block 0 carries.
+func (l *Layer) layerCodes() (*huff.Codes, error) {
 	d := l.r.dicts[l.i]
 	d.codesOnce.Do(func() {
 		e := l.r.index[l.i][0]
 		data, err := l.r.readAt(int64(e.Length), int64(e.Offset))
 		switch {
 		case err != nil:
-			d.codesErr = err
+			d.codesErr = l.errorf(err, "block 0, reading the layer's tables")
 		case checksum(data) != e.CRC:
-			d.codesErr = fmt.Errorf("block 0: checksum mismatch")
-		case len(data) < 1+blockHead || data[0] != codecStatic:
-			d.codesErr = fmt.Errorf("block 0 has no static codes")
+			d.codesErr = l.errorf(ErrCorrupt, "block 0: checksum mismatch")
+		case data[0] != codecHuffOwn || len(data) < 1+blockHead:
+			d.codesErr = l.errorf(ErrCorrupt, "block 0 has no Huffman tables")
 		default:
-			d.codes, _, d.codesErr = readStaticCodes(data[1+blockHead:], rowBytes(l.Info.Units))
+			if d.codes, _, err = huff.ReadTables(data[1+blockHead:], rowBytes(l.Info.Units)); err != nil {
+				d.codesErr = l.errorf(ErrCorrupt, "block 0: %v", err)
+			}
 		}
 	})
 	return d.codes, d.codesErr
 }
 
-// decodeStatic decodes static-coded block k (data after the codec byte) to
+// decodeHuff decodes Huffman-coded block k (data after the codec byte) to
 // its head and byte planes (from blockBufs).
-func (l *Layer) decodeStatic(k int, data []byte) (head, planes []byte, err error) {
+func (l *Layer) decodeHuff(k int, codec byte, data []byte) (head, planes []byte, err error) {
 	if len(data) < blockHead {
-		return nil, nil, fmt.Errorf("static block shorter than its head")
+		return nil, nil, fmt.Errorf("block shorter than its head")
 	}
 	nb, nobs := rowBytes(l.Info.Units), int(l.r.index[l.i][k].NObs)
 	head = slices.Clone(data[:blockHead])
 	data = data[blockHead:]
-	var codes *staticCodes
-	if k == 0 {
-		codes, data, err = readStaticCodes(data, nb)
-	} else if codes, err = l.staticCodes(); err != nil {
-		err = fmt.Errorf("its codes: %w", err)
+	var codes *huff.Codes
+	if codec == codecHuffOwn {
+		codes, data, err = huff.ReadTables(data, nb)
+	} else {
+		codes, err = l.layerCodes()
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	planes = getBuf(nb * nobs)
-	if err := codes.decode(planes, data, nb, nobs); err != nil {
+	if err := codes.Decode(planes, data, nb, nobs); err != nil {
+		putBuf(planes)
 		return nil, nil, err
 	}
 	return head, planes, nil
@@ -578,11 +560,20 @@ func (l *Layer) Fired(o int64) ([]int, error) {
 // UnitObservations returns the observations on which unit u fired,
 // ascending, at most limit of them (limit <= 0: all).
 func (l *Layer) UnitObservations(u int, limit int) ([]int64, error) {
+	return l.UnitObservationsContext(context.Background(), u, limit)
+}
+
+// UnitObservationsContext is UnitObservations, stopped (ctx's error)
+// when ctx is done.
+func (l *Layer) UnitObservationsContext(ctx context.Context, u int, limit int) ([]int64, error) {
 	if u < 0 || u >= l.Info.Units {
 		return nil, l.errorf(ErrRange, "unit %d (the layer has %d)", u, l.Info.Units)
 	}
 	out := []int64{}
 	for k := range l.r.index[l.i] {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		b, err := l.block(k)
 		if err != nil {
 			return nil, err
@@ -602,7 +593,10 @@ func (l *Layer) UnitObservations(u int, limit int) ([]int64, error) {
 
 // Counts recounts each unit's fires from the stored patterns, decoding
 // blocks on all cores.
-func (l *Layer) Counts() ([]uint64, error) {
+func (l *Layer) Counts() ([]uint64, error) { return l.CountsContext(context.Background()) }
+
+// CountsContext is Counts, stopped (ctx's error) when ctx is done.
+func (l *Layer) CountsContext(ctx context.Context) ([]uint64, error) {
 	n := len(l.r.index[l.i])
 	workers := max(1, min(runtime.GOMAXPROCS(0), n))
 	partial := make([][]uint64, workers)
@@ -615,6 +609,11 @@ func (l *Layer) Counts() ([]uint64, error) {
 		go func(counts []uint64) {
 			defer wg.Done()
 			for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
+				if err := ctx.Err(); err != nil {
+					errs[k] = err
+					next.Store(int64(n))
+					return
+				}
 				b, err := l.block(k)
 				if err != nil {
 					errs[k] = err
@@ -645,6 +644,11 @@ func (l *Layer) Counts() ([]uint64, error) {
 // first observation, count, and n*W words (W = ceil(units/64)). Blocks are
 // decoded ahead on all cores, a batch at a time.
 func (l *Layer) Rows(f func(first int64, n int, rows []uint64) error) error {
+	return l.RowsContext(context.Background(), f)
+}
+
+// RowsContext is Rows, stopped (ctx's error) when ctx is done.
+func (l *Layer) RowsContext(ctx context.Context, f func(first int64, n int, rows []uint64) error) error {
 	n := len(l.r.index[l.i])
 	batch := max(1, runtime.GOMAXPROCS(0))
 	type decoded struct {
@@ -655,6 +659,9 @@ func (l *Layer) Rows(f func(first int64, n int, rows []uint64) error) error {
 	}
 	out := make([]decoded, batch)
 	for k0 := 0; k0 < n; k0 += batch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		m := min(batch, n-k0)
 		var wg sync.WaitGroup
 		for i := range m {

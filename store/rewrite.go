@@ -76,7 +76,7 @@ func rewriteLayer(ctx context.Context, w *Writer, i int, l *Layer, read func(n i
 	// Chunk ends: the first holds what the writer asks of chunk 0; the
 	// others 4 blocks each (a few MiB as rows of 64-bit words), at block
 	// starts.
-	first := int64(w.ChunkObservations(i))
+	first := int64(w.Layout(i).Chunk)
 	var ends []int64
 	if n := info.Observations; n > 0 {
 		end := min(first, n)

@@ -24,7 +24,7 @@ func TestRewrite(t *testing.T) {
 		{"prime", []int{2, 2048, 1, 1031}, sparse(rng, 2*2048*1031, 2048, 1031)},
 	}
 	dir := t.TempDir()
-	levels := []string{"fastest", "balanced", "best"}
+	levels := []string{"fastest", "best"}
 	direct := map[string][]byte{}
 	for _, lv := range levels {
 		p := filepath.Join(dir, "direct-"+lv+".actbits")

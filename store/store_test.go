@@ -184,7 +184,7 @@ func TestRoundTrip(t *testing.T) {
 		layers = append(layers, layerData{"dead", []int{100, 33}, make([]byte, 4*3300)},
 			layerData{"full", []int{100, 33}, backendtest.Encode(profiler.Float32, slices.Repeat([]float64{1}, 3300))})
 		for _, chunk := range []int{1, 4096, 1 << 20} {
-			for _, level := range []string{"fastest", "balanced", "better"} {
+			for _, level := range []string{"fastest", "best"} {
 				path := filepath.Join(dir, "s.actbits")
 				write(t, path, layers, chunk, level)
 				check(t, path, layers)
@@ -200,23 +200,18 @@ func goldenLayers() []layerData {
 		{"conv", []int{3, 9, 4, 4}, sparse(rng, 3*9*16, 9, 16)}}
 }
 
-// TestGolden: the writer's bytes for a fixed dataset at levels balanced
-// (rate-sorted order, zstd and planes blocks) and fastest (natural order,
-// static blocks), and the reader's view of the committed files, are those of
-// testdata/golden*.actbits. golden-v1.actbits, written by format version 1
-// (bare zstd blocks), must still read.
+// TestGolden: the writer's bytes for a fixed dataset at levels best
+// (rate-sorted order, zstd and Huffman blocks) and fastest (natural order,
+// Huffman blocks with the layer's tables), and the reader's view of the
+// committed files, are those of testdata/golden-*.actbits.
 func TestGolden(t *testing.T) {
 	layers := goldenLayers()
-	for _, level := range []string{"balanced", "fastest"} {
-		golden := filepath.Join("testdata", "golden.actbits")
-		if level != "balanced" {
-			golden = filepath.Join("testdata", "golden-"+level+".actbits")
-		}
+	for _, level := range []string{"best", "fastest"} {
+		golden := filepath.Join("testdata", "golden-"+level+".actbits")
 		path := filepath.Join(t.TempDir(), "g.actbits")
 		layers := layers
 		if level == "fastest" {
-			// and a layer of several blocks, for the static codec (a layer
-			// of one block is stored with the planes codec)
+			// and a layer of several blocks, coded with block 0's tables
 			// (units firing 1 time in 256: a small file)
 			rng := rand.New(rand.NewPCG(7, 8))
 			vals := make([]float64, 1300*2048)
@@ -241,12 +236,11 @@ func TestGolden(t *testing.T) {
 			t.Errorf("writer output differs from %s (format change? go test ./store -update, and bump the format version if readers must tell)", golden)
 		}
 	}
-	check(t, filepath.Join("testdata", "golden-v1.actbits"), layers)
 }
 
 func TestCorruption(t *testing.T) {
 	layers := goldenLayers()
-	good, err := os.ReadFile(filepath.Join("testdata", "golden.actbits"))
+	good, err := os.ReadFile(filepath.Join("testdata", "golden-best.actbits"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +265,7 @@ func TestCorruption(t *testing.T) {
 	}
 	_ = layers
 	hl := int(binary.LittleEndian.Uint32(good[8:]))
-	dataStart := 12 + hl
+	dataStart := 16 + hl
 	// A flipped bit in the first block.
 	flip := slices.Clone(good)
 	flip[dataStart+5] ^= 0x10
@@ -333,7 +327,7 @@ func TestChunkIndependence(t *testing.T) {
 		{"prime", []int{3, 2048, 1, 1031}, sparse(rng, 3*2048*1031, 2048, 1031)},
 	}
 	dir := t.TempDir()
-	for _, level := range []string{"fastest", "balanced", "better"} {
+	for _, level := range []string{"fastest", "best"} {
 		var first []byte
 		for _, chunk := range []int{64 << 10, 20 << 20, 64 << 20} {
 			path := filepath.Join(dir, level+".actbits")
@@ -345,10 +339,10 @@ func TestChunkIndependence(t *testing.T) {
 			if first == nil {
 				first = b
 				check(t, path, layers)
-				if level == "balanced" {
-					// 1031 positions, blocks of at most 1024: two parts a
-					// sample, not 1031 blocks of the largest divisor, 1;
-					// each stored as 4 smaller blocks (splitLen).
+				if level == "best" {
+					// 1031 positions, blocks of at most BlockObs(units):
+					// ceil(1031/BlockObs) parts a sample, not 1031 blocks
+					// of the largest divisor, 1.
 					r, err := store.Open(path)
 					if err != nil {
 						t.Fatal(err)
@@ -356,8 +350,9 @@ func TestChunkIndependence(t *testing.T) {
 					l, _ := r.Layer("prime")
 					codecs, err := l.Codecs()
 					r.Close()
-					if n := codecs["zstd"] + codecs["planes"]; err != nil || n != 24 {
-						t.Fatalf("layer prime: %v blocks (%v), want 24", codecs, err)
+					want := int(l.Info.Observations/1031) * ((1031 + store.BlockObs(l.Info.Units) - 1) / store.BlockObs(l.Info.Units))
+					if n := codecs["zstd"] + codecs["huffman-own"]; err != nil || n != want {
+						t.Fatalf("layer prime: %v blocks (%v), want %d", codecs, err, want)
 					}
 				}
 				continue
@@ -422,7 +417,7 @@ func TestConcurrentQueries(t *testing.T) {
 		}
 		return f
 	}
-	for _, level := range []string{"fastest", "balanced"} {
+	for _, level := range []string{"fastest", "best"} {
 		path := filepath.Join(t.TempDir(), "s.actbits")
 		write(t, path, []layerData{ld}, 1<<16, level)
 		r, err := store.Open(path)

@@ -6,9 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,36 +15,52 @@ import (
 
 	"github.com/actprof/actprof/internal/atomicfile"
 	"github.com/actprof/actprof/profiler"
+	"github.com/actprof/actprof/store/internal/huff"
 )
 
-// Levels are the compression levels a writer takes, by name. fastest, the
-// default ("" or "default"), codes blocks over the natural unit order with
-// the static codec (codes fixed per layer by its first span, whose tables
-// block 0 carries), or with the planes codec where a span has drifted from
-// the first; the others sort units by
-// firing rate and keep, per block, the smaller of the planes codec and zstd
-// at that level (balanced: zstd's default level).
+// Levels are the compression levels a writer takes. fastest, the default,
+// codes blocks over the natural unit order with the layer's Huffman tables
+// (made from its first blocks, carried by block 0), or with tables of
+// their own where those cost ownTablesMargin less. best sorts units by
+// firing rate and keeps, per block, the smaller of zstd at its best level
+// (with the layer's first blocks as dictionary) and Huffman tables of the
+// block's own: about 0.75-0.85x of plain zstd on real activations, several
+// times slower to write (`patterns compact` rewrites a store at best).
 //
 // Memory: at level best each zstd encoder has 34 MB of hash tables, and
-// one with a dictionary 76 MB, whatever the input (zstdCoder); a writer
-// at best holds at most 34 MB + 76 MB x min(GOMAXPROCS, 4) of them
-// (maxBestCoders), a layer of one span 34 + 76 MB. Peak RSS of `actprof
-// profile --patterns-level best`, measured 2026-12-07 on the 2-core dev
-// machine: 100 MB for a 1000x256 float32 input (was 212 MB), 190-220 MB
-// for 200000x1024 (was 530-600 MB), the same stores byte for byte.
-// fastest, balanced and better stay under 15, 45 and 100 MB on those.
-var Levels = map[string]zstd.EncoderLevel{
-	"fastest": zstd.SpeedFastest, "default": zstd.SpeedFastest, "balanced": zstd.SpeedDefault,
-	"better": zstd.SpeedBetterCompression, "best": zstd.SpeedBestCompression,
-}
+// one with a dictionary 76 MB, whatever the input (zstdCoder); a writer at
+// best holds at most 34 MB + 76 MB x min(GOMAXPROCS, 4) of them
+// (maxBestCoders).
+var Levels = []string{"fastest", "best"}
 
 // DefaultLevel is the level of Create(..., "").
 const DefaultLevel = "fastest"
 
+// levelAliases are the names of earlier levels, taken as the nearest level
+// there is.
+var levelAliases = map[string]string{"default": DefaultLevel, "": DefaultLevel, "balanced": "fastest", "better": "best"}
+
+// ResolveLevel returns the level that name means: a key of Levels, "" or
+// "default" (DefaultLevel), or the earlier levels balanced (fastest) and
+// better (best), for which note says so; other names are an
+// ErrBadOption naming the levels.
+func ResolveLevel(name string) (level, note string, err error) {
+	if slices.Contains(Levels, name) {
+		return name, "", nil
+	}
+	if lv, ok := levelAliases[name]; ok {
+		if name == "balanced" || name == "better" {
+			note = fmt.Sprintf("level %s is now %s (the levels are fastest and best)", name, lv)
+		}
+		return lv, note, nil
+	}
+	return "", "", fmt.Errorf("%w: compression level %q (fastest or best)", profiler.ErrBadOption, name)
+}
+
 // Writer writes a store during a profiling run: it is the run's
-// profiler.PatternSink. Blocks are encoded and compressed in the counting
-// goroutines that deliver them, then written in order. The file appears
-// under its name only when Close succeeds.
+// profiler.PatternSink. Blocks are coded in the goroutines that deliver
+// them, then written in order. The file appears under its name only when
+// Close succeeds.
 type Writer struct {
 	// Sync, set before the first Write, makes the store durable: the
 	// writer starts the disk writes of the file as it grows, and Close
@@ -61,11 +75,9 @@ type Writer struct {
 	f      *os.File
 	direct bool // path is not a regular file (/dev/null): written in place, never renamed over
 	bw     *bufio.Writer
-	enc    *zstd.Encoder // for each layer's block 0 (nil at level fastest)
-	coders *coderPool    // the encoders of the other zstd blocks (zstdCoder)
-	level  zstd.EncoderLevel
-	fast   bool // level fastest: static codes, natural order
-	nDict  int  // other levels: the first nDict blocks of a layer are the dictionary of the rest
+	best   bool
+	enc    *zstd.Encoder // level best: each layer's block 0
+	coders *coderPool    // level best: the encoders of the other blocks (zstdCoder)
 	hdr    Header
 	off    int64 // the file's length so far (blocks are placed under mu)
 	synced int64 // bytes of the file whose writeback has been started (under mu)
@@ -77,45 +89,33 @@ type Writer struct {
 	state   atomic.Pointer[layerState] // the current layer's, once its chunk 0 is coded
 	layer   int
 	next    int64                   // next observation to write of the layer
-	pending map[int64]*encodedChunk // chunks that arrived early, by first obs
-	inner   int64                   // the current layer's Geometry.Inner, which chunks are whole multiples of
+	pending map[int64]*encodedChunk // chunks coded out of order, by first obs
+	inner   int64                   // the current layer's Geometry.Inner
 	scratch freeList[blockScratch]  // coding buffers, one set per goroutine coding
 	bufs    bufList                 // stored blocks, recycled once written
 }
 
 // layerState is what a layer's chunk 0 sets for its other chunks.
 type layerState struct {
-	order []int32      // storage order of the units
-	dict  *zstdDict    // zstd levels: the dictionary of the layer's later blocks
-	codes *staticCodes // level fastest: the layer's static codes
+	order []int32     // storage order of the units
+	dict  zstdDict    // level best: the first dictBlocks blocks, the dictionary of the others
+	codes *huff.Codes // level fastest: the layer's tables
 }
-
-// fastSplit: every level stores each span of BlockObs(units) observations
-// (blockLen) as fastSplit blocks (about 64 KiB of raw bits each), except
-// a span that drifted at level fastest (one planes block).
-const fastSplit = 4
-
-// splitLen is the observations of each of the smaller blocks that a block
-// of n observations is stored as (the last may hold fewer): n/fastSplit,
-// at least 64, so that one observation is found by decoding about 64 KiB.
-func splitLen(n int) int { return max(64, (n+fastSplit-1)/fastSplit) }
 
 // blockScratch is one goroutine's buffers for encoding blocks.
 type blockScratch struct {
 	tiles []uint64 // encodeBlock's transposes
 	raw   []byte   // a block's raw payload
-	sbuf  []byte   // the static codec's stream B
-	pc    planeCoder
+	pl    []byte   // its byte planes
+	sbuf  []byte   // the Huffman coder's stream B
+	hist  []huff.Hist
 }
 
-// encodedChunk is one Write's observations, compressed, or (bits != nil)
-// still raw because the layer's chunk 0, which fixes the storage order and
-// the dictionary, had not arrived.
+// encodedChunk is one Write's observations, coded.
 type encodedChunk struct {
 	first  int64
 	nobs   int64
 	blocks []encoded
-	bits   []uint64
 }
 
 type encoded struct {
@@ -145,31 +145,29 @@ func NewHeader(plans []profiler.Plan, threshold float64) Header {
 	return h
 }
 
-// Create starts a store at path (written to a temporary file beside it).
-// level is a key of Levels ("" means DefaultLevel). It refuses a header
-// that CheckHeader refuses, before writing anything.
+// Create starts a store at path (written to a temporary file beside it)
+// at level (ResolveLevel's names). It refuses a header that CheckHeader
+// refuses, before writing anything.
 func Create(path string, h Header, level string) (*Writer, error) {
-	if level == "" || level == "default" {
-		level = DefaultLevel
-	}
-	lv, ok := Levels[level]
-	if !ok {
-		return nil, fmt.Errorf("%w: compression level %q (fastest, balanced, better, best)", profiler.ErrBadOption, level)
+	level, _, err := ResolveLevel(level)
+	if err != nil {
+		return nil, err
 	}
 	if err := CheckHeader(h); err != nil {
 		return nil, err
 	}
+	h.FormatVersion, h.Codec = FormatVersion, Codecs
 	hj, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
 	}
-	fast := level == "fastest"
+	best := level == "best"
 	var enc *zstd.Encoder
-	if !fast {
+	if best {
 		// Block 0 of each layer, one at a time: one encoder (34 MB of
-		// tables at level best), with a history buffer of the window's size
-		// rather than twice that (the frames are the same).
-		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(lv), zstd.WithEncoderConcurrency(1),
+		// tables), with a history buffer of the window's size rather
+		// than twice that (the frames are the same).
+		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1),
 			zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true), zstd.WithLowerEncoderMem(true))
 		if err != nil {
 			return nil, err
@@ -188,27 +186,15 @@ func Create(path string, h Header, level string) (*Writer, error) {
 		}
 		return nil, &profiler.FileError{Path: path, Err: err}
 	}
-	// A regular file takes only the header, index and footer through bw
-	// (blocks go by positioned writes): a megabyte buffer there was 1 of
-	// the 5.5 MB a fastest run on the digits nets allocated.
-	bufSize := 64 << 10
-	if direct {
-		bufSize = 1 << 20
-	}
-	w := &Writer{path: path, f: f, direct: direct, bw: bufio.NewWriterSize(f, bufSize), enc: enc, level: lv, fast: fast, nDict: dictBlocks(level), hdr: h,
+	w := &Writer{path: path, f: f, direct: direct, bw: bufio.NewWriterSize(f, 1<<20), enc: enc, best: best, hdr: h,
 		index: make([][]entry, len(h.Layers)), orders: make([][]int32, len(h.Layers)), layer: -1}
-	if !fast {
-		w.coders = newCoderPool(coders(level))
+	if best {
+		w.coders = newCoderPool(coders())
 	}
 	w.write([]byte(magic))
 	w.write(binary.LittleEndian.AppendUint32(nil, uint32(len(hj))))
+	w.write(binary.LittleEndian.AppendUint32(nil, checksum(hj)))
 	w.write(hj)
-	if !direct && w.err == nil {
-		// Blocks are written at their offsets (writeAt), not through bw.
-		if err := w.bw.Flush(); err != nil {
-			w.err = &profiler.FileError{Path: path, Err: err}
-		}
-	}
 	if w.err != nil {
 		w.Abort()
 		return nil, w.err
@@ -216,8 +202,7 @@ func Create(path string, h Header, level string) (*Writer, error) {
 	return w, nil
 }
 
-// write appends b through bw: the header (Create), the index and footer
-// (Close), when no Write runs.
+// write appends b through bw (under mu, or when no Write runs).
 func (w *Writer) write(b []byte) {
 	if w.err != nil {
 		return
@@ -228,16 +213,9 @@ func (w *Writer) write(b []byte) {
 	w.off += int64(len(b))
 }
 
-// syncFile flushes the file to stable storage if w.Sync.
-func (w *Writer) syncFile() error {
-	if !w.Sync {
-		return nil
-	}
-	return w.f.Sync()
-}
-
-// writebackBytes: the writer starts the disk writes of the file every
-// writebackBytes, a writebackBytes behind its end (startWriteback).
+// writebackBytes: with Sync the writer starts the disk writes of the file
+// every writebackBytes, a writebackBytes behind its end (startWriteback),
+// while counting goes on, rather than all in Close's fsync.
 const writebackBytes = 2 << 20
 
 // BeginLayer implements profiler.PatternSink.
@@ -252,95 +230,51 @@ func (w *Writer) BeginLayer(i int, p profiler.Plan) error {
 	return w.err
 }
 
-// Write implements profiler.PatternSink: it encodes and compresses the
-// observations in the calling goroutine, then writes them in order.
+// Layout implements profiler.PatternSink: chunks of whole multiples of
+// the blocks that chunk 0 needs to make the layer's tables (fastest) or
+// dictionary (best); at best Writes cost more than counting.
+func (w *Writer) Layout(i int) profiler.PatternLayout {
+	return profiler.PatternLayout{Chunk: firstBlocksObs(w.hdr.Layers[i].Units, w.inner, w.firstBlocks()), Slow: w.best}
+}
+
+// firstBlocks is the number of a layer's first blocks that its chunk 0
+// must hold.
+func (w *Writer) firstBlocks() int {
+	if w.best {
+		return dictBlocks
+	}
+	return tableBlocks
+}
+
+// Write implements profiler.PatternSink: it codes the observations in the
+// calling goroutine, then writes them in order.
 func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 	if i != w.layer { // set by BeginLayer, before any Write of the layer
 		return fmt.Errorf("%s: patterns of layer %d written during layer %d", w.path, i, w.layer)
 	}
-	// The layer's order and codes, without the lock once chunk 0 has set
-	// them: on 16 cores, goroutines queueing for the writer's lock were a
-	// large part of the run.
+	ch := &encodedChunk{first: first, nobs: int64(n)}
 	st := w.state.Load()
-	if st == nil && first != 0 {
-		// (profiler.Run holds a layer's other chunks back until chunk 0
-		// is written, so this copy is for other callers of Write.)
-		clone := slices.Clone(bits)
-		w.mu.Lock()
-		if st = w.state.Load(); st == nil {
-			// Before chunk 0: keep a copy, which chunk 0's writer encodes.
-			w.pending[first] = &encodedChunk{first: first, nobs: int64(n), bits: clone}
-			err := w.err
-			w.mu.Unlock()
+	n0 := 0
+	if first == 0 {
+		var err error
+		if st, n0, err = w.firstChunk(ch, i, bits, n); err != nil {
+			w.fail(err)
 			return err
 		}
-		w.mu.Unlock()
-	}
-	var order []int32
-	var dict *zstdDict
-	var codes *staticCodes
-	if st != nil {
-		order, dict, codes = st.order, st.dict, st.codes
-	}
-
-	ch := &encodedChunk{first: first, nobs: int64(n)}
-	var deferred []*encodedChunk
-	if first == 0 {
-		units := w.hdr.Layers[i].Units
-		wd := words(units)
-		n0 := w.blockLen(i, 0, n)
-		sc := w.scratch.get()
-		if w.fast {
-			order = identityOrder(units)
-			codes = w.firstBlockFast(ch, sc, i, bits[:n0*wd], n0)
-		} else {
-			order = layerOrder(units, n0, bits[:n0*wd])
-			var err error
-			if dict, n0, err = w.firstBlocks(ch, sc, i, order, bits[:n*wd], n); err != nil {
-				w.scratch.put(sc)
-				return err
-			}
-		}
-		w.scratch.put(sc)
-		w.fail(w.encodeInto(ch, i, order, dict, codes, bits[n0*wd:], n0, n-n0))
 		w.mu.Lock()
-		w.orders[i] = order
-		w.state.Store(&layerState{order, dict, codes})
-		for _, c := range w.pending {
-			if c.bits != nil {
-				deferred = append(deferred, c)
-			}
-		}
+		w.orders[i] = st.order
+		w.state.Store(st)
 		w.mu.Unlock()
-		// Chunks that arrived while chunk 0 was coded (from a caller that
-		// does not wait for it, as profiler.Run now does; measured on 16
-		// cores before it did: 79 chunks, 130-141 ms to code one after
-		// another, half the run). They are coded on all cores.
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range min(len(deferred), runtime.GOMAXPROCS(0)) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for k := next.Add(1) - 1; k < int64(len(deferred)); k = next.Add(1) - 1 {
-					c := deferred[k]
-					w.fail(w.encodeInto(c, i, order, dict, codes, c.bits, 0, int(c.nobs)))
-					c.seal()
-				}
-			}()
-		}
-		wg.Wait()
-	} else {
-		w.fail(w.encodeInto(ch, i, order, dict, codes, bits, 0, n))
+	} else if st == nil {
+		return fmt.Errorf("%s: layer %d: observations from %d written before chunk 0", w.path, i, first)
 	}
+	w.fail(w.encodeInto(ch, i, st, bits[n0*words(w.hdr.Layers[i].Units):], n0, n-n0))
 	ch.seal()
-
 	w.mu.Lock()
-	for _, c := range deferred {
-		c.bits = nil
-	}
+	defer w.mu.Unlock()
 	w.pending[first] = ch
-	return w.writeAt(i)
+	w.flushInOrder(i)
+	return w.err
 }
 
 // fail records err (if not nil) as the writer's error, which its Writes
@@ -353,185 +287,120 @@ func (w *Writer) fail(err error) {
 	}
 }
 
-// writeAt, with w.mu held (and released on return), gives the chunks now
-// next in order their places in the file and the index, then writes them
-// there with positioned writes, outside the lock: goroutines write their
-// chunks at once, in parallel. (Measured on 16 cores: one goroutine writing
-// the whole file fell 17 ms behind the coders on a 0.08 s run.) Special
-// files (/dev/null, a pipe) take no positioned writes: they are written in
-// order, under the lock.
-func (w *Writer) writeAt(i int) error {
-	type place struct {
-		data *[]byte
-		off  int64
-	}
-	var places []place
+// flushInOrder, with w.mu held, writes the chunks now next in order and
+// gives them their places in the index.
+func (w *Writer) flushInOrder(i int) {
 	for {
 		c, ok := w.pending[w.next]
-		if !ok || c.bits != nil {
+		if !ok {
 			break
 		}
 		delete(w.pending, w.next)
 		for _, b := range c.blocks {
 			w.index[i] = append(w.index[i], entry{Offset: uint64(w.off), Length: uint32(len(*b.data)),
 				CRC: b.crc, FirstObs: uint64(b.first), NObs: uint32(b.nobs)})
-			places = append(places, place{b.data, w.off})
-			w.off += int64(len(*b.data))
+			w.write(*b.data)
+			w.bufs.put(b.data)
 		}
 		w.next += c.nobs
 	}
-	if w.direct {
-		for _, p := range places {
-			if _, err := w.bw.Write(*p.data); err != nil {
-				w.err = cmp.Or(w.err, error(&profiler.FileError{Path: w.path, Err: err}))
-				break
-			}
-			w.bufs.put(p.data)
+	if w.Sync && !w.direct && w.err == nil && w.off-w.synced >= 2*writebackBytes {
+		if err := w.bw.Flush(); err != nil {
+			w.err = &profiler.FileError{Path: w.path, Err: err}
+			return
 		}
+		n := w.off - writebackBytes - w.synced
+		startWriteback(w.f, w.synced, n)
+		w.synced += n
 	}
-	// Start the disk writes of the file up to writebackBytes before its
-	// end (blocks there have been written, or are being), while counting
-	// goes on, rather than all in Close's fsync: on the 2 GiB bench file
-	// (39 MB store), that fsync went from 45-60 ms to 26-28 ms.
-	var wbStart, wbLen int64
-	if w.Sync && !w.direct && w.off-w.synced >= 2*writebackBytes {
-		wbStart, wbLen = w.synced, w.off-writebackBytes-w.synced
-		w.synced += wbLen
-	}
-	err := w.err
-	w.mu.Unlock()
-	if wbLen > 0 {
-		startWriteback(w.f, wbStart, wbLen)
-	}
-	if err != nil || len(places) == 0 || w.direct {
-		return err
-	}
-	for _, p := range places {
-		if _, err = w.f.WriteAt(*p.data, p.off); err != nil {
-			break
-		}
-		w.bufs.put(p.data)
-	}
-	if err != nil {
-		w.mu.Lock()
-		w.err = cmp.Or(w.err, error(&profiler.FileError{Path: w.path, Err: err}))
-		err = w.err
-		w.mu.Unlock()
-		return err
-	}
-	return nil
 }
 
-// dictID names, in a zstd frame of layer i, the dictionary made of the
-// layer's first j blocks.
-func dictID(i, j int) uint32 { return uint32(i+1) | uint32(j-1)<<24 }
-
-// dictBlocks is the number of blocks that make a layer's zstd dictionary
-// at a level: one at balanced (zstd's default level gains nothing from
-// more), four at better and best (measured on the digits nets: 5-15%
-// smaller on layers of many blocks).
-func dictBlocks(level string) int {
-	switch level {
-	case "fastest":
-		return 0
-	case "balanced":
-		return 1
+// firstChunk codes the start of a layer's chunk 0 (rows: its n
+// observations): it fixes the storage order and, from the layer's first
+// blocks, the tables (fastest) or the dictionary (best) of the others,
+// and codes those first blocks. It returns the layer's state and the
+// observations coded.
+func (w *Writer) firstChunk(ch *encodedChunk, i int, rows []uint64, n int) (*layerState, int, error) {
+	l := w.hdr.Layers[i]
+	units, wd, nb := l.Units, words(l.Units), rowBytes(l.Units)
+	var ends []int // the first blocks' ends
+	for o, k := 0, 0; k < w.firstBlocks() && o < n; k++ {
+		o += w.blockLen(i, int64(o), n-o)
+		ends = append(ends, o)
 	}
-	return maxDictBlocks / 4
-}
-
-// maxDictBlocks bounds the dictionary blocks a reader accepts.
-const maxDictBlocks = 16
-
-// firstBlocks codes the dictionary spans at the start of a layer's chunk
-// 0 (rows: its n observations): up to nDict spans of BlockObs
-// observations, each stored as splitLen parts with parts before it as
-// dictionary (below), and returns the dictionary of all later blocks
-// (every dictionary part) and the observations coded.
-func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []int32, rows []uint64, n int) (*zstdDict, int, error) {
-	units := w.hdr.Layers[i].Units
-	wd := words(units)
-	// The raw payloads first, each block of BlockObs observations stored
-	// as splitLen parts (blocks of the format; one observation is found by
-	// decoding a part, with the dictionary once made). Then each full
-	// block's parts are compressed on a goroutine of their own, with the
-	// raw payloads of the parts of the full blocks before it (the first
-	// dictLen bytes of dict, j parts) as their dictionary: one encoder per
-	// full block, not per part (at level best, an encoder with its
-	// dictionary costs as much as coding a part; and coding the blocks one
-	// after another took most of a small layer's time). The goroutines
-	// share the writer's coders (zstdCoder): at most coders(level) code at
-	// once.
-	type dictBlock struct {
-		raw   []byte
-		first int64
-		nobs  int
+	if last := ends[len(ends)-1]; len(ends) < w.firstBlocks() && int64(last) < l.Observations {
+		return nil, 0, fmt.Errorf("%s: layer %s: chunk 0 of %d observations, the layout needs %d", w.path, l.Name, n, w.Layout(i).Chunk)
 	}
-	type group struct {
-		parts   []dictBlock
-		at      int // index of its first part: the parts before it are its dictionary
-		dictLen int // their raw bytes
+	sc := w.scratch.get()
+	defer w.scratch.put(sc)
+	if !w.best {
+		// The tables from the first blocks' planes, with an escape for
+		// the bytes they never had; block 0 carries them.
+		t0 := ends[len(ends)-1]
+		pl := rowPlanes(&sc.pl, rows[:t0*wd], wd, nb, t0)
+		g := huff.Group(nb, t0)
+		codes := huff.New(huff.Histograms(sc.hist, pl, nb, t0, g), g, true)
+		b0 := ends[0]
+		out := w.getBufCap(1 + blockHead + codes.TablesLen() + nb*b0 + 64)
+		*out = append(append((*out)[:0], codecHuffOwn), make([]byte, blockHead)...)
+		putHead((*out)[1:], i, 0, b0)
+		*out = codes.AppendTables(*out)
+		*out = codes.Encode(*out, pl, t0, 0, nb, b0, &sc.sbuf)
+		ch.blocks = append(ch.blocks, encoded{first: 0, nobs: b0, data: out})
+		return &layerState{order: identityOrder(units), codes: codes}, b0, nil
 	}
-	var groups []group
+	// Level best: the first blocks' raw payloads make the dictionaries;
+	// blocks of one dictionary (dictOf) are coded on a goroutine of their
+	// own, sharing the writer's coders (at most coders() at once).
+	order := layerOrder(units, ends[len(ends)-1], rows[:ends[len(ends)-1]*wd])
 	var dict []byte
-	nd, parts := 0, 0
-	for k := 0; k < max(w.nDict, 1) && nd < n; k++ {
-		m := w.blockLen(i, int64(nd), n-nd)
-		g := group{at: parts, dictLen: len(dict)}
-		q := splitLen(m)
-		for p := 0; p < m; p += q {
-			mp := min(q, m-p)
-			raw := encodeBlock(i, int64(nd+p), mp, order, rows[(nd+p)*wd:(nd+p+mp)*wd], &sc.tiles, nil)
-			if k == 0 && p > 0 {
-				// Block 0's parts each have the parts before them as
-				// dictionary: they have no earlier block to draw on.
-				groups = append(groups, g)
-				g = group{at: parts, dictLen: len(dict)}
-			}
-			g.parts = append(g.parts, dictBlock{raw, int64(nd + p), mp})
-			dict = append(dict, raw...)
-			parts++
+	var raws [][]byte
+	var rawEnds []int // in dict, of each block
+	for k, e := range ends {
+		o := 0
+		if k > 0 {
+			o = ends[k-1]
 		}
-		groups = append(groups, g)
-		nd += m
+		raw := encodeBlock(i, int64(o), e-o, order, rows[o*wd:e*wd], &sc.tiles, nil)
+		raws = append(raws, raw)
+		dict = append(dict, raw...)
+		rawEnds = append(rawEnds, len(dict))
 	}
-	blocks := make([]encoded, parts)
-	errs := make([]error, len(groups))
-	// A layer of one span (block 0's parts alone, at most 256 KiB of raw
-	// bits) codes its parts on one coder, one after another: what coding
-	// them at once would save is a few ms, and what it costs at level best
-	// is another encoder, 76 MB (1000x256 float32 at best on 2 cores: peak
-	// RSS 168 MB on two coders, 100 MB on one).
-	one := make(chan struct{}, 1)
-	if nd > w.blockLen(i, 0, n) {
-		one = nil
-	}
+	blocks := make([]encoded, len(ends))
+	errs := make([]error, len(ends))
 	var wg sync.WaitGroup
-	for k, g := range groups {
+	for k := 0; k < len(ends); {
+		j := dictOf(k)
+		k1 := k + 1
+		for k1 < len(ends) && dictOf(k1) == j {
+			k1++
+		}
 		wg.Add(1)
-		go func() {
+		go func(k0, k1, j int) {
 			defer wg.Done()
-			var c *zstdCoder // block 0's first part: w.enc, no dictionary
-			d := zstdDict{i, g.at, dict[:g.dictLen]}
-			if g.at > 0 {
-				if one != nil {
-					one <- struct{}{}
-					defer func() { <-one }()
-				}
+			var c *zstdCoder // block 0: w.enc, no dictionary
+			d := zstdDict{i: i, j: j}
+			if j > 0 {
+				d.raw = dict[:rawEnds[j-1]]
 				c = w.coders.get(d)
 				defer w.coders.put(c)
 			}
 			bsc := w.scratch.get()
 			defer w.scratch.put(bsc)
-			for t, p := range g.parts {
-				data, err := w.compress(bsc, c, d, p.raw, units, p.nobs)
+			for k := k0; k < k1; k++ {
+				o := 0
+				if k > 0 {
+					o = ends[k-1]
+				}
+				data, err := w.compress(bsc, c, d, raws[k], units, ends[k]-o)
 				if err != nil {
 					errs[k] = err
 					return
 				}
-				blocks[g.at+t] = encoded{first: p.first, nobs: p.nobs, data: data}
+				blocks[k] = encoded{first: int64(o), nobs: ends[k] - o, data: data}
 			}
-		}()
+		}(k, k1, j)
+		k = k1
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -540,55 +409,22 @@ func (w *Writer) firstBlocks(ch *encodedChunk, sc *blockScratch, i int, order []
 		}
 	}
 	ch.blocks = append(ch.blocks, blocks...)
-	return &zstdDict{i, parts, dict}, nd, nil
+	return &layerState{order: order, dict: zstdDict{i, len(ends), dict}}, ends[len(ends)-1], nil
 }
 
-// firstBlockFast codes the first span of a layer at level fastest (rows:
-// its n0 observations): it makes the layer's static codes from the whole
-// span, and stores the span as splitLen parts like the later ones, block 0
-// (the first part) carrying the codes' tables for every later block. It
-// returns the codes.
-func (w *Writer) firstBlockFast(ch *encodedChunk, sc *blockScratch, i int, rows []uint64, n0 int) *staticCodes {
-	units := w.hdr.Layers[i].Units
-	nb := rowBytes(units)
-	// Natural order (fastest): the byte planes come straight from the
-	// rows, as for the later blocks (encodeInto).
-	pl := sc.pc.rowPlanes(rows, words(units), nb, n0)
-	codes := newStaticCodes(pl, nb, n0)
-	parts := w.staticParts(nil, sc, codes, true, i, 0, pl, nb, n0)
-	size := 0
-	for _, p := range parts {
-		size += len(*p.data)
-	}
-	if int64(n0) == w.hdr.Layers[i].Observations {
-		// The layer's only span: no later block needs the codes, so the
-		// planes codec, with no tables to carry for others, may be
-		// smaller, as one block.
-		var head [blockHead]byte
-		putHead(head[:], i, 0, n0)
-		own := w.getBufCap(nb*n0 + nb*n0/64 + 128)
-		*own = sc.pc.encodePlanes(append((*own)[:0], codecPlanes), head[:], pl, nb, n0)
-		if len(*own) < size {
-			for _, p := range parts {
-				w.bufs.put(p.data)
-			}
-			parts = append(parts[:0], encoded{first: 0, nobs: n0, data: own})
-		} else {
-			w.bufs.put(own)
-		}
-	}
-	ch.blocks = append(ch.blocks, parts...)
-	return codes
-}
-
-// compress codes one block's raw payload into its stored form (levels
-// other than fastest): a codec byte, then the smaller of the planes
-// encoding and a zstd frame made by c with d as dictionary, or (c nil) by
-// w.enc with none. The result is a buffer of w.bufs, given back once
-// written.
+// compress codes one block's raw payload at level best: a codec byte, then
+// the smaller of a zstd frame made by c with d as dictionary, or (c nil)
+// by w.enc with none, and the Huffman coding of its planes with tables of
+// its own. The result is a buffer of w.bufs, given back once written.
 func (w *Writer) compress(sc *blockScratch, c *zstdCoder, d zstdDict, raw []byte, units, nobs int) (*[]byte, error) {
+	nb := rowBytes(units)
+	if cap(sc.pl) < nb*nobs {
+		sc.pl = make([]byte, nb*nobs)
+	}
+	pl := sc.pl[:nb*nobs]
+	toPlanes(pl, raw[blockHead:], nb, nobs)
 	out := w.getBuf()
-	*out = sc.pc.encode(append((*out)[:0], codecPlanes), raw, rowBytes(units), nobs)
+	*out = w.appendOwn(append((*out)[:0], codecHuffOwn), sc, raw[:blockHead], pl, nb, nobs, nil)
 	z := w.getBuf()
 	if c == nil {
 		*z = w.enc.EncodeAll(raw, append((*z)[:0], codecZstd))
@@ -607,6 +443,42 @@ func (w *Writer) compress(sc *blockScratch, c *zstdCoder, d zstdDict, raw []byte
 	return out, nil
 }
 
+// ownCodes returns the tables of the block's own that code its nb planes
+// of nobs bytes (pl) in the fewest bytes, tables included, and that size:
+// of one table per Group(nb, nobs) planes, or per 2 or 4 times as many
+// (fewer tables to store), each size exact from the planes' histograms.
+// h is the histograms of the groups of Group(nb, nobs) planes.
+func ownCodes(h []huff.Hist, pl []byte, nb, nobs int) (*huff.Codes, int) {
+	g0 := huff.Group(nb, nobs)
+	var best *huff.Codes
+	size := 0
+	for k := 1; k <= 4 && (k == 1 || g0*k/2 < nb); k *= 2 {
+		hk := h
+		if k > 1 {
+			hk = huff.Merge(h, k)
+		}
+		c := huff.New(hk, g0*k, false)
+		if n := c.TablesLen() + c.Size(hk, pl, nb, nobs); best == nil || n < size {
+			best, size = c, n
+		}
+	}
+	return best, size
+}
+
+// appendOwn appends the head and the Huffman coding of pl (nb planes of
+// nobs bytes) with tables of its own (ownCodes; h the histograms of its
+// groups of Group(nb, nobs) planes, or nil to count them).
+func (w *Writer) appendOwn(dst []byte, sc *blockScratch, head, pl []byte, nb, nobs int, h []huff.Hist) []byte {
+	if h == nil {
+		sc.hist = huff.Histograms(sc.hist, pl, nb, nobs, huff.Group(nb, nobs))
+		h = sc.hist
+	}
+	c, _ := ownCodes(h, pl, nb, nobs)
+	dst = append(dst, head...)
+	dst = c.AppendTables(dst)
+	return c.Encode(dst, pl, nobs, 0, nb, nobs, &sc.sbuf)
+}
+
 func (w *Writer) getBuf() *[]byte { return w.bufs.get() }
 
 // getBufCap returns a kept buffer of capacity at least n if there is one,
@@ -623,9 +495,7 @@ func (w *Writer) getBufCap(n int) *[]byte {
 		}
 	}
 	l.mu.Unlock()
-	// A new one, in 16 KiB steps: a quarter block's buffer then fits any
-	// other's (a smaller one taken and grown cost a fresh allocation,
-	// zeroed, each time: a fifth of a fastest run's memclr).
+	// A new one, in 16 KiB steps: one block's buffer then fits another's.
 	b := make([]byte, 0, (n+16<<10-1)&^(16<<10-1))
 	return &b
 }
@@ -633,9 +503,7 @@ func (w *Writer) getBufCap(n int) *[]byte {
 // freeList keeps buffers for the next blocks: the coded blocks, once
 // written (bufList), and the goroutines' coding scratch. Unlike a sync.Pool
 // it is not emptied by each garbage collection: new buffers of tens to
-// hundreds of KiB cost their zeroing and page faults (7% of a fastest run's
-// CPU was runtime.memclrNoHeapPointers under slices.Grow; on the 2-core dev
-// VM a page fault costs 15 us).
+// hundreds of KiB cost their zeroing and page faults.
 type freeList[T any] struct {
 	mu   sync.Mutex
 	free []*T
@@ -667,97 +535,76 @@ func (l *freeList[T]) put(b *T) {
 }
 
 // encodeInto appends to c the blocks of observations [off, off+n) of c
-// (rows holds exactly those), coded with the static codes (level fastest)
-// or compressed with dict as dictionary, by one of the writer's coders.
-func (w *Writer) encodeInto(c *encodedChunk, i int, order []int32, dict *zstdDict, codes *staticCodes, rows []uint64, off, n int) error {
+// (rows holds exactly those), coded with the layer's tables or tables of
+// their own (fastest) or compressed with the layer's dictionary (best).
+// Where blocks start depends on the layer alone (blockLen), not on how the
+// driver cut it into chunks.
+func (w *Writer) encodeInto(c *encodedChunk, i int, st *layerState, rows []uint64, off, n int) error {
 	units := w.hdr.Layers[i].Units
-	wd := words(units)
+	wd, nb := words(units), rowBytes(units)
 	sc := w.scratch.get()
 	defer w.scratch.put(sc)
 	var zc *zstdCoder
-	if codes == nil && n > 0 {
-		zc = w.coders.get(*dict)
+	if w.best && n > 0 {
+		zc = w.coders.get(st.dict)
 		defer w.coders.put(zc)
 	}
-	// Where blocks start depends on the layer alone (blockLen), not on how
-	// the driver cut it into chunks, so the store's bytes are the same
-	// whatever the backend or chunk size.
 	for o, k := 0, 0; o < n; o += k {
 		first := c.first + int64(off+o)
 		k = w.blockLen(i, first, n-o)
-		if codes != nil {
-			// Level fastest: natural order, so the byte planes come
-			// straight from the rows, with no raw payload laid out first.
-			var head [blockHead]byte
-			putHead(head[:], i, first, k)
-			pl := sc.pc.rowPlanes(rows[o*wd:(o+k)*wd], wd, rowBytes(units), k)
-			c.blocks = w.appendFast(c.blocks, sc, codes, head[:], pl, units, k)
-			continue
-		}
-		q := splitLen(k)
-		for p := 0; p < k; p += q {
-			m := min(q, k-p)
-			sc.raw = encodeBlock(i, first+int64(p), m, order, rows[(o+p)*wd:(o+p+m)*wd], &sc.tiles, sc.raw)
-			data, err := w.compress(sc, zc, *dict, sc.raw, units, m)
+		if w.best {
+			sc.raw = encodeBlock(i, first, k, st.order, rows[o*wd:(o+k)*wd], &sc.tiles, sc.raw)
+			data, err := w.compress(sc, zc, st.dict, sc.raw, units, k)
 			if err != nil {
 				return err
 			}
-			c.blocks = append(c.blocks, encoded{first: first + int64(p), nobs: m, data: data})
+			c.blocks = append(c.blocks, encoded{first: first, nobs: k, data: data})
+			continue
 		}
+		// Level fastest: natural order, so the byte planes come straight
+		// from the rows.
+		var head [blockHead]byte
+		putHead(head[:], i, first, k)
+		pl := rowPlanes(&sc.pl, rows[o*wd:(o+k)*wd], wd, nb, k)
+		out := w.getBufCap(1 + blockHead + nb*k + 64)
+		*out = append(append((*out)[:0], codecHuff), head[:]...)
+		*out = st.codes.Encode(*out, pl, k, 0, nb, k, &sc.sbuf)
+		if h := w.drifted(sc, pl, nb, k, len(*out)-1-blockHead); h != nil {
+			*out = w.appendOwn(append((*out)[:0], codecHuffOwn), sc, head[:], pl, nb, k, h)
+		}
+		c.blocks = append(c.blocks, encoded{first: first, nobs: k, data: out})
 	}
 	return nil
 }
 
-// appendFast codes one block at level fastest, given its head (blockHead
-// bytes) and byte planes (pl): if the layer's static codes fit it (their cost, estimated from a sample of its
-// bytes, within 10% of what its own codes would cost), as fastSplit smaller
-// static blocks, which cost nothing more and decode sooner for one
-// observation; else as one planes block, whose codes are its own.
-func (w *Writer) appendFast(dst []encoded, sc *blockScratch, codes *staticCodes, head, pl []byte, units, nobs int) []encoded {
-	nb := rowBytes(units)
-	layer := int(binary.LittleEndian.Uint32(head))
-	first := int64(binary.LittleEndian.Uint64(head[4:]))
-	if st, own := codes.estimates(pl, nb, nobs); st > 1.1*own {
-		out := w.getBufCap(len(pl) + len(pl)/64 + 128)
-		*out = sc.pc.encodePlanes(append((*out)[:0], codecPlanes), head, pl, nb, nobs)
-		return append(dst, encoded{first: first, nobs: nobs, data: out})
+// drifted reports whether a block coded in size bytes with the layer's
+// tables would take ownTablesMargin less with tables of its own, by their
+// exact size (ownCodes): it returns the histograms of the block's groups
+// of Group(nb, nobs) planes then, else nil. The bound of own tables from
+// the planes' entropy, below which no coding goes, spares building them
+// for most blocks.
+func (w *Writer) drifted(sc *blockScratch, pl []byte, nb, nobs, size int) []huff.Hist {
+	g0 := huff.Group(nb, nobs)
+	sc.hist = huff.Histograms(sc.hist, pl, nb, nobs, g0)
+	minTables := 4 + huff.TableBytes*((nb+4*g0-1)/(4*g0))
+	if float64(size) <= ownTablesMargin*(huff.EntropyBits(sc.hist)/8+4+float64(minTables)) {
+		return nil
 	}
-	return w.staticParts(dst, sc, codes, false, layer, first, pl, nb, nobs)
+	if _, own := ownCodes(sc.hist, pl, nb, nobs); float64(size) <= ownTablesMargin*float64(own) {
+		return nil
+	}
+	return sc.hist
 }
 
-// staticParts appends the span of nobs observations at observation first
-// of layer i (its byte planes pl, nb of them) as splitLen static blocks
-// coded with codes; with tables, the first carries the codes' tables
-// (block 0).
-func (w *Writer) staticParts(dst []encoded, sc *blockScratch, codes *staticCodes, tables bool, i int, first int64, pl []byte, nb, nobs int) []encoded {
-	k := splitLen(nobs)
-	for o := 0; o < nobs; o += k {
-		m := min(k, nobs-o)
-		withTables := tables && o == 0
-		n := nb*m + 128 // encodeAt reserves the raw size
-		if withTables {
-			n += nb * tableBytes
-		}
-		out := w.getBufCap(n)
-		*out = append(append((*out)[:0], codecStatic), make([]byte, blockHead)...)
-		putHead((*out)[1:], i, first+int64(o), m)
-		if withTables {
-			*out = codes.appendTables(*out)
-		}
-		*out = codes.encodeAt(*out, pl, nobs, o, nb, m, &sc.sbuf)
-		dst = append(dst, encoded{first: first + int64(o), nobs: m, data: out})
+// rowPlanes returns the byte planes of nobs rows of w words, truncated to
+// nb bytes each (rowsToPlanes), in *buf.
+func rowPlanes(buf *[]byte, rows []uint64, w, nb, nobs int) []byte {
+	if cap(*buf) < nb*nobs {
+		*buf = make([]byte, nb*nobs)
 	}
-	return dst
-}
-
-// SlowWrites implements profiler.SlowWriter: Writes at levels other than
-// fastest (zstd) cost more than counting the observations they carry.
-func (w *Writer) SlowWrites() bool { return !w.fast }
-
-// ChunkObservations implements profiler.PatternSink: whole blocks of
-// whole groups, and for chunk 0 all the dictionary blocks.
-func (w *Writer) ChunkObservations(i int) int {
-	return firstBlocksObs(w.hdr.Layers[i].Units, w.inner, max(w.nDict, 1))
+	pl := (*buf)[:nb*nobs]
+	rowsToPlanes(pl, rows, w, nb, nobs)
+	return pl
 }
 
 // blockLen is the length of layer i's block at observation o, at most rem
@@ -788,43 +635,15 @@ func (w *Writer) Close() error {
 			return fmt.Errorf("%s: layer %s: %d of %d observations written", w.path, l.Name, n, l.Observations)
 		}
 	}
-	var idx []byte
-	for i, es := range w.index {
-		idx = binary.LittleEndian.AppendUint32(idx, uint32(len(w.orders[i])))
-		for _, u := range w.orders[i] {
-			idx = binary.LittleEndian.AppendUint32(idx, uint32(u))
-		}
-		idx = binary.LittleEndian.AppendUint64(idx, uint64(len(es)))
-		for _, e := range es {
-			var b [entryLen]byte
-			e.put(b[:])
-			idx = append(idx, b[:]...)
-		}
-	}
+	idx := appendIndex(nil, w.orders, w.index)
 	idxOff := w.off
-	if !w.direct && w.err == nil {
-		// Blocks went to their offsets with positioned writes; the file's
-		// own position is still after the header.
-		if _, err := w.f.Seek(idxOff, io.SeekStart); err != nil {
-			w.err = &profiler.FileError{Path: w.path, Err: err}
-		}
-	}
 	w.write(idx)
-	foot := binary.LittleEndian.AppendUint64(nil, uint64(idxOff))
-	foot = binary.LittleEndian.AppendUint64(foot, uint64(len(idx)))
-	foot = binary.LittleEndian.AppendUint32(foot, checksum(idx))
-	foot = binary.LittleEndian.AppendUint32(foot, FormatVersion)
-	foot = append(foot, footerMagic...)
-	w.write(foot)
-	if w.err == nil && w.direct {
+	w.write(appendFooter(nil, idxOff, idx))
+	if w.err == nil {
 		if err := w.bw.Flush(); err != nil {
 			w.err = err
-		} else if err := w.f.Close(); err != nil {
-			w.err = err
-		}
-	} else if w.err == nil {
-		if err := w.bw.Flush(); err != nil {
-			w.err = err
+		} else if w.direct {
+			w.err = w.f.Close()
 		} else if err := w.syncFile(); err != nil {
 			w.err = err
 		} else if err := w.f.Close(); err != nil {
@@ -841,11 +660,23 @@ func (w *Writer) Close() error {
 		}
 		return err
 	}
+	w.release()
+	return nil
+}
+
+// syncFile flushes the file to stable storage if w.Sync.
+func (w *Writer) syncFile() error {
+	if !w.Sync {
+		return nil
+	}
+	return w.f.Sync()
+}
+
+func (w *Writer) release() {
 	if w.enc != nil {
 		w.enc.Close()
 	}
 	w.coders.release()
-	return nil
 }
 
 // Abort removes the temporary file; the store is not written.
@@ -854,8 +685,5 @@ func (w *Writer) Abort() {
 	if !w.direct {
 		atomicfile.Discard(w.f.Name())
 	}
-	if w.enc != nil {
-		w.enc.Close()
-	}
-	w.coders.release()
+	w.release()
 }

@@ -48,15 +48,9 @@ type zstdCoder struct {
 	dict []byte
 }
 
-// coders is the number of zstdCoders of a writer at level: one per core
-// (GOMAXPROCS), at most maxBestCoders at level best.
-func coders(level string) int {
-	n := runtime.GOMAXPROCS(0)
-	if level == "best" {
-		n = min(n, maxBestCoders)
-	}
-	return max(n, 1)
-}
+// coders is the number of zstdCoders of a writer: one per core
+// (GOMAXPROCS), at most maxBestCoders.
+func coders() int { return max(1, min(runtime.GOMAXPROCS(0), maxBestCoders)) }
 
 // maxBestCoders bounds the zstd encoders with a dictionary of a writer at
 // level best, each about 76 MB (68 MB of tables, and the part of its 8 MB
@@ -137,14 +131,12 @@ func (c *zstdCoder) encode(w *Writer, d zstdDict, raw, dst []byte) ([]byte, erro
 		if c.enc != nil {
 			c.enc.Close()
 			c.enc = nil
-			if w.level == zstd.SpeedBestCompression {
-				// 68 MB of tables are garbage: collect them, so that
-				// the next encoder's are the same memory, not new.
-				runtime.GC()
-			}
+			// 68 MB of tables are garbage: collect them, so that the
+			// next encoder's are the same memory, not new.
+			runtime.GC()
 		}
 		id := dictID(d.i, d.j)
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(w.level), zstd.WithEncoderConcurrency(1),
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1),
 			zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true), zstd.WithEncoderDictRaw(id, d.raw))
 		if err != nil {
 			return dst, &profiler.FileError{Path: w.path, Err: err}

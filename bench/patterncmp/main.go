@@ -23,7 +23,7 @@ import (
 )
 
 func main() {
-	level := flag.String("level", "balanced", "zstd level of the plain baseline (store.Levels; balanced is zstd's default)")
+	level := flag.String("level", "default", "zstd level of the plain baseline: default (zstd's default level) or best")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: patterncmp [-level L] STORE.actbits")
@@ -35,7 +35,7 @@ func main() {
 		os.Exit(1)
 	}
 	defer r.Close()
-	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(store.Levels[*level]))
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(map[string]zstd.EncoderLevel{"default": zstd.SpeedDefault, "best": zstd.SpeedBestCompression}[*level]))
 	fmt.Printf("%-12s %7s %9s %8s %8s %8s %8s %7s %9s %9s\n", "layer", "units", "obs", "store", "zstd", "roaring", "entropy", "ratio", "mean", "p99")
 	worst := 0.0
 	for _, l := range r.Layers() {

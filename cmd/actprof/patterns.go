@@ -446,7 +446,7 @@ func patternsExport(ctx context.Context, e *env, args []string) error {
 func patternsCompact(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "patterns compact", "STORE -o OUT [--level best]", "Rewrite a pattern store at another compression level, from the store alone:\n'profile --patterns' writes level fastest to keep up with the reads; level\nbest stores the same patterns in 0.74-0.86x of plain zstd's bytes on the\nbench's ReLU nets, against 0.95-1.40x (it writes about 20x slower). OUT is\nthe store profiling at that level writes, byte for byte; it may be STORE.\nOn independent units (the demo's synthetic data) best is no smaller.")
 	out := fs.String("o", "", "output `FILE` (.actbits)")
-	level := fs.String("level", "best", "compression `LEVEL`: fastest, balanced, better, best")
+	level := fs.String("level", "best", "compression `LEVEL`: fastest or best")
 	durable := fs.Bool("sync", false, "flush FILE to stable storage (fsync) before renaming it into place")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	pos, err := parse(fs, args)
@@ -459,8 +459,11 @@ func patternsCompact(ctx context.Context, e *env, args []string) error {
 	if *out == "" {
 		return usagef("-o FILE is required")
 	}
-	if _, ok := store.Levels[*level]; !ok || *level == "default" {
-		return usagef("--level %q: want fastest, balanced, better or best", *level)
+	if lv, note, err := store.ResolveLevel(*level); err != nil || *level == "" || *level == "default" {
+		return usagef("--level %q: want fastest or best", *level)
+	} else if note != "" {
+		fmt.Fprintf(e.stderr, "actprof: --level: %s\n", note)
+		*level = lv
 	}
 	r, err := store.Open(pos[0])
 	if err != nil {

@@ -99,7 +99,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	fs.Var(&chunk, "chunk-size", "bytes per counting block, e.g. 8MiB (default 1MiB on the CPU, 4MiB on a GPU; at least 4KiB)")
 	quiet := fs.Bool("quiet", false, "no progress or timing lines on stderr")
 	patterns := fs.String("patterns", "", "also write every observation's fired units to the pattern store `FILE` (.actbits)")
-	level := fs.String("patterns-level", store.DefaultLevel, "pattern store compression: fastest (quickest to write), balanced, better, best (smallest)")
+	level := fs.String("patterns-level", store.DefaultLevel, "pattern store compression: fastest (quickest to write) or best (smallest)")
 	device := fs.String("device", "auto", "where to count: auto (a GPU through actprof-cuda when one is usable, else the CPU), cpu, cuda or cuda:N")
 	generic := fs.Bool("generic", false, "use the plain-Go CPU kernels, not the vector ones (for comparison)")
 	durable := fs.Bool("sync", false, "flush the profile and pattern store to stable storage (fsync) before renaming them into place")
@@ -165,8 +165,11 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	warnUnmatchedAxes(e, axes, ls)
-	if _, ok := store.Levels[*level]; !ok {
-		return usagef("--patterns-level %q: want fastest, balanced, better or best", *level)
+	if lv, note, err := store.ResolveLevel(*level); err != nil || *level == "" {
+		return usagef("--patterns-level %q: want fastest or best", *level)
+	} else if note != "" {
+		fmt.Fprintf(e.stderr, "actprof: --patterns-level: %s\n", note)
+		*level = lv
 	}
 	if _, _, err := parseDevice(*device); err != nil {
 		return err

@@ -4,7 +4,7 @@
 
 // func encodePairBMI2(st *pairState, pa, pb *byte, n int, ta, tb *[256]uint32, oa, ob *byte, ca, cb int) int
 //
-// The static codec's inner loop (huff_amd64.go): bytes [0, n) of pa coded
+// The encoder's inner loop (encode_amd64.go): bytes [0, n) of pa coded
 // with ta into stream A and of pb with tb into stream B, 4 of each per
 // step, then each stream's whole bytes flushed with one 8-byte store.
 // Entries are code | length<<24 | escapedFlag (1<<31), so entry>>24 is the
