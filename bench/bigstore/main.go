@@ -43,7 +43,7 @@ func main() {
 	// Bit k of each word fires with probability 1/2, 1/4 or 1/8 (by k%3):
 	// about 0.75 bits per unit-observation stored.
 	obs := int64(*gib * (1 << 30) * 8 / 0.75 / float64(u))
-	chunk := int64(store.BlockObs(u))
+	chunk := int64(16 * store.BlockObs(u)) // a multiple of any level's Layout(0).Chunk
 	obs = (obs + chunk - 1) / chunk * chunk
 	h := store.Header{FormatVersion: store.FormatVersion, Codec: store.Codecs, Layers: []store.LayerInfo{{
 		Name: "big", DType: "float32", Shape: []int{int(obs), u}, UnitAxis: 1, Units: u, Observations: obs, ObsPerSample: 1}}}
@@ -68,7 +68,26 @@ func write(path string, h store.Header, u, w int, obs, chunk int64, level string
 			m2 |= 1 << k
 		}
 	}
-	var next int64
+	if c := int64(sw.Layout(0).Chunk); chunk%c != 0 {
+		check(fmt.Errorf("chunks of %d observations, not a multiple of the store's %d", chunk, c))
+	}
+	fill := func(bits []uint64, first int64) {
+		rng := rand.New(rand.NewPCG(uint64(first), 7))
+		for i := range bits {
+			bits[i] = rng.Uint64() & (rng.Uint64() | m1) & (rng.Uint64() | m2)
+		}
+		if u%64 != 0 {
+			for o := int64(0); o < chunk; o++ {
+				bits[o*int64(w)+int64(w-1)] &= 1<<(u%64) - 1
+			}
+		}
+	}
+	// chunk 0 first, alone (profiler.PatternSink's order), then the others
+	// on every core
+	bits0 := make([]uint64, chunk*int64(w))
+	fill(bits0, 0)
+	check(sw.Write(0, 0, int(chunk), bits0))
+	next := chunk
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for g := 0; g < runtime.GOMAXPROCS(0); g++ {
@@ -84,15 +103,7 @@ func write(path string, h store.Header, u, w int, obs, chunk int64, level string
 				if first >= obs {
 					return
 				}
-				rng := rand.New(rand.NewPCG(uint64(first), 7))
-				for i := range bits {
-					bits[i] = rng.Uint64() & (rng.Uint64() | m1) & (rng.Uint64() | m2)
-				}
-				if u%64 != 0 {
-					for o := int64(0); o < chunk; o++ {
-						bits[o*int64(w)+int64(w-1)] &= 1<<(u%64) - 1
-					}
-				}
+				fill(bits, first)
 				check(sw.Write(0, first, int(chunk), bits))
 			}
 		}()
