@@ -88,7 +88,7 @@ abslow() { # label, then the profiled paths
 }
 cat "$file" > /dev/null
 abslow "2 GiB file" "$file"
-for lv in fastest balanced; do
+for lv in fastest best; do
   t_pat=$(cat "$file" > /dev/null; for i in $(seq "$reps"); do fresh; timed bin/actprof profile --device cpu --quiet --patterns "$store" --patterns-level $lv -o /dev/null "$file"; done | best)
   t_patc=$(for i in $(seq "$reps"); do fresh; evict; timed bin/actprof profile --device cpu --quiet --patterns "$store" --patterns-level $lv -o /dev/null "$file"; done | best)
   awk -v reps="$reps" -v a="$t_act" -v p="$t_pat" -v ac="$t_cold" -v pc="$t_patc" -v rb="$raw_bits" -v lv="$lv" -v sz="$(stat -c %s "$store")" 'BEGIN {
@@ -99,7 +99,7 @@ for lv in fastest balanced; do
       lv, reps, a, p, 100 * (p / a - 1), w, ac, pc, 100 * (pc / ac - 1), sz * 8 / (rb * 8) }'
 done
 cat "$file" > /dev/null
-echo "  random access on the $(du -h "$root/.bench/acts.actbits" | cut -f1) store (level balanced) of the 2 GiB file:"
+echo "  random access on the $(du -h "$root/.bench/acts.actbits" | cut -f1) store (level best) of the 2 GiB file:"
 bin/patterncmp "$root/.bench/acts.actbits" | sed 's/^/    /'
 
 real=$root/.bench/real
@@ -113,7 +113,7 @@ fi
 if [ -f "$real/mlp_fc1.npy" ]; then
   cat "$real"/*.npy > /dev/null
   abslow "digits nets" "$real"
-  for lv in balanced best fastest; do
+  for lv in best fastest; do
     echo "  ReLU networks trained on digits (bench/realistic/make.py), level $lv, bits per unit-observation:"
     bin/actprof profile --device cpu --quiet --patterns "$root/.bench/real.actbits" --patterns-level $lv -o /dev/null "$real" > /dev/null
     bin/patterncmp "$root/.bench/real.actbits" | sed 's/^/    /'
@@ -129,7 +129,7 @@ fi
 
 echo "  multi-GB stores (bench/bigstore: random patterns written through store.Writer), single-observation queries:"
 go build -o bin/bigstore ./bench/bigstore
-for lv in balanced fastest; do
+for lv in best fastest; do
   bin/bigstore -gib 2 -level $lv "$root/.bench/big.actbits" | sed 's/^/    /'
 done
 rm -f "$root/.bench/big.actbits"

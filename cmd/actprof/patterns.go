@@ -176,7 +176,7 @@ func patternsSamples(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer r.Close()
-	obs, err := l.UnitObservations(*unit, *limit)
+	obs, err := l.UnitObservationsContext(ctx, *unit, *limit)
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func patternsStats(ctx context.Context, e *env, args []string) error {
 	defer r.Close()
 	var all []layerStats
 	for _, l := range r.Layers() {
-		st, err := statsOf(l, *top)
+		st, err := statsOf(ctx, l, *top)
 		if err != nil {
 			return err
 		}
@@ -260,7 +260,7 @@ func patternsStats(ctx context.Context, e *env, args []string) error {
 // whatever the layer's width; a collision among fewer than 2^40 patterns
 // has probability below 2^-48), then reads the most common ones back from
 // their first observations.
-func statsOf(l *store.Layer, top int) (layerStats, error) {
+func statsOf(ctx context.Context, l *store.Layer, top int) (layerStats, error) {
 	info := l.Info
 	w := (info.Units + 63) / 64
 	seed1, seed2 := maphash.MakeSeed(), maphash.MakeSeed()
@@ -276,7 +276,7 @@ func statsOf(l *store.Layer, top int) (layerStats, error) {
 	type seenAt struct{ c, first int64 }
 	seen := map[key]seenAt{}
 	buf := make([]byte, 8*w)
-	err := l.Rows(func(first int64, n int, rows []uint64) error {
+	err := l.RowsContext(ctx, func(first int64, n int, rows []uint64) error {
 		for o := 0; o < n; o++ {
 			k := hashRow(rows[o*w:(o+1)*w], buf)
 			v, ok := seen[k]
@@ -372,7 +372,7 @@ func patternsVerify(ctx context.Context, e *env, args []string) error {
 		if l.Info.Units != lp.Units || uint64(l.Info.Observations) != lp.Observations {
 			return mismatch("layer %s: %d units x %d observations, profile %d x %d", lp.Name, l.Info.Units, l.Info.Observations, lp.Units, lp.Observations)
 		}
-		counts, err := l.Counts()
+		counts, err := l.CountsContext(ctx)
 		if err != nil {
 			return err
 		}
@@ -423,7 +423,7 @@ func patternsExport(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		var buf []byte
-		return l.Rows(func(first int64, n int, rows []uint64) error {
+		return l.RowsContext(ctx, func(first int64, n int, rows []uint64) error {
 			// np.packbits order: unit 8i+j at bit 7-j of byte i, so each
 			// byte of the words bit-reversed, 8 at a time
 			buf = slices.Grow(buf[:0], n*nb)[:n*nb]
