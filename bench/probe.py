@@ -230,6 +230,39 @@ def stores(d, rng):
     os.remove(fifo)
 
 
+def header(d, rng):
+    """Every one-bit flip of a store's header JSON: an error, or (a flip
+    the header's meaning survives) the same answers as the undamaged
+    store; never another layer's or another position's patterns."""
+    a = (rng.standard_normal((30, 4, 5)) + 0.2).astype(np.float32)
+    np.save(os.path.join(d, "conv.npy"), a)
+    np.save(os.path.join(d, "fc.npy"), (rng.standard_normal((30, 7)) + 0.2).astype(np.float32))
+    st = os.path.join(d, "s.actbits")
+    code, _, err, _ = run(["profile", "--quiet", "--patterns", st, "-o", os.path.join(d, "p.json"),
+                           os.path.join(d, "conv.npy"), os.path.join(d, "fc.npy")])
+    if code != 0:
+        record("header", "setup", False, err)
+        return
+    raw = open(st, "rb").read()
+    start = raw.index(b"{")
+    n = int.from_bytes(raw[8:12], "little")
+    query = ["patterns", "show", None, "--layer", "conv", "--sample", "7", "--json"]
+    q = list(query)
+    q[2] = st
+    _, want, _, _ = run(q)
+    bad = os.path.join(d, "bad.actbits")
+    for bit in range(8 * n):
+        b = bytearray(raw)
+        b[start + bit // 8] ^= 1 << (bit % 8)
+        open(bad, "wb").write(bytes(b))
+        q[2] = bad
+        code, out, err, _ = run(q)
+        if code == 0:
+            record("header", f"bit {bit}", out == want, "exit 0 with other answers")
+        else:
+            record("header", f"bit {bit}", clean_failure(code, err) is None, clean_failure(code, err))
+
+
 def outputs(d, rng):
     """Output-path mistakes: an output that is an input, or the other
     output, by any name; outputs that cannot be written; long names; the
@@ -414,7 +447,7 @@ def main():
     t0 = time.time()
     # flags first: its peak-RSS checks see the probe's own memory (a forked
     # child starts at its parent's peak), smallest at the start
-    for cls in (flags, inputs, stores, outputs, signals, merges):
+    for cls in (flags, inputs, stores, header, outputs, signals, merges):
         d = tempfile.mkdtemp(prefix="actprof-probe-")
         try:
             cls(d, rng)
