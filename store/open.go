@@ -45,14 +45,14 @@ func checkRegular(path string, mode fs.FileMode) error {
 func openRegular(path string) (*os.File, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, pathError(path, err)
 	}
 	if err := checkRegular(path, st.Mode()); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|openFlags, 0)
 	if err != nil {
-		return nil, err
+		return nil, pathError(path, err)
 	}
 	if st, err = f.Stat(); err == nil {
 		err = checkRegular(path, st.Mode())
@@ -62,4 +62,12 @@ func openRegular(path string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// pathError is err as "PATH: problem", the form every error line takes.
+func pathError(path string, err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		err = pe.Err
+	}
+	return &profiler.FileError{Path: path, Err: err}
 }

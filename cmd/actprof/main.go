@@ -69,7 +69,7 @@ var commands = []struct {
 }{
 	{"profile", "count firing units in activation files and report dead, rare and always-on units", cmdProfile},
 	{"synth", "write a synthetic activation dataset with planted dead, rare and always-on units", cmdSynth},
-	{"patterns", "query a pattern store: show, samples, stats, verify, export", cmdPatterns},
+	{"patterns", "query a pattern store: show, samples, stats, verify, export, compact", cmdPatterns},
 	{"devices", "list the CPU and GPU backends actprof can count on", cmdDevices},
 	{"merge", "merge profiles of parts of a dataset into the profile of the whole", cmdMerge},
 	{"diff", "compare two profiles: units that died, revived, became rare, changed rate", cmdDiff},

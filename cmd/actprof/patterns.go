@@ -241,7 +241,7 @@ func patternsStats(ctx context.Context, e *env, args []string) error {
 	}
 	for _, st := range all {
 		var blocks []string
-		for _, c := range []string{"static", "planes", "zstd"} {
+		for _, c := range []string{"huffman", "huffman-own", "zstd"} {
 			if n := st.Blocks[c]; n > 0 {
 				blocks = append(blocks, fmt.Sprintf("%d %s", n, c))
 			}
@@ -444,7 +444,7 @@ func patternsExport(ctx context.Context, e *env, args []string) error {
 }
 
 func patternsCompact(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "patterns compact", "STORE -o OUT [--level best]", "Rewrite a pattern store at another compression level, from the store alone:\n'profile --patterns' writes level fastest to keep up with the reads; level\nbest stores the same patterns in 0.74-0.86x of plain zstd's bytes on the\nbench's ReLU nets, against 0.95-1.40x (it writes about 20x slower). OUT is\nthe store profiling at that level writes, byte for byte; it may be STORE.\nOn independent units (the demo's synthetic data) best is no smaller.")
+	fs := newFlags(e, "patterns compact", "STORE -o OUT [--level best]", "Rewrite a pattern store at another compression level, from the store alone:\n'profile --patterns' writes level fastest to keep up with the reads; level\nbest stores the same patterns in fewer bytes on correlated units (trained\nReLU nets: docs/performance.md), writing many times slower. OUT is the\nstore profiling at that level writes, byte for byte; it may be STORE. On\nindependent units (the demo's synthetic data) best is no smaller.")
 	out := fs.String("o", "", "output `FILE` (.actbits)")
 	level := fs.String("level", "best", "compression `LEVEL`: fastest or best")
 	durable := fs.Bool("sync", false, "flush FILE to stable storage (fsync) before renaming it into place")

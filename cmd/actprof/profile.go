@@ -94,7 +94,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	var unitAxes, layers multiFlag
 	fs.Var(&unitAxes, "unit-axis", "unit axis: `AXIS` for every layer or LAYER=AXIS for one (repeatable)")
 	fs.Var(&layers, "layer", "profile only layers whose name matches `GLOB` (repeatable)")
-	workers := fs.Int("workers", 0, "counting goroutines (default: one per core on the CPU, two on a GPU)")
+	workers := fs.Int("workers", 0, "counting goroutines (default: one per core on the CPU, two per core on a GPU; at most four per core, at least 16)")
 	chunk := sizeFlag(0)
 	fs.Var(&chunk, "chunk-size", "bytes per counting block, e.g. 8MiB (default 1MiB on the CPU, 4MiB on a GPU; at least 4KiB)")
 	quiet := fs.Bool("quiet", false, "no progress or timing lines on stderr")
