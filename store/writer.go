@@ -109,6 +109,7 @@ type blockScratch struct {
 	pl    []byte   // its byte planes
 	sbuf  []byte   // the Huffman coder's stream B
 	hist  []huff.Hist
+	hist0 []huff.Hist // blockCodes: the histograms of the finest own tables
 }
 
 // encodedChunk is one Write's observations, coded.
@@ -563,37 +564,55 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, st *layerState, rows []uint6
 		}
 		// Level fastest: natural order, so the byte planes come straight
 		// from the rows.
-		var head [blockHead]byte
-		putHead(head[:], i, first, k)
 		pl := rowPlanes(&sc.pl, rows[o*wd:(o+k)*wd], wd, nb, k)
+		codec, codes := w.blockCodes(sc, st.codes, pl, nb, k)
 		out := w.getBufCap(1 + blockHead + nb*k + 64)
-		*out = append(append((*out)[:0], codecHuff), head[:]...)
-		*out = st.codes.Encode(*out, pl, k, 0, nb, k, &sc.sbuf)
-		if h := w.drifted(sc, pl, nb, k, len(*out)-1-blockHead); h != nil {
-			*out = w.appendOwn(append((*out)[:0], codecHuffOwn), sc, head[:], pl, nb, k, h)
+		*out = append((*out)[:0], codec)
+		*out = (*out)[:1+blockHead]
+		putHead((*out)[1:], i, first, k)
+		if codec == codecHuffOwn {
+			*out = codes.AppendTables(*out)
 		}
+		*out = codes.Encode(*out, pl, k, 0, nb, k, &sc.sbuf)
 		c.blocks = append(c.blocks, encoded{first: first, nobs: k, data: out})
 	}
 	return nil
 }
 
-// drifted reports whether a block coded in size bytes with the layer's
-// tables would take ownTablesMargin less with tables of its own, by their
-// exact size (ownCodes): it returns the histograms of the block's groups
-// of Group(nb, nobs) planes then, else nil. The bound of own tables from
-// the planes' entropy, below which no coding goes, spares building them
-// for most blocks.
-func (w *Writer) drifted(sc *blockScratch, pl []byte, nb, nobs, size int) []huff.Hist {
-	g0 := huff.Group(nb, nobs)
-	sc.hist = huff.Histograms(sc.hist, pl, nb, nobs, g0)
+// blockCodes returns the codec and the codes of a block's nb planes of
+// nobs bytes (pl) at level fastest: the layer's (codecHuff), or where they
+// code it in more than ownTablesMargin times the bytes of tables of its
+// own, tables included, those (codecHuffOwn). Both sizes are exact, from
+// the block's histograms (Codes.Size, ownCodes); a lower bound on the
+// size of its own tables (huff.MinBits), below which no coding goes,
+// spares building them for most blocks.
+func (w *Writer) blockCodes(sc *blockScratch, layer *huff.Codes, pl []byte, nb, nobs int) (byte, *huff.Codes) {
+	gl, g0 := layer.Group, huff.Group(nb, nobs)
+	sc.hist = huff.Histograms(sc.hist, pl, nb, nobs, gl)
+	size := layer.Size(sc.hist, pl, nb, nobs)
+	// the histograms of the groups of g0 planes, the finest own tables
+	// have: unions of the layer's groups where g0 is a multiple of gl (as
+	// both are powers of two but where clamped to nb, almost always)
+	switch {
+	case g0 == gl:
+		sc.hist0 = append(sc.hist0[:0], sc.hist...)
+	case g0%gl == 0:
+		sc.hist0 = huff.MergeInto(sc.hist0, sc.hist, g0/gl)
+	case g0 == nb:
+		sc.hist0 = huff.MergeInto(sc.hist0, sc.hist, len(sc.hist))
+	default:
+		sc.hist0 = huff.Histograms(sc.hist0, pl, nb, nobs, g0)
+	}
 	minTables := 4 + huff.TableBytes*((nb+4*g0-1)/(4*g0))
-	if float64(size) <= ownTablesMargin*(huff.EntropyBits(sc.hist)/8+4+float64(minTables)) {
-		return nil
+	// (1 - 1e-9): the bound's rounding never takes it above an exact size
+	if float64(size) <= ownTablesMargin*(huff.MinBits(sc.hist0)*(1-1e-9)/8+4+float64(minTables)) {
+		return codecHuff, layer
 	}
-	if _, own := ownCodes(sc.hist, pl, nb, nobs); float64(size) <= ownTablesMargin*float64(own) {
-		return nil
+	own, osize := ownCodes(sc.hist0, pl, nb, nobs)
+	if float64(size) <= ownTablesMargin*float64(osize) {
+		return codecHuff, layer
 	}
-	return sc.hist
+	return codecHuffOwn, own
 }
 
 // rowPlanes returns the byte planes of nobs rows of w words, truncated to

@@ -36,12 +36,12 @@ func (c *Codes) Encode(dst, planes []byte, stride, off, nb, nobs int, bs *[]byte
 	dst = slices.Grow(append(dst, 0, 0, 0, 0), nb*nobs+64)
 	a := stream{out: dst}
 	b := stream{out: slices.Grow((*bs)[:0], (nb-h)*nobs+64)}
-	g := c.Group
+	g, enc := c.Group, c.encoders()
 	for p := 0; p < h; p++ {
-		ta := c.enc[p/g]
+		ta := enc[p/g]
 		pa := planes[p*stride+off : p*stride+off+nobs]
 		if q := p + h; q < nb {
-			encodePair(&a, &b, pa, planes[q*stride+off:q*stride+off+nobs], ta, c.enc[q/g])
+			encodePair(&a, &b, pa, planes[q*stride+off:q*stride+off+nobs], ta, enc[q/g])
 		} else {
 			for _, x := range pa {
 				a.put(ta[x])

@@ -26,6 +26,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"sync"
 )
 
 const (
@@ -46,7 +47,8 @@ type Hist = [256]uint32
 type Codes struct {
 	Group int
 	lens  [][]uint8                  // per table, nsym code lengths
-	enc   []*[256]uint32             // per table: reversed code | length<<24 (| escapedFlag)
+	enc   []*[256]uint32             // per table: reversed code | length<<24 (| escapedFlag); built by the first Encode
+	once  sync.Once                  // builds enc: codes may be made to be sized only, and are shared by goroutines encoding
 	dec   []*[1 << MaxCodeLen]uint16 // per table: symbol | length<<9 (ReadTables)
 }
 
@@ -101,15 +103,55 @@ func histogram(h *Hist, b []byte) {
 }
 
 // Merge returns the histograms of groups of k consecutive groups of h.
-func Merge(h []Hist, k int) []Hist {
-	out := make([]Hist, (len(h)+k-1)/k)
-	for t, x := range h {
-		o := &out[t/k]
-		for s, c := range x {
-			o[s] += c
+func Merge(h []Hist, k int) []Hist { return MergeInto(nil, h, k) }
+
+// MergeInto is Merge in dst's memory where it is large enough.
+func MergeInto(dst, h []Hist, k int) []Hist {
+	n := (len(h) + k - 1) / k
+	if cap(dst) < n {
+		dst = make([]Hist, n)
+	}
+	dst = dst[:n]
+	clear(dst)
+	for t := range h {
+		o, x := &dst[t/k], &h[t]
+		for s := range x {
+			o[s] += x[s]
 		}
 	}
-	return out
+	return dst
+}
+
+// MinBits is a lower bound on the bits of the bytes counted in h coded
+// with tables New(_, _, false) makes for them or for unions of consecutive
+// histograms of h: per histogram of n bytes, the larger of its empirical
+// entropy (no prefix code does better) and n bits, or 2n less the most
+// frequent byte's count where it has two bytes or more (the escape has a
+// code too, so at most one symbol has a code of 1 bit).
+func MinBits(h []Hist) float64 {
+	var b float64
+	for t := range h {
+		var n, top uint32
+		distinct := 0
+		var sum float64
+		for _, c := range h[t] {
+			if c > 0 {
+				n += c
+				top = max(top, c)
+				distinct++
+				sum += clog2c(c)
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		floor := float64(n)
+		if distinct >= 2 {
+			floor = 2*float64(n) - float64(top)
+		}
+		b += max(clog2c(n)-sum, floor)
+	}
+	return b
 }
 
 // EntropyBits is a lower bound on the bits of any coding of the bytes
@@ -171,7 +213,6 @@ func New(h []Hist, g int, goodTuring bool) *Codes {
 		}
 		c.lens = append(c.lens, lengths(freq))
 	}
-	c.buildEnc()
 	return c
 }
 
@@ -222,6 +263,12 @@ func (c *Codes) groupBits(t int, h *Hist) uint64 {
 	return n
 }
 
+// encoders returns the encode tables, made from lens on first use.
+func (c *Codes) encoders() []*[256]uint32 {
+	c.once.Do(c.buildEnc)
+	return c.enc
+}
+
 // buildEnc makes the encode tables from lens.
 func (c *Codes) buildEnc() {
 	c.enc = c.enc[:0]
@@ -264,21 +311,23 @@ func lengths(freq []uint64) []uint8 {
 	var wA [2 * nsym]uint64
 	var parentA, depthA [2 * nsym]int
 	var countA [2*nsym + 1]int
-	syms := symsA[:0]
+	// The symbols by frequency, ties by symbol: keys frequency<<9 |
+	// symbol are distinct, so an unstable sort of them is that order.
+	var keysA [nsym]uint64
+	keys := keysA[:0]
 	for s, f := range freq {
 		if f > 0 {
-			syms = append(syms, s)
+			if f >= 1<<(64-9) {
+				panic("huff: frequency out of range")
+			}
+			keys = append(keys, f<<9|uint64(s))
 		}
 	}
-	slices.SortStableFunc(syms, func(a, b int) int {
-		switch {
-		case freq[a] < freq[b]:
-			return -1
-		case freq[a] > freq[b]:
-			return 1
-		}
-		return 0
-	})
+	slices.Sort(keys)
+	syms := symsA[:len(keys)]
+	for i, k := range keys {
+		syms[i] = int(k & (1<<9 - 1))
+	}
 	// Huffman's algorithm with two queues (leaves sorted by weight, then
 	// inner nodes in the order made), then the depths limited as in JPEG
 	// (ITU T.81, K.3), the longest codes going to the rarest symbols.

@@ -65,8 +65,8 @@ func TestEncodePairTwin(t *testing.T) {
 	c := New(Histograms(nil, pl[:3000], 1, 3000, 1), 1, true)
 	for _, n := range []int{0, 1, 3, 4, 17, 1000, 5000} {
 		var a1, b1, a2, b2 stream
-		encodePair(&a1, &b1, pl[:n], pl[5000:5000+n], c.enc[0], c.enc[0])
-		encodePairGeneric(&a2, &b2, pl[:n], pl[5000:5000+n], c.enc[0], c.enc[0])
+		encodePair(&a1, &b1, pl[:n], pl[5000:5000+n], c.encoders()[0], c.encoders()[0])
+		encodePairGeneric(&a2, &b2, pl[:n], pl[5000:5000+n], c.encoders()[0], c.encoders()[0])
 		if !bytes.Equal(a1.out, a2.out) || !bytes.Equal(b1.out, b2.out) || a1.acc != a2.acc || a1.n != a2.n || b1.acc != b2.acc || b1.n != b2.n {
 			t.Fatalf("n=%d: encoders differ", n)
 		}
