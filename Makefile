@@ -1,8 +1,8 @@
-# actprof: see README.md. `make demo` profiles the built-in example, `make test` runs every check.
+# actprof: see README.md. `make demo` profiles the built-in example, `make test` runs every check (`make test-big` the GB-sized ones too).
 GO ?= go
 BIN := bin
 
-.PHONY: all build demo test vet fmt-check fuzz bench clean kernels cuda cuda-check bench-cuda gpu-bundle probe
+.PHONY: all build demo deps test test-big vet fmt-check fuzz bench clean kernels cuda cuda-check bench-cuda gpu-bundle probe
 
 # Machine code for these GPUs, plus PTX for compute_90 that newer GPUs JIT.
 CUDA_ARCHS := 70 75 80 86 89 90
@@ -19,14 +19,30 @@ demo: build
 	@test -f demo-data/synth.json || $(BIN)/actprof synth -o demo-data
 	$(BIN)/actprof profile -o demo-data/profile.json demo-data
 
-test: fmt-check vet
+# What the tests need besides Go (.ci/deps.sh, which .ci/run calls too):
+# Debian's python3-numpy and the CUDA toolkit, installed where missing
+# (apt-get, through sudo when not root); nothing to do when both are there.
+# ACTPROF_DEPS_CUDA=0 leaves the CUDA toolkit out.
+deps:
+	@bash .ci/deps.sh
+
+# Every check, in a few minutes. With CI set (.ci/run sets it) a test whose
+# outside reference (NumPy, the CUDA headers) is missing fails instead of
+# skipping. The cases that write GB-sized files run in make test-big.
+test: deps fmt-check vet
 	$(GO) test -count=1 ./...
 	$(GO) vet -tags purego ./...
 	$(GO) test -count=1 -tags purego ./store/
-	$(GO) test -count=1 -race -run Concurrent ./store/
+	$(GO) test -count=1 -race -short ./profiler/... ./store/ ./input/ ./internal/...
 	$(MAKE) --no-print-directory probe
 	@if command -v nvcc >/dev/null 2>&1 && [ -f /usr/include/cuda.h ]; then $(MAKE) --no-print-directory cuda-check; \
 	else echo "make test: CUDA toolkit not installed: skipped cuda-check (kernels compile, cuda-tagged vet and test build)"; fi
+
+# The whole suite with the big cases too (ACTPROF_BIG_TESTS=1): a 768 MiB
+# profile's peak RSS, a file of ACTPROF_BIG_GIB GiB (4 unless set) read
+# window by window. Needs a few GB of disk under $TMPDIR (or ACTPROF_BIG_DIR).
+test-big: deps
+	ACTPROF_BIG_TESTS=1 $(GO) test -count=1 -timeout 60m ./...
 
 # The adversarial probe (bench/probe.py): damaged inputs and stores,
 # output-path mistakes, signals, extreme flags, merge mistakes, each
@@ -83,6 +99,7 @@ fmt-check:
 # inputs are whole stores (40-130 KB): minimising each new one would take the
 # run's whole time, hence -fuzzminimizetime.
 fuzz:
+	$(GO) test -run XXX -fuzz FuzzCountMatchesOracle -fuzztime 20s ./cpu/
 	$(GO) test -run XXX -fuzz FuzzNpyHeader -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzSafetensorsHeader -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzDecoders -fuzztime 20s ./store/

@@ -14,14 +14,20 @@ import (
 	"github.com/actprof/actprof/profiler"
 )
 
-// TestLargeFileRSS profiles a file of ACTPROF_BIG_GIB GiB (skipped unless
-// set) and checks that peak RSS stays far below its size: data are mapped
-// a window at a time. Example: ACTPROF_BIG_GIB=20 go test -run LargeFile -v ./input/
+// TestLargeFileRSS profiles a file of ACTPROF_BIG_GIB GiB (4 unless set;
+// run only with ACTPROF_BIG_TESTS set) and checks that peak RSS stays far
+// below its size: data are mapped a window at a time. Example:
+// ACTPROF_BIG_TESTS=1 ACTPROF_BIG_GIB=20 go test -run LargeFile -v ./input/
 func TestLargeFileRSS(t *testing.T) {
-	gib, _ := strconv.Atoi(os.Getenv("ACTPROF_BIG_GIB"))
-	if gib <= 0 {
-		t.Skip("set ACTPROF_BIG_GIB to run")
+	gib := 4
+	if v := os.Getenv("ACTPROF_BIG_GIB"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("ACTPROF_BIG_GIB=%q: want a whole number of GiB", v)
+		}
+		gib = n
 	}
+	bigTest(t, fmt.Sprintf("writes a %d GiB file", gib))
 	dir := os.Getenv("ACTPROF_BIG_DIR")
 	if dir == "" {
 		dir = t.TempDir()

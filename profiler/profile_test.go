@@ -181,10 +181,7 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestEncodeReadByPython(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("no python3")
-	}
+	py := requirePython(t)
 	p := wide(10000)
 	l := &p.Layers[0]
 	l.NaNCounts[7], l.Counts[7] = 2, 1

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/actprof/actprof/internal/synth"
@@ -65,10 +64,7 @@ func runIn(args ...string) (string, string, int) {
 // per-unit counts of x > 0 over the unit axis.
 func numpyCounts(t *testing.T, files map[string]int) map[string][]uint64 {
 	t.Helper()
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
-		t.Skipf("NumPy reference unavailable (%s with numpy; CI installs python3-numpy): %v", py, err)
-	}
+	py := requireNumPy(t)
 	script := `
 import json, sys, numpy as np
 out = {}
@@ -346,9 +342,7 @@ func TestUsage(t *testing.T) {
 // resident memory stays far below the file size: windows are unmapped as
 // they are counted.
 func TestMemoryBounded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes a 768 MiB file; skipped with -short")
-	}
+	bigTest(t, "writes a 768 MiB file")
 	dir := t.TempDir()
 	if _, se, code := actprof(t, "synth", "-o", dir, "--layer", "big:1024", "--rows", "196608"); code != 0 {
 		t.Fatalf("synth: %s", se)
@@ -357,11 +351,10 @@ func TestMemoryBounded(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("profile: %v %s", err, out)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	peak, ok := peakRSS(cmd.ProcessState)
 	if !ok {
 		t.Skip("no rusage on this platform")
 	}
-	peak := ru.Maxrss * 1024 // Linux reports KiB
 	t.Logf("peak RSS %.1f MiB for a 768 MiB file", float64(peak)/(1<<20))
 	if peak > 160<<20 {
 		t.Fatalf("peak RSS %d MiB, want < 160 MiB", peak>>20)
@@ -371,10 +364,7 @@ func TestMemoryBounded(t *testing.T) {
 // TestPatternsAgainstNumPy writes a store while profiling and checks every
 // query against NumPy reading the same .npy files.
 func TestPatternsAgainstNumPy(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
-		t.Skipf("NumPy reference unavailable (CI installs python3-numpy): %v", err)
-	}
+	py := requireNumPy(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "acts")
 	if _, se, code := actprof(t, "synth", "-o", data, "--rows", "700", "--layer", "fc:77", "--layer", "conv:5x3x4"); code != 0 {
@@ -511,7 +501,7 @@ func TestOutputToDevNull(t *testing.T) {
 // GPU is an error.
 func TestDeviceAutoFallsBack(t *testing.T) {
 	if _, err := os.Stat("/usr/include/cuda.h"); err != nil {
-		t.Skip("CUDA headers not installed (Debian's nvidia-cuda-toolkit; CI installs it): cannot build actprof-cuda")
+		missingReference(t, "CUDA headers not installed (Debian's nvidia-cuda-toolkit; make deps installs it): cannot build actprof-cuda")
 	}
 	cudaBin := filepath.Join(filepath.Dir(bin), "actprof-cuda")
 	if out, err := exec.Command("go", "build", "-tags", "cuda", "-o", cudaBin, ".").CombinedOutput(); err != nil {

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# What the tests need besides Go, installed where missing on Debian
+# (bookworm): python3-numpy for /usr/bin/python3 (the independent reference
+# of the end-to-end tests and bench/probe.py), and nvidia-cuda-toolkit from
+# non-free (nvcc, cuda.h, libcuda: make cuda-check and the cuda-tagged
+# builds). Quiet, and quick, when both are there. apt-get runs through sudo
+# when not root, each install tried three times; its output is shown only
+# when it fails.
+#
+# A missing NumPy that cannot be installed is an error (make test cannot
+# pass without it). A missing CUDA toolkit that cannot be installed is an
+# error under CI (CI set), else a warning: make test then skips cuda-check.
+# ACTPROF_DEPS_CUDA=0 leaves the CUDA toolkit out.
+#
+# Called by make deps (so by make test) and by .ci/run.
+set -euo pipefail
+
+py=/usr/bin/python3
+have_numpy() { "$py" -c 'import numpy' >/dev/null 2>&1; }
+have_cuda() { command -v nvcc >/dev/null 2>&1 && [ -f /usr/include/cuda.h ]; }
+want_cuda() { [ "${ACTPROF_DEPS_CUDA:-1}" != 0 ]; }
+strict() { [ -n "${CI:-}" ] && [ "${CI}" != 0 ] && [ "${CI}" != false ]; }
+
+if have_numpy && { ! want_cuda || have_cuda; }; then
+  exit 0
+fi
+
+sudo_cmd="" # word-split on use: "", "sudo" or "sudo -n"
+can_sudo=1
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    can_sudo=0
+  elif [ -t 0 ]; then
+    sudo_cmd="sudo"
+  else
+    sudo_cmd="sudo -n" # no password prompt without a terminal
+  fi
+fi
+
+log=$(mktemp "${TMPDIR:-/tmp}/actprof-deps.XXXXXX")
+trap 'rm -f "$log"' EXIT
+
+# apt_install PACKAGE...: apt-get update and install, three tries.
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "deps: no apt-get here: install $* by hand" >&2
+    return 1
+  fi
+  if [ "$can_sudo" -eq 0 ]; then
+    echo "deps: not root and no sudo: cannot install $*" >&2
+    return 1
+  fi
+  local try
+  for try in 1 2 3; do
+    if { $sudo_cmd apt-get update -qq &&
+      $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        -o DPkg::Lock::Timeout=120 --no-install-recommends "$@"; } >"$log" 2>&1; then
+      return 0
+    fi
+    echo "deps: apt-get install $* failed (try $try of 3)" >&2
+    [ "$try" -eq 3 ] || sleep $((10 * try))
+  done
+  tail -n 20 "$log" >&2
+  return 1
+}
+
+if ! have_numpy; then
+  echo "deps: installing python3-numpy (reference for the end-to-end tests)"
+  if ! apt_install python3-numpy || ! have_numpy; then
+    echo "deps: $py cannot import numpy, which make test needs (Debian: apt-get install python3-numpy)" >&2
+    exit 1
+  fi
+fi
+
+if want_cuda && ! have_cuda; then
+  echo "deps: installing nvidia-cuda-toolkit from Debian non-free (nvcc, cuda.h, libcuda)"
+  if ! grep -rqs "non-free" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    id="" codename=""
+    if [ -r /etc/os-release ]; then
+      id=$(. /etc/os-release && echo "${ID:-}")
+      codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    fi
+    if [ "$id" = debian ] && [ "$can_sudo" -eq 1 ]; then
+      codename=${codename:-bookworm}
+      printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s %s-updates\nComponents: main contrib non-free non-free-firmware\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$codename" "$codename" | $sudo_cmd tee /etc/apt/sources.list.d/actprof-nonfree.sources >/dev/null || true
+    fi
+  fi
+  if ! apt_install nvidia-cuda-toolkit || ! have_cuda; then
+    if strict; then
+      echo "deps: the CUDA toolkit (nvcc, /usr/include/cuda.h) is missing and could not be installed" >&2
+      exit 1
+    fi
+    echo "deps: warning: no CUDA toolkit (nvcc, /usr/include/cuda.h): make test skips cuda-check" >&2
+  fi
+fi

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// numpyPython is the interpreter whose NumPy is the reference: Debian's
+// python3-numpy (make deps installs it), not whatever python3 is first on
+// PATH.
+const numpyPython = "/usr/bin/python3"
+
+// strictCI reports whether the tests run under CI (CI set, as .ci/run and
+// most CI services do): there a missing outside reference is a failure,
+// not a reason to skip.
+func strictCI() bool {
+	v := os.Getenv("CI")
+	return v != "" && v != "0" && v != "false"
+}
+
+// missingReference skips the test, or fails it under CI, because an
+// outside reference it checks against is not installed.
+func missingReference(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if strictCI() {
+		t.Fatalf("CI: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// requireNumPy returns the python with NumPy, or skips the test (fails it
+// under CI) when there is none.
+func requireNumPy(t *testing.T) string {
+	t.Helper()
+	if err := exec.Command(numpyPython, "-c", "import numpy").Run(); err != nil {
+		missingReference(t, "NumPy reference unavailable (%s with numpy; make deps installs python3-numpy): %v", numpyPython, err)
+	}
+	return numpyPython
+}
+
+// bigTest skips a test that writes files of hundreds of MB or more, or
+// runs for long, unless ACTPROF_BIG_TESTS is set (make test-big).
+func bigTest(t *testing.T, what string) {
+	t.Helper()
+	if v := os.Getenv("ACTPROF_BIG_TESTS"); v == "" || v == "0" {
+		t.Skipf("%s: set ACTPROF_BIG_TESTS=1 (make test-big) to run", what)
+	}
+}
