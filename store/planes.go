@@ -39,19 +39,19 @@ func toPlanes(dst, body []byte, nb, nobs int) {
 // bytes as toPlanes of those rows truncated to nb bytes, without laying the
 // rows out as bytes first.
 func rowsToPlanes(dst []byte, rows []uint64, w, nb, nobs int) {
+	o0 := rowsToPlanesFast(dst, rows, w, nb, nobs) // observations [0, o0), every plane
 	if w == 1 && nb < 8 {
 		// One word a row, a few bytes of it (conv layers of a few dozen
 		// channels): a plane at a time.
 		rows = rows[:nobs]
 		for j := 0; j < nb; j++ {
 			p, s := dst[j*nobs:(j+1)*nobs], uint(8*j)
-			for o, x := range rows {
-				p[o] = byte(x >> s)
+			for o := o0; o < nobs; o++ {
+				p[o] = byte(rows[o] >> s)
 			}
 		}
 		return
 	}
-	o0 := rowsToPlanesFast(dst, rows, w, nb, nobs) // whole columns of observations [0, o0)
 	o8 := nobs &^ 7
 	var a [8]uint64
 	for o := o0; o < o8; o += 8 {
@@ -63,16 +63,6 @@ func rowsToPlanes(dst []byte, rows []uint64, w, nb, nobs int) {
 			transpose8(&a)
 			for r := range min(8, nb-j) { // a partial last word: its bytes below nb
 				binary.LittleEndian.PutUint64(dst[(j+r)*nobs+o:], a[r])
-			}
-		}
-	}
-	if o0 > 0 && nb%8 != 0 {
-		// rowsToPlanesFast did whole words only: the last partial one of
-		// its observations
-		j := nb &^ 7
-		for o := 0; o < o0; o++ {
-			for jj := j; jj < nb; jj++ {
-				dst[jj*nobs+o] = byte(rows[o*w+jj/8] >> (8 * (jj % 8)))
 			}
 		}
 	}

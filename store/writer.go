@@ -447,8 +447,10 @@ func (w *Writer) compress(sc *blockScratch, c *zstdCoder, d zstdDict, raw []byte
 // ownCodes returns the tables of the block's own that code its nb planes
 // of nobs bytes (pl) in the fewest bytes, tables included, and that size:
 // of one table per Group(nb, nobs) planes, or per 2 or 4 times as many
-// (fewer tables to store), each size exact from the planes' histograms.
-// h is the histograms of the groups of Group(nb, nobs) planes.
+// (fewer tables to store), each size exact from the planes' histograms,
+// the first of them where two tie. h is the histograms of the groups of
+// Group(nb, nobs) planes. Coarser tables are not built where a lower
+// bound on their size (huff.MinBits) is above the best size so far.
 func ownCodes(h []huff.Hist, pl []byte, nb, nobs int) (*huff.Codes, int) {
 	g0 := huff.Group(nb, nobs)
 	var best *huff.Codes
@@ -457,6 +459,12 @@ func ownCodes(h []huff.Hist, pl []byte, nb, nobs int) (*huff.Codes, int) {
 		hk := h
 		if k > 1 {
 			hk = huff.Merge(h, k)
+			tables := 4 + len(hk)*huff.TableBytes
+			// (1 - 1e-9): the bound's rounding never takes it above an
+			// exact size
+			if float64(tables+4)+huff.MinBits(hk)*(1-1e-9)/8 > float64(size) {
+				continue
+			}
 		}
 		c := huff.New(hk, g0*k, false)
 		if n := c.TablesLen() + c.Size(hk, pl, nb, nobs); best == nil || n < size {
