@@ -197,8 +197,10 @@ func clog2c(c uint32) float64 {
 // codes that later planes use), else 1 (codes for these planes alone).
 // Every byte counted gets a code.
 func New(h []Hist, g int, goodTuring bool) *Codes {
-	c := &Codes{Group: g}
+	c := &Codes{Group: g, lens: make([][]uint8, len(h))}
 	freq := make([]uint64, nsym)
+	lens := make([]uint8, len(h)*nsym)
+	sc := new(lengthScratch)
 	for t := range h {
 		ones := uint64(0)
 		for s, n := range h[t] {
@@ -211,7 +213,8 @@ func New(h []Hist, g int, goodTuring bool) *Codes {
 		if goodTuring {
 			freq[esc] = max(ones, 1)
 		}
-		c.lens = append(c.lens, lengths(freq))
+		c.lens[t] = lens[t*nsym : (t+1)*nsym : (t+1)*nsym]
+		sc.lengths(c.lens[t], freq)
 	}
 	return c
 }
@@ -271,10 +274,12 @@ func (c *Codes) encoders() []*[256]uint32 {
 
 // buildEnc makes the encode tables from lens.
 func (c *Codes) buildEnc() {
-	c.enc = c.enc[:0]
-	for _, l := range c.lens {
-		codes := canonical(l)
-		enc := new([256]uint32)
+	tabs := make([][256]uint32, len(c.lens))
+	c.enc = make([]*[256]uint32, len(c.lens))
+	var codes [nsym]uint16
+	for t, l := range c.lens {
+		canonicalInto(codes[:], l)
+		enc := &tabs[t]
 		for s := 0; s < 256; s++ {
 			if n := l[s]; n > 0 {
 				enc[s] = uint32(codes[s]) | uint32(n)<<24
@@ -283,7 +288,7 @@ func (c *Codes) buildEnc() {
 				enc[s] = (uint32(codes[esc]) | uint32(s)<<n) | uint32(n+8)<<24 | escapedFlag
 			}
 		}
-		c.enc = append(c.enc, enc)
+		c.enc[t] = enc
 	}
 }
 
@@ -304,17 +309,24 @@ func (c *Codes) buildDec() {
 	}
 }
 
-// lengths returns code lengths of at most MaxCodeLen for the symbols of
-// nonzero frequency (at least two: the escape has one), 0 for the others.
-func lengths(freq []uint64) []uint8 {
-	var symsA [nsym]int
-	var wA [2 * nsym]uint64
-	var parentA, depthA [2 * nsym]int
-	var countA [2*nsym + 1]int
+// lengthScratch is lengths' working memory, kept between the tables of
+// one New rather than cleared for each.
+type lengthScratch struct {
+	keys   [nsym]uint64
+	syms   [nsym]int32
+	w      [2 * nsym]uint64
+	parent [2 * nsym]int32
+	depth  [2 * nsym]int32
+	count  [2*nsym + 1]int32
+}
+
+// lengths sets lens (len(freq) of them) to code lengths of at most
+// MaxCodeLen for the symbols of nonzero frequency (at least two: the
+// escape has one), 0 for the others.
+func (sc *lengthScratch) lengths(lens []uint8, freq []uint64) {
 	// The symbols by frequency, ties by symbol: keys frequency<<9 |
 	// symbol are distinct, so an unstable sort of them is that order.
-	var keysA [nsym]uint64
-	keys := keysA[:0]
+	keys := sc.keys[:0]
 	for s, f := range freq {
 		if f > 0 {
 			if f >= 1<<(64-9) {
@@ -324,32 +336,36 @@ func lengths(freq []uint64) []uint8 {
 		}
 	}
 	slices.Sort(keys)
-	syms := symsA[:len(keys)]
+	m := len(keys)
+	syms := sc.syms[:m]
+	w := sc.w[:2*m-1]
 	for i, k := range keys {
-		syms[i] = int(k & (1<<9 - 1))
+		syms[i] = int32(k & (1<<9 - 1))
+		w[i] = k >> 9
 	}
 	// Huffman's algorithm with two queues (leaves sorted by weight, then
 	// inner nodes in the order made), then the depths limited as in JPEG
 	// (ITU T.81, K.3), the longest codes going to the rarest symbols.
-	m := len(syms)
-	w, parent, depth, count := wA[:0], parentA[:2*m-1], depthA[:2*m-1], countA[:max(2*m+1, MaxCodeLen+1)]
-	for _, s := range syms {
-		w = append(w, freq[s])
-	}
+	parent, depth := sc.parent[:2*m-1], sc.depth[:2*m-1]
+	count := sc.count[:max(2*m+1, MaxCodeLen+1)]
+	clear(count)
 	leaf, inner := 0, m
-	pick := func() int {
-		if leaf < m && (inner >= len(w) || w[leaf] <= w[inner]) {
-			leaf++
-			return leaf - 1
+	for n := m; n < 2*m-1; n++ {
+		var a, b int
+		if leaf < m && (inner >= n || w[leaf] <= w[inner]) {
+			a, leaf = leaf, leaf+1
+		} else {
+			a, inner = inner, inner+1
 		}
-		inner++
-		return inner - 1
+		if leaf < m && (inner >= n || w[leaf] <= w[inner]) {
+			b, leaf = leaf, leaf+1
+		} else {
+			b, inner = inner, inner+1
+		}
+		w[n] = w[a] + w[b]
+		parent[a], parent[b] = int32(n), int32(n)
 	}
-	for len(w) < 2*m-1 {
-		a, b := pick(), pick()
-		w = append(w, w[a]+w[b])
-		parent[a], parent[b] = len(w)-1, len(w)-1
-	}
+	depth[2*m-2] = 0
 	for i := 2*m - 3; i >= 0; i-- {
 		depth[i] = depth[parent[i]] + 1
 	}
@@ -368,20 +384,26 @@ func lengths(freq []uint64) []uint8 {
 			count[j]--
 		}
 	}
-	lens := make([]uint8, len(freq))
+	clear(lens)
 	k := 0
 	for n := MaxCodeLen; n >= 1; n-- {
-		for c := 0; c < count[n]; c++ {
+		for c := int32(0); c < count[n]; c++ {
 			lens[syms[k]] = uint8(n)
 			k++
 		}
 	}
-	return lens
 }
 
 // canonical returns each symbol's canonical code, bit-reversed for
 // least-significant-first writing.
 func canonical(lens []uint8) []uint16 {
+	codes := make([]uint16, len(lens))
+	canonicalInto(codes, lens)
+	return codes
+}
+
+// canonicalInto is canonical into codes (len(lens) of them).
+func canonicalInto(codes []uint16, lens []uint8) {
 	var count [MaxCodeLen + 1]int
 	for _, n := range lens {
 		count[n]++
@@ -393,15 +415,14 @@ func canonical(lens []uint8) []uint16 {
 		code = (code + count[n-1]) << 1
 		next[n] = code
 	}
-	codes := make([]uint16, len(lens))
 	for s, n := range lens {
 		if n == 0 {
+			codes[s] = 0
 			continue
 		}
 		codes[s] = uint16(bits.Reverse16(uint16(next[n])) >> (16 - n))
 		next[n]++
 	}
-	return codes
 }
 
 // validLengths reports whether lens (from a file) are a complete prefix
