@@ -3,9 +3,9 @@ package cpu
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/actprof/actprof/internal/bufpool"
 	"math"
 	"math/bits"
-	"sync"
 
 	"github.com/actprof/actprof/internal/bitmat"
 	"github.com/actprof/actprof/profiler"
@@ -54,9 +54,8 @@ func packBits(blk *profiler.Block, out []uint64, counts []uint64, generic bool) 
 	// word operations, not one OR per fired element nor a kernel call per
 	// run.
 	groups := int(n / group)
-	ebp := getBits(profiler.Words(int(n)) + 1) // +1: a 64-bit read at any bit
-	defer bitsBufs.Put(ebp)
-	eb := *ebp
+	eb := getBits(profiler.Words(int(n)) + 1) // +1: a 64-bit read at any bit
+	defer bitsBufs.Put(eb)
 	done, nan := 0, false
 	if !generic {
 		done, nan = bitsRowsFast(blk.DType, blk.Data[:int(n)*sz], 1, int(n), &blk.Thr, eb, len(eb))
@@ -121,18 +120,13 @@ func packBits(blk *profiler.Block, out []uint64, counts []uint64, generic bool) 
 // bitsBufs recycles packBits' element bits: a new buffer of a chunk's
 // bits each call would cost its page faults (the Go heap hands large freed
 // spans back to the system).
-var bitsBufs sync.Pool // *[]uint64
+var bitsBufs bufpool.Pool[uint64]
 
 // getBits returns a zeroed buffer of n words.
-func getBits(n int) *[]uint64 {
-	p, _ := bitsBufs.Get().(*[]uint64)
-	if p == nil || cap(*p) < n {
-		b := make([]uint64, n)
-		return &b
-	}
-	*p = (*p)[:n]
-	clear(*p)
-	return p
+func getBits(n int) []uint64 {
+	b := bitsBufs.Get(n)
+	clear(b)
+	return b
 }
 
 // keyFunc returns f(data, i) = 1 if element i fires, else 0, branch-free.

@@ -3,6 +3,7 @@
 package cpu
 
 import (
+	"github.com/actprof/actprof/internal/bufpool"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -130,7 +131,14 @@ func kernelsFor(dt profiler.DType, generic bool) kernels {
 const maxBatch = 1 << 30
 
 // accPool holds the int32 accumulators of the vector kernels.
-var accPool = newSlicePool()
+var accPool bufpool.Pool[int32]
+
+// getAcc returns n zeroed accumulators.
+func getAcc(n int) []int32 {
+	acc := accPool.Get(n)
+	clear(acc)
+	return acc
+}
 
 // rowsAVX counts a [rows, units] matrix: the vector kernel takes the first
 // units&^7 columns; a narrow matrix (units < 64, not a multiple of 8) is first
@@ -142,7 +150,7 @@ func rowsAVX(f avxFunc, ref kernels, data []byte, rows, units, stride int, thr *
 		period := lcm(units, 8)
 		group := period / units // rows per period
 		if full := rows / group; full > 0 {
-			acc := accPool.get(period)
+			acc := getAcc(period)
 			for done := 0; done < full; {
 				b := min(full-done, maxBatch)
 				if f(unsafe.Pointer(&data[done*group*stride]), b, period, period*size, thr.F32, &acc[0]) {
@@ -153,7 +161,7 @@ func rowsAVX(f avxFunc, ref kernels, data []byte, rows, units, stride int, thr *
 			for i, a := range acc {
 				counts[i%units] += uint64(-int64(a))
 			}
-			accPool.put(acc)
+			accPool.Put(acc)
 			rows -= full * group
 			data = data[full*group*stride:]
 		}
@@ -164,7 +172,7 @@ func rowsAVX(f avxFunc, ref kernels, data []byte, rows, units, stride int, thr *
 	}
 	vec := units &^ 7
 	if vec > 0 && rows > 0 {
-		acc := accPool.get(vec)
+		acc := getAcc(vec)
 		for done := 0; done < rows; {
 			b := min(rows-done, maxBatch)
 			if f(unsafe.Pointer(&data[done*stride]), b, vec, stride, thr.F32, &acc[0]) {
@@ -175,7 +183,7 @@ func rowsAVX(f avxFunc, ref kernels, data []byte, rows, units, stride int, thr *
 		for i, a := range acc {
 			counts[i] += uint64(-int64(a))
 		}
-		accPool.put(acc)
+		accPool.Put(acc)
 	}
 	if vec < units && rows > 0 {
 		ref.rows(data[vec*size:], rows, units-vec, stride, thr, counts[vec:], nans[vec:])
@@ -249,7 +257,7 @@ func countBitsFused(blk *profiler.Block, t *profiler.Tally) bool {
 	clear(out)
 	ref := genericKernels[blk.DType]
 	stride := units * size
-	acc := accPool.get(vec)
+	acc := getAcc(vec)
 	for done := 0; done < rows; {
 		b := min(rows-done, maxBatch)
 		if f(unsafe.Pointer(&blk.Data[done*stride]), b, vec, stride, blk.Thr.F32, &acc[0],
@@ -261,7 +269,7 @@ func countBitsFused(blk *profiler.Block, t *profiler.Tally) bool {
 	for i, a := range acc {
 		t.Counts[i] += uint64(-int64(a))
 	}
-	accPool.put(acc)
+	accPool.Put(acc)
 	if vec < units {
 		ref.rows(blk.Data[vec*size:], rows, units-vec, stride, &blk.Thr, t.Counts[vec:], t.NaNs[vec:])
 		key := keyFunc(blk.DType, &blk.Thr)

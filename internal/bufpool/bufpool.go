@@ -18,7 +18,7 @@ import (
 // live as long as the process. With Populate set, new buffers are mapped
 // with their pages populated at once (internal/pagemem), outside the Go
 // heap, and kept until Release: right for a pool that lives for one run.
-type Pool[T byte | uint64] struct {
+type Pool[T byte | int32 | uint64] struct {
 	Populate bool
 
 	mu     sync.Mutex
