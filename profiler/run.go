@@ -346,17 +346,15 @@ func (lc *layerCount) emit(bits []uint64, start, n int64) error {
 // waits to be written, is being written, or is free. Two per worker are
 // needed, not more: until chunk 0 is written nothing else is, and the
 // other workers can hold at most 2n-1 buffers meanwhile (n chunks queued in
-// jobs, n-1 more waiting to queue), which leaves one for chunk 0.
-// (Four per worker made runs slower: more blocks in flight, more memory
-// touched.)
+// jobs, n-1 more waiting to queue), which leaves one for chunk 0. More
+// would only put more blocks in flight and more memory out of cache.
 type patternPipe struct {
 	jobs chan patternJob
 	free chan []uint64
 	// first is closed once the layer's first chunk is written (or will
-	// not be: a failed run): the goroutines write no other chunk before.
-	// A sink that got others first had to copy them (the store did: 1 to
-	// 3 chunks of up to megabytes a layer, fresh memory each, whose page
-	// faults made the first layer of a run 2x slower with patterns on).
+	// not be: a failed run): the goroutines write no other chunk before,
+	// so a sink never has to copy chunks that arrive ahead of the one its
+	// codes are learnt from.
 	first     chan struct{}
 	firstOnce sync.Once
 	wg        sync.WaitGroup
