@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # What the tests need besides Go, installed where missing on Debian
 # (bookworm): python3-numpy for /usr/bin/python3 (the independent reference
-# of the end-to-end tests and bench/probe.py), and nvidia-cuda-toolkit from
+# of the end-to-end tests and bench/probe.py), chromium (the headless
+# browser that the HTML report's test drives), and nvidia-cuda-toolkit from
 # non-free (nvcc, cuda.h, libcuda: make cuda-check and the cuda-tagged
-# builds). Quiet, and quick, when both are there. apt-get runs through sudo
+# builds). Quiet, and quick, when all are there. apt-get runs through sudo
 # when not root, each install tried three times; its output is shown only
 # when it fails.
 #
 # A missing NumPy that cannot be installed is an error (make test cannot
 # pass without it). A missing CUDA toolkit that cannot be installed is an
-# error under CI (CI set), else a warning: make test then skips cuda-check.
+# error under CI (CI set), else a warning: make test then skips cuda-check;
+# likewise chromium (make test then skips the browser test).
 # ACTPROF_DEPS_CUDA=0 leaves the CUDA toolkit out.
 #
 # Called by make deps (so by make test) and by .ci/run.
@@ -17,11 +19,12 @@ set -euo pipefail
 
 py=/usr/bin/python3
 have_numpy() { "$py" -c 'import numpy' >/dev/null 2>&1; }
+have_chromium() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
 have_cuda() { command -v nvcc >/dev/null 2>&1 && [ -f /usr/include/cuda.h ]; }
 want_cuda() { [ "${ACTPROF_DEPS_CUDA:-1}" != 0 ]; }
 strict() { [ -n "${CI:-}" ] && [ "${CI}" != 0 ] && [ "${CI}" != false ]; }
 
-if have_numpy && { ! want_cuda || have_cuda; }; then
+if have_numpy && have_chromium && { ! want_cuda || have_cuda; }; then
   exit 0
 fi
 
@@ -69,6 +72,17 @@ if ! have_numpy; then
   if ! apt_install python3-numpy || ! have_numpy; then
     echo "deps: $py cannot import numpy, which make test needs (Debian: apt-get install python3-numpy)" >&2
     exit 1
+  fi
+fi
+
+if ! have_chromium; then
+  echo "deps: installing chromium (the headless browser of the HTML report's test)"
+  if ! apt_install chromium || ! have_chromium; then
+    if strict; then
+      echo "deps: chromium is missing and could not be installed (Debian: apt-get install chromium)" >&2
+      exit 1
+    fi
+    echo "deps: warning: no chromium: make test skips the HTML report's browser test" >&2
   fi
 fi
 

@@ -6,6 +6,7 @@
 //	actprof merge -o OUT A.json B.json...
 //	actprof diff OLD.json NEW.json    units that died, revived, changed rate
 //	actprof check PROFILE.json --max-dead-frac F ...   a CI gate
+//	actprof report PROFILE.json -o REPORT.html         an offline HTML page
 //	actprof version
 //
 // Exit status: 0 success, 1 bad input or failure (one line "actprof: FILE:
@@ -75,6 +76,7 @@ var commands = []struct {
 	{"diff", "compare two profiles: units that died, revived, became rare, changed rate", cmdDiff},
 	{"check", "check a profile against limits (dead fraction, new dead units...): a CI gate", cmdCheck},
 	{"export", "write a profile's per-unit figures as CSV", cmdExport},
+	{"report", "write a profile as a self-contained HTML page (offline)", cmdReport},
 	{"version", "print the version", cmdVersion},
 }
 

@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/actprof/actprof/internal/synth"
+	"github.com/actprof/actprof/profiler"
+)
+
+// requireChromium returns the path of a Chromium to drive, or skips the
+// test (fails it under CI) when there is none.
+func requireChromium(t testing.TB) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if strictCI() {
+		t.Fatalf("CI: headless Chromium unavailable (make deps installs Debian's chromium)")
+	}
+	t.Skipf("headless Chromium unavailable (make deps installs Debian's chromium)")
+	return ""
+}
+
+// browser is one headless Chromium tab and what it saw: every request the
+// page made and every console message, exception or browser log entry of
+// level warning or error.
+type browser struct {
+	ctx      context.Context
+	mu       sync.Mutex
+	requests []string
+	problems []string
+}
+
+func newBrowser(t testing.TB) *browser {
+	t.Helper()
+	path := requireChromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.WindowSize(1100, 900), chromedp.Flag("hide-scrollbars", true))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelA() })
+	b := &browser{ctx: ctx}
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("starting %s: %v", path, err)
+	}
+	if err := chromedp.Listen(ctx, b.event); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, log.Enable, struct{}{}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (b *browser) event(ev any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch ev := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		b.requests = append(b.requests, ev.Request.URL)
+	case *runtime.EventConsoleAPICalled:
+		switch ev.Type {
+		case runtime.ConsoleAPICalledTypeError, runtime.ConsoleAPICalledTypeWarning, runtime.ConsoleAPICalledTypeAssert:
+			var args []string
+			for _, a := range ev.Args {
+				args = append(args, string(a.Value)+a.Description)
+			}
+			b.problems = append(b.problems, fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " ")))
+		}
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		msg := d.Text
+		if d.Exception != nil {
+			msg += " " + d.Exception.Description
+		}
+		b.problems = append(b.problems, fmt.Sprintf("exception at %d:%d: %s", d.LineNumber, d.ColumnNumber, msg))
+	case *log.EventEntryAdded:
+		if ev.Entry.Level == log.EntryLevelError || ev.Entry.Level == log.EntryLevelWarning {
+			b.problems = append(b.problems, fmt.Sprintf("browser log %s (%s): %s %s", ev.Entry.Level, ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
+		}
+	}
+}
+
+// open loads a page from a file and waits for its script to finish.
+func (b *browser) open(t testing.TB, path string) string {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := (&url.URL{Scheme: "file", Path: abs}).String()
+	b.do(t, chromedp.Navigate(u), chromedp.WaitReady(`body[data-ready="1"]`))
+	return u
+}
+
+func (b *browser) do(t testing.TB, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor waits until the JavaScript expression is true.
+func (b *browser) waitFor(t testing.TB, expr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr)); err != nil {
+		t.Fatalf("waiting for %s: %v", expr, err)
+	}
+}
+
+func eval[T any](t testing.TB, b *browser, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// clean fails the test on any console problem, or on any request but the
+// page's own document (a self-contained page fetches nothing).
+func (b *browser) clean(t testing.TB, page string) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range b.problems {
+		t.Errorf("page %s: %s", page, p)
+	}
+	for _, r := range b.requests {
+		if r != page {
+			t.Errorf("page %s requested %s: it must fetch nothing", page, r)
+		}
+	}
+	if !slices.Contains(b.requests, page) {
+		t.Errorf("no request seen for the page itself (%s): are network events observed? saw %q", page, b.requests)
+	}
+	b.requests, b.problems = nil, nil
+}
+
+func (b *browser) screenshot(t testing.TB, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.(*testing.T).ArtifactDir(), name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+}
+
+// parseRanges reads a unit list as the report writes it: "3, 7-9, 12".
+func parseRanges(t *testing.T, s string) []int {
+	t.Helper()
+	var out []int
+	for _, item := range strings.Split(s, ", ") {
+		a, b, isRange := strings.Cut(item, "-")
+		lo, err := strconv.Atoi(a)
+		hi := lo
+		if err == nil && isRange {
+			hi, err = strconv.Atoi(b)
+		}
+		if err != nil {
+			t.Fatalf("unit list %q: item %q", s, item)
+		}
+		for u := lo; u <= hi; u++ {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// demoProfile writes the demo dataset in the current folder as make demo
+// does (the built-in synth configuration, in demo-data), profiles it and
+// returns the profile's path and the dataset's manifest (the planted
+// units, the independent reference).
+func demoProfile(t *testing.T) (string, synth.Manifest) {
+	t.Helper()
+	data := "demo-data"
+	if _, err := synth.Write(synth.DefaultConfig(data)); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(data, "synth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m synth.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	prof := filepath.Join(data, "profile.json")
+	if _, se, code := runIn("profile", "--quiet", "-o", prof, data); code != 0 {
+		t.Fatalf("profile: exit %d: %s", code, se)
+	}
+	return prof, m
+}
+
+// TestReportInBrowser opens the demo's report in headless Chromium: it
+// loads without console errors and fetches nothing, the index sorts and
+// filters, a layer's detail shows exactly its planted dead units.
+func TestReportInBrowser(t *testing.T) {
+	b := newBrowser(t)
+	t.Chdir(t.TempDir())
+	prof, m := demoProfile(t)
+	html := "report.html"
+	if _, se, code := runIn("report", prof, "-o", html); code != 0 {
+		t.Fatalf("report: exit %d: %s", code, se)
+	}
+	p, err := readProfile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := b.open(t, html)
+	b.screenshot(t, "report.png")
+
+	visible := `Array.from(document.querySelectorAll("#layers tbody tr")).filter(r => !r.hidden).map(r => +r.id.slice(1))`
+	// First order: layers with dead units (every demo layer has some)
+	// first, in depth order.
+	var want []int
+	for i := range p.Layers {
+		want = append(want, i)
+	}
+	if got := eval[[]int](t, b, visible); !slices.Equal(got, want) {
+		t.Errorf("index order %v, want %v", got, want)
+	}
+	// Sort by dead units: most first, then fewest first.
+	byDead := slices.Clone(want)
+	slices.SortStableFunc(byDead, func(x, y int) int { return len(p.Layers[y].Dead) - len(p.Layers[x].Dead) })
+	b.do(t, chromedp.Click(`th[data-k="dead"]`))
+	if got := eval[[]int](t, b, visible); !slices.Equal(got, byDead) {
+		t.Errorf("sorted by dead: %v, want %v", got, byDead)
+	}
+	slices.SortStableFunc(byDead, func(x, y int) int { return len(p.Layers[x].Dead) - len(p.Layers[y].Dead) })
+	b.do(t, chromedp.Click(`th[data-k="dead"]`))
+	if got := eval[[]int](t, b, visible); !slices.Equal(got, byDead) {
+		t.Errorf("sorted by dead, ascending: %v, want %v", got, byDead)
+	}
+	b.do(t, chromedp.Click(`th[data-k="name"]`))
+	byName := slices.Clone(want)
+	slices.SortStableFunc(byName, func(x, y int) int { return strings.Compare(p.Layers[x].Name, p.Layers[y].Name) })
+	if got := eval[[]int](t, b, visible); !slices.Equal(got, byName) {
+		t.Errorf("sorted by name: %v, want %v", got, byName)
+	}
+	// Filter by name.
+	b.do(t, chromedp.SendKeys(`#filter`, "fc"))
+	var fc []int
+	for _, i := range byName {
+		if strings.Contains(p.Layers[i].Name, "fc") {
+			fc = append(fc, i)
+		}
+	}
+	if got := eval[[]int](t, b, visible); !slices.Equal(got, fc) || len(fc) == len(p.Layers) {
+		t.Errorf("filtered by \"fc\": %v, want %v", got, fc)
+	}
+	if got, wantText := eval[string](t, b, `document.getElementById("shown").textContent`), fmt.Sprintf("showing %d of %d layers", len(fc), len(p.Layers)); got != wantText {
+		t.Errorf("count shown %q, want %q", got, wantText)
+	}
+
+	// Open a layer from the index: its planted dead units are listed,
+	// exactly.
+	ml := m.Layers[0]
+	li := slices.IndexFunc(p.Layers, func(l profiler.LayerProfile) bool { return l.Name == ml.Name })
+	if li < 0 || len(ml.Dead) == 0 {
+		t.Fatalf("demo layer %s: not profiled or no planted dead units", ml.Name)
+	}
+	b.do(t, chromedp.Click(fmt.Sprintf(`#r%d a.name`, li)), chromedp.WaitVisible(`#detail .list[data-what="dead"]`))
+	text := eval[string](t, b, `document.querySelector('#detail .list[data-what="dead"]').textContent`)
+	head, list, ok := strings.Cut(text, ": ")
+	if !ok || head != fmt.Sprintf("dead (%d)", len(ml.Dead)) {
+		t.Fatalf("dead list %q: want %d units", text, len(ml.Dead))
+	}
+	if got := parseRanges(t, list); !slices.Equal(got, ml.Dead) {
+		t.Errorf("layer %s: dead units shown %v, planted %v", ml.Name, got, ml.Dead)
+	}
+	if h := eval[string](t, b, `document.querySelector("#detail h2").textContent`); h != fmt.Sprintf("%d: %s", li, ml.Name) {
+		t.Errorf("detail heading %q", h)
+	}
+	// The strip has one cell a unit, and the histogram's dead bin holds
+	// the dead units.
+	if w := eval[int](t, b, `document.getElementById("strip").width`); w <= 0 {
+		t.Errorf("strip canvas width %d", w)
+	}
+	if n := eval[string](t, b, `document.querySelector('#detail svg.hist rect[data-k="0"] + text').textContent`); n != strconv.Itoa(len(ml.Dead)) {
+		t.Errorf("dead bin shows %q units, want %d", n, len(ml.Dead))
+	}
+	if hidden := eval[bool](t, b, `document.getElementById("index").hidden`); !hidden {
+		t.Errorf("index still shown with a layer open")
+	}
+	b.screenshot(t, "report-layer.png")
+	// Back to the index.
+	b.do(t, chromedp.Click(`#detail .nav a`))
+	b.waitFor(t, `!document.getElementById("index").hidden && document.getElementById("detail").hidden`)
+	b.clean(t, page)
+}
