@@ -323,3 +323,65 @@ func TestReportInBrowser(t *testing.T) {
 	b.waitFor(t, `!document.getElementById("index").hidden && document.getElementById("detail").hidden`)
 	b.clean(t, page)
 }
+
+// TestTimelineInBrowser opens the timeline of three profiles of the demo
+// (at thresholds 0, 1 and 3, so that units die from one to the next):
+// it loads clean and fetches nothing, layers whose dead fraction grew come
+// first, and a layer's series show each profile's dead fraction.
+func TestTimelineInBrowser(t *testing.T) {
+	b := newBrowser(t)
+	t.Chdir(t.TempDir())
+	prof, _ := demoProfile(t)
+	paths := []string{prof}
+	for _, th := range []string{"1", "3"} {
+		p := "profile-t" + th + ".json"
+		if _, se, code := runIn("profile", "--quiet", "--threshold", th, "-o", p, "demo-data"); code != 0 {
+			t.Fatalf("profile: exit %d: %s", code, se)
+		}
+		paths = append(paths, p)
+	}
+	var ps []*profiler.Profile
+	for _, p := range paths {
+		q, err := readProfile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, q)
+	}
+	args := append([]string{"timeline", "-o", "timeline.html", "--label", "T=0", "--label", "T=1", "--label", "T=3"}, paths...)
+	if _, se, code := runIn(args...); code != 0 {
+		t.Fatalf("timeline: exit %d: %s", code, se)
+	}
+	page := b.open(t, "timeline.html")
+	b.screenshot(t, "timeline.png")
+	rows := eval[[]int](t, b, `Array.from(document.querySelectorAll("#layers tbody tr")).map(r => +r.id.slice(1))`)
+	alerts := eval[[]int](t, b, `Array.from(document.querySelectorAll("#layers tbody tr.alert")).map(r => +r.id.slice(1))`)
+	var grew []int
+	for i, l := range ps[0].Layers {
+		if len(ps[2].Layers[i].Dead)*l.Units > len(l.Dead)*ps[2].Layers[i].Units {
+			grew = append(grew, i)
+		}
+	}
+	if len(rows) != len(ps[0].Layers) || !slices.Equal(alerts, grew) || len(grew) == 0 || !slices.Equal(rows[:len(grew)], grew) {
+		t.Errorf("rows %v, alerts %v: want the layers whose dead fraction grew (%v) first", rows, alerts, grew)
+	}
+	b.do(t, chromedp.Click(`#r0 a.name`))
+	b.waitFor(t, `!document.getElementById("detail").hidden`)
+	cells := eval[[][]string](t, b, `Array.from(document.querySelectorAll("#detail table.series tbody tr")).map(r => Array.from(r.cells).map(c => c.textContent))`)
+	if len(cells) != len(ps) {
+		t.Fatalf("%d checkpoint rows, want %d", len(cells), len(ps))
+	}
+	for k, row := range cells {
+		l := ps[k].Layers[0]
+		dead, err := strconv.ParseFloat(row[2], 64)
+		want := float64(len(l.Dead)) / float64(l.Units)
+		if row[0] != []string{"T=0", "T=1", "T=3"}[k] || row[1] != strconv.Itoa(l.Units) || err != nil || dead < want*(1-1e-3) || dead > want*(1+1e-3) {
+			t.Errorf("checkpoint %d: row %q, want %d units, dead fraction %g", k, row, l.Units, want)
+		}
+	}
+	if n := eval[int](t, b, `document.querySelectorAll("#detail svg.plot").length`); n != 2 {
+		t.Errorf("%d plots in a layer's detail, want 2", n)
+	}
+	b.screenshot(t, "timeline-layer.png")
+	b.clean(t, page)
+}

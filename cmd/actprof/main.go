@@ -7,6 +7,7 @@
 //	actprof diff OLD.json NEW.json    units that died, revived, changed rate
 //	actprof check PROFILE.json --max-dead-frac F ...   a CI gate
 //	actprof report PROFILE.json -o REPORT.html         an offline HTML page
+//	actprof timeline P1.json P2.json... -o TIMELINE.html   across checkpoints
 //	actprof version
 //
 // Exit status: 0 success, 1 bad input or failure (one line "actprof: FILE:
@@ -77,6 +78,7 @@ var commands = []struct {
 	{"check", "check a profile against limits (dead fraction, new dead units...): a CI gate", cmdCheck},
 	{"export", "write a profile's per-unit figures as CSV", cmdExport},
 	{"report", "write a profile as a self-contained HTML page (offline)", cmdReport},
+	{"timeline", "line up profiles of checkpoints: dead and rare fractions, Pr[y>0] (HTML or JSON)", cmdTimeline},
 	{"version", "print the version", cmdVersion},
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,7 +9,7 @@ import (
 )
 
 // smallProfileFile profiles 100 rows of 8 units (0 and 5 never fire, 3
-// fires on every row) and returns the profile's path.
+// fires on every row) as layer fc, and returns the profile's path.
 func smallProfileFile(t *testing.T, dir, name string) string {
 	t.Helper()
 	vals := make([]float32, 0, 100*8)
@@ -21,7 +22,10 @@ func smallProfileFile(t *testing.T, dir, name string) string {
 			vals = append(vals, v)
 		}
 	}
-	in := filepath.Join(dir, name+".npy")
+	if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, name, "fc.npy")
 	writeNpy(t, in, []int{100, 8}, vals)
 	prof := filepath.Join(dir, name+".json")
 	if _, se, code := runIn("profile", "--quiet", "-o", prof, in); code != 0 {
@@ -122,5 +126,65 @@ func TestReportCommand(t *testing.T) {
 	}
 	if before, _ := os.ReadFile(prof); !strings.HasPrefix(string(before), "{") {
 		t.Error("the profile was overwritten")
+	}
+}
+
+func TestTimelineCommand(t *testing.T) {
+	dir := t.TempDir()
+	p1 := smallProfileFile(t, dir, "p1")
+	p2 := smallProfileFile(t, dir, "p2")
+	so, se, code := runIn("timeline", "--json", "--label", "a", "--label", "b", p1, p2)
+	if code != 0 || se != "" {
+		t.Fatalf("timeline --json: exit %d %q", code, se)
+	}
+	var tl struct {
+		Labels []string `json:"labels"`
+		Layers []struct {
+			Name     string    `json:"name"`
+			Units    []int     `json:"units"`
+			DeadFrac []float64 `json:"dead_frac"`
+		} `json:"layers"`
+	}
+	if err := json.Unmarshal([]byte(so), &tl); err != nil {
+		t.Fatal(err)
+	}
+	// units 0 and 5 of 8 never fire
+	if len(tl.Labels) != 2 || tl.Labels[1] != "b" || len(tl.Layers) != 1 || tl.Layers[0].Name != "fc" ||
+		tl.Layers[0].Units[1] != 8 || tl.Layers[0].DeadFrac[0] != 0.25 || tl.Layers[0].DeadFrac[1] != 0.25 {
+		t.Errorf("timeline --json: %s", so)
+	}
+	// -o writes the page, or the JSON with --json
+	out := filepath.Join(dir, "t.html")
+	if so, se, code := runIn("timeline", p1, p2, "-o", out); code != 0 || so != "" || se != "" {
+		t.Fatalf("timeline -o: exit %d %q %q", code, so, se)
+	}
+	if page, err := os.ReadFile(out); err != nil || !strings.Contains(string(page), `"kind":"timeline"`) || !strings.Contains(string(page), "<b>"+p2+"</b>") {
+		t.Errorf("timeline page: %v", err)
+	}
+	outJSON := filepath.Join(dir, "t.json")
+	if _, se, code := runIn("timeline", "--json", p1, p2, "-o", outJSON); code != 0 {
+		t.Fatal(se)
+	}
+	if b, _ := os.ReadFile(outJSON); !strings.Contains(string(b), `"labels": [`) {
+		t.Errorf("timeline --json -o wrote %q", b)
+	}
+
+	for name, path := range badInputs(t, dir) {
+		o := filepath.Join(dir, name+".html")
+		so, se, code := runIn("timeline", p1, path, "-o", o)
+		oneLineFailure(t, "timeline "+name, so, se, code, 1, name, o)
+	}
+	o := filepath.Join(dir, "no", "dir", "t.html")
+	so, se, code = runIn("timeline", p1, p2, "-o", o)
+	oneLineFailure(t, "timeline -o in a missing folder", so, se, code, 1, o, o)
+	for _, args := range [][]string{
+		{"timeline", p1, p2},                            // no -o, no --json
+		{"timeline", "-o", out},                         // no profiles
+		{"timeline", "--label", "a", p1, p2, "-o", out}, // labels short
+		{"timeline", p1, p2, "-o", p2},                  // output is an input
+	} {
+		if _, se, code := runIn(args...); code != 2 || !strings.Contains(se, "actprof timeline: ") {
+			t.Errorf("%q: exit %d %q, want a usage error", args, code, se)
+		}
 	}
 }
