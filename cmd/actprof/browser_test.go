@@ -385,3 +385,102 @@ func TestTimelineInBrowser(t *testing.T) {
 	b.screenshot(t, "timeline-layer.png")
 	b.clean(t, page)
 }
+
+// largeProfileFile writes a profile of layers x units with a spread of
+// rates (1 in 50 units dead, 1 in 70 rare, 1 in 300 always on).
+func largeProfileFile(tb testing.TB, path string, layers, units int) {
+	tb.Helper()
+	const obs = 100000
+	p := &profiler.Profile{FormatVersion: profiler.FormatVersion, Tool: profiler.ToolVersion, Backend: "cpu", RareBelow: 1e-3}
+	for i := 0; i < layers; i++ {
+		l := profiler.LayerProfile{Name: fmt.Sprintf("block%d.layer%d", i/4, i%4), DType: "float32", Shape: []int{obs, units}, UnitAxis: 1,
+			Units: units, Observations: obs, Counts: make([]uint64, units), NaNCounts: make([]uint64, units),
+			Dead: []int{}, Rare: []int{}, AlwaysOn: []int{}}
+		var sum float64
+		for u := range l.Counts {
+			k := u*7919 + i*104729
+			switch {
+			case k%50 == 0:
+				l.Dead = append(l.Dead, u)
+			case k%70 == 0:
+				l.Counts[u] = uint64(1 + k%90)
+				l.Rare = append(l.Rare, u)
+			case k%300 == 0:
+				l.Counts[u] = obs
+				l.AlwaysOn = append(l.AlwaysOn, u)
+			default:
+				l.Counts[u] = uint64(100 + k%(obs-200))
+			}
+			sum += float64(l.Counts[u]) / obs
+		}
+		l.MeanActivationProbability = sum / float64(units)
+		p.Layers = append(p.Layers, l)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := p.Encode(f); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkReportLarge: the report of 1M units, as 1,000 layers of 1,000
+// units and as 10 layers of 100,000: the command's time (read the profile, write the page), the
+// page's size, and in headless Chromium the time from navigation to the
+// script's end (index ready; load-ms, as the test sees it, and
+// load-event-ms, the page's own navigation timing) and from a click on a
+// layer to its detail drawn.
+//
+//	go test -run XXX -bench ReportLarge -benchtime 5x ./cmd/actprof
+func BenchmarkReportLarge(b *testing.B) {
+	br := newBrowser(b)
+	for _, c := range []struct{ layers, units int }{{1000, 1000}, {10, 100000}} {
+		b.Run(fmt.Sprintf("%dx%d", c.layers, c.units), func(b *testing.B) { benchReport(b, br, c.layers, c.units) })
+	}
+}
+
+func benchReport(b *testing.B, br *browser, layers, units int) {
+	dir := b.TempDir()
+	prof, html := filepath.Join(dir, "large.json"), filepath.Join(dir, "large.html")
+	largeProfileFile(b, prof, layers, units)
+	var build, load, open time.Duration
+	var loadEvent float64 // ms from navigation start, as the page's timing says
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, se, code := runIn("report", prof, "-o", html); code != 0 {
+			b.Fatal(se)
+		}
+		build += time.Since(t0)
+		if _, se, code := runIn("timeline", prof, prof, "-o", filepath.Join(dir, "timeline.html")); code != 0 {
+			b.Fatal(se)
+		}
+		t0 = time.Now()
+		page := br.open(b, html)
+		load += time.Since(t0)
+		loadEvent += eval[float64](b, br, `performance.getEntriesByType("navigation")[0].loadEventEnd`)
+		t0 = time.Now()
+		br.do(b, chromedp.Click(fmt.Sprintf(`#r%d a.name`, layers-1)))
+		br.waitFor(b, `document.querySelector('#detail .list[data-what="dead"]') !== null`)
+		open += time.Since(t0)
+		br.clean(b, page)
+		br.do(b, chromedp.Navigate("about:blank"))
+		br.mu.Lock()
+		br.requests = nil
+		br.mu.Unlock()
+	}
+	st, err := os.Stat(html)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts, _ := os.Stat(filepath.Join(dir, "timeline.html"))
+	ps, _ := os.Stat(prof)
+	b.ReportMetric(float64(st.Size())/(1<<20), "page-MiB")
+	b.ReportMetric(float64(ts.Size())/(1<<20), "timeline-MiB")
+	b.ReportMetric(float64(ps.Size())/(1<<20), "profile-MiB")
+	b.ReportMetric(float64(build.Milliseconds())/float64(b.N), "build-ms")
+	b.ReportMetric(float64(load.Milliseconds())/float64(b.N), "load-ms")
+	b.ReportMetric(loadEvent/float64(b.N), "load-event-ms")
+	b.ReportMetric(float64(open.Milliseconds())/float64(b.N), "open-layer-ms")
+}
