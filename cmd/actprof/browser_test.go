@@ -322,6 +322,20 @@ func TestReportInBrowser(t *testing.T) {
 	b.do(t, chromedp.Click(`#detail .nav a`))
 	b.waitFor(t, `!document.getElementById("index").hidden && document.getElementById("detail").hidden`)
 	b.clean(t, page)
+
+	// A profile of no layers gives a page that loads clean too.
+	empty := `{"format_version": 1, "tool": "actprof", "backend": "cpu", "threshold": 0, "rare_below": 0.001, "layers": []}`
+	if err := os.WriteFile("empty.json", []byte(empty), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, se, code := runIn("report", "empty.json", "-o", "empty.html"); code != 0 {
+		t.Fatalf("report of no layers: exit %d: %s", code, se)
+	}
+	page = b.open(t, "empty.html")
+	if got := eval[string](t, b, `document.getElementById("shown").textContent`); got != "showing 0 of 0 layers" {
+		t.Errorf("empty report: %q", got)
+	}
+	b.clean(t, page)
 }
 
 // TestTimelineInBrowser opens the timeline of three profiles of the demo
