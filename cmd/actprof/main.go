@@ -85,7 +85,7 @@ var commands = []struct {
 func mainUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: actprof COMMAND [flags] [args]\n\nactprof measures how often each unit of a neural network fires (x > T) over\nrecorded activations (.npy, .npz, safetensors, folders of .npy shards).\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'actprof COMMAND --help' for a command's flags.")
 }

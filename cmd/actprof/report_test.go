@@ -97,6 +97,26 @@ func TestReportCommand(t *testing.T) {
 		t.Error("two reports of one profile differ")
 	}
 
+	// --png: the plots as files, beside the page
+	pngs := filepath.Join(dir, "plots")
+	if so, se, code := runIn("report", prof, "-o", out, "--png", pngs); code != 0 || so != "" || se != "" {
+		t.Fatalf("report --png: exit %d %q %q", code, so, se)
+	}
+	got, _ := filepath.Glob(filepath.Join(pngs, "*"))
+	for i := range got {
+		got[i] = filepath.Base(got[i])
+	}
+	if want := []string{"depth-activation-probability.png", "depth-dead-fraction.png", "layer-0000-fc-rates.png", "layer-0000-fc-units.png"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("--png wrote %q, want %q", got, want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".plots.tmp-*")); len(left) > 0 {
+		t.Errorf("left behind %v", left)
+	}
+	// --png into a folder whose parent is missing: nothing written
+	o0 := filepath.Join(dir, "r0.html")
+	so, se, code = runIn("report", prof, "-o", o0, "--png", filepath.Join(dir, "none", "plots"))
+	oneLineFailure(t, "report --png in a missing folder", so, se, code, 1, "none", o0)
+
 	for name, path := range badInputs(t, dir) {
 		o := filepath.Join(dir, name+".html")
 		so, se, code := runIn("report", path, "-o", o)
