@@ -3,7 +3,9 @@
 package store_test
 
 import (
+	"bytes"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -84,5 +86,37 @@ func TestOpenNotRegular(t *testing.T) {
 	}
 	if err := openWithin(t, link, nil); err == nil || !strings.HasSuffix(err.Error(), "not a regular file (a FIFO)") {
 		t.Errorf("Open(link to FIFO): %v", err)
+	}
+}
+
+// TestSpecialFileOutput: a store written to a FIFO (a special file, which
+// takes no positioned writes, so one goroutine writes it in order) has the
+// same bytes as one written to a regular file (blocks written at their
+// offsets by the goroutines that coded them).
+func TestSpecialFileOutput(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	layers := []layerData{
+		{"dense", []int{6000, 200}, sparse(rng, 6000*200, 200, 1)},
+		{"conv", []int{300, 16, 5, 5}, sparse(rng, 300*16*25, 16, 25)},
+	}
+	dir := t.TempDir()
+	regular := filepath.Join(dir, "regular.actbits")
+	write(t, regular, layers, 64<<10, "fastest")
+	want, err := os.ReadFile(regular)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFO here: %v", err)
+	}
+	got := make(chan []byte)
+	go func() {
+		b, _ := os.ReadFile(fifo)
+		got <- b
+	}()
+	write(t, fifo, layers, 64<<10, "fastest")
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("the FIFO got %d bytes, unlike the regular file's %d", len(b), len(want))
 	}
 }

@@ -24,8 +24,8 @@ type RewriteOptions struct {
 // Rewrite writes the patterns of the store r to a new store at path, at
 // another compression level: a store written at level fastest while
 // profiling, whose writing must keep up with the reads, made smaller
-// afterwards (level best: 0.74-0.86x of plain zstd on the digits nets,
-// against 0.95-1.40x), without the activations. The new store is the one
+// afterwards, without the activations (docs/performance.md gives the
+// sizes of both levels). The new store is the one
 // profiling at that level would have written, byte for byte. It is written
 // to a temporary file and renamed into place when complete (path may be
 // r's own: r keeps reading the file it opened).

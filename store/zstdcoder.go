@@ -22,25 +22,19 @@ type zstdDict struct {
 // of them (Writer.coders), each coding one block at a time; a goroutine
 // takes one for each run of blocks of one dictionary.
 //
-// At level best, klauspost/compress's encoder has hash tables of a fixed
-// 34 MB whatever the input, and one with a dictionary as much again for
-// the tables it fills from the dictionary, all of it written (resident)
-// by its first block. The writer made an encoder for each dictionary (7
-// for a layer of 4 spans or more: 3 for block 0's parts, 3 for the next
-// spans' parts, and one of GOMAXPROCS(0) encoders for the later blocks),
-// the first 6 at once, and the garbage collector let the heap double
-// before it reused their memory. Measured 2026-12-07 on the 2-core dev
-// machine, peak RSS at best: 212 MB for a 1000x256 float32 input, 530-600
-// MB for 200000x1024, 780 MB-1 GB for the 4 layers of `actprof synth`.
-// Now at most coders(level) encoders with a dictionary exist at once, and
-// at level best a coder that changes dictionary drops its encoder and
-// collects the garbage before it makes the next, whose tables then take
-// the same memory. (Encoder.ResetWithOptions, the one way to give an
-// encoder another dictionary, also makes and fills the tables of the
-// encoder's stream interface: twice the memory. The stream interface
-// itself makes the same frames with one set of tables, but copies them
-// from the dictionary's twice per frame, and that copy was already 80% of
-// the CPU time of 200000x1024 at best: 1.8x the time.)
+// A zstdCoder is one zstd encoder at level best and the dictionary it
+// holds. klauspost/compress's encoder has hash tables of a fixed 34 MB
+// whatever the input, and one with a dictionary as much again for the
+// tables it fills from the dictionary, all of them resident after its
+// first block. So a writer keeps at most coders() of them, and a coder
+// that changes dictionary drops its encoder and collects the garbage
+// before it makes the next, whose tables then reuse the same memory;
+// otherwise the heap grows by an encoder per dictionary before the
+// collector reclaims any. A new dictionary gets a new encoder, not
+// Encoder.ResetWithOptions, which also makes and fills the tables of the
+// stream interface (twice the memory); blocks are coded with EncodeAll,
+// not the stream interface, which copies the dictionary's tables twice
+// per frame.
 type zstdCoder struct {
 	enc *zstd.Encoder // nil until first used
 	// the dictionary enc has: its ID and raw bytes
@@ -57,10 +51,9 @@ func coders() int { return max(1, min(runtime.GOMAXPROCS(0), maxBestCoders)) }
 // history buffer that it fills: the dictionary and the block). With the
 // encoder of the layers' first blocks (34 MB), a writer at best holds at
 // most about 34 + 4x76 = 340 MB of zstd state, on any machine (34 + 2x76 =
-// 190 MB on 2 cores). Coding a block at best is mostly copying its
-// encoder's 34 MB of tables from the dictionary's (80% of the CPU time of
-// 200000x1024 on 2 cores), which more cores share the memory bandwidth
-// for.
+// 190 MB on 2 cores). More would not be faster: coding a block at best is
+// mostly copying its encoder's 34 MB of tables from the dictionary's, a
+// memory-bandwidth cost that more cores share.
 const maxBestCoders = 4
 
 // coderPool holds a writer's zstdCoders.
