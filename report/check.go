@@ -82,12 +82,46 @@ func (v Violation) String() string {
 
 func fmtValue(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }
 
+// ParseLayerGlob checks a --layer pattern (path.Match syntax).
+func ParseLayerGlob(g string) error {
+	if g == "" {
+		return fmt.Errorf("--layer: empty layer pattern")
+	}
+	if _, err := path.Match(g, ""); err != nil {
+		return fmt.Errorf("--layer %q: bad layer pattern", g)
+	}
+	return nil
+}
+
 // Check applies rules to p's layers (MaxNewDead against baseline, which
-// must then be given and hold the same layers with the same units). It
-// returns the violations in layer order, then rule order, and the number of
-// (layer, rule) pairs checked. A rule whose pattern matches no layer is an
+// must then be given and hold the same layers with the same units). When
+// layers (path.Match patterns) are given, only the layers whose name
+// matches one of them are checked, and a rule's own pattern narrows that
+// selection further. It returns the violations in layer order, then rule
+// order, and the number of (layer, rule) pairs checked. A pattern, of
+// layers or of a rule, that matches no layer (of the selection) is an
 // error: a misspelt pattern must not pass silently.
-func Check(p, baseline *profiler.Profile, rules []Rule) ([]Violation, int, error) {
+func Check(p, baseline *profiler.Profile, rules []Rule, layers []string) ([]Violation, int, error) {
+	for _, g := range layers {
+		if err := ParseLayerGlob(g); err != nil {
+			return nil, 0, err
+		}
+	}
+	selected := make([]bool, len(p.Layers))
+	for i := range p.Layers {
+		selected[i] = len(layers) == 0
+	}
+	for _, g := range layers {
+		hit := false
+		for i := range p.Layers {
+			if ok, _ := path.Match(g, p.Layers[i].Name); ok {
+				selected[i], hit = true, true
+			}
+		}
+		if !hit {
+			return nil, 0, fmt.Errorf("--layer %s: the pattern matches no layer", g)
+		}
+	}
 	var base map[string]*profiler.LayerProfile
 	for _, r := range rules {
 		if r.Metric == MaxNewDead && baseline == nil {
@@ -104,6 +138,9 @@ func Check(p, baseline *profiler.Profile, rules []Rule) ([]Violation, int, error
 	var out []Violation
 	checked := 0
 	for i := range p.Layers {
+		if !selected[i] {
+			continue
+		}
 		l := &p.Layers[i]
 		for k, r := range rules {
 			if r.Glob != "" {
@@ -144,6 +181,9 @@ func Check(p, baseline *profiler.Profile, rules []Rule) ([]Violation, int, error
 	}
 	for k, r := range rules {
 		if !matched[k] && r.Glob != "" {
+			if len(layers) > 0 {
+				return nil, 0, fmt.Errorf("--%s %s=%s: the pattern matches no layer selected by --layer", r.Metric.Flag(), r.Glob, fmtValue(r.Limit))
+			}
 			return nil, 0, fmt.Errorf("--%s %s=%s: the pattern matches no layer", r.Metric.Flag(), r.Glob, fmtValue(r.Limit))
 		}
 	}

@@ -63,7 +63,7 @@ func TestCheckRules(t *testing.T) {
 	}
 	rules := []Rule{mustRule(MaxDeadFrac, "0.25"), mustRule(MaxDead, "dec.*=0"), mustRule(MinActivationProbability, "enc.*=0.4"),
 		mustRule(MaxRareFrac, "0.5")}
-	vs, checked, err := Check(p, nil, rules)
+	vs, checked, err := Check(p, nil, rules, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestCheckRules(t *testing.T) {
 	// against a baseline in which units 1 and 6 fired
 	base := profileOf(t, "enc.fc1", 4000, []float64{0, 0.5, 0.5, 1, 0.5, 0.3, 0.5, 0.2, 0.9, 0.05}, 3)
 	base.Layers = append(base.Layers, q.Layers...)
-	vs, _, err = Check(p, base, []Rule{mustRule(MaxNewDead, "1")})
+	vs, _, err = Check(p, base, []Rule{mustRule(MaxNewDead, "1")}, nil)
 	if err != nil || len(vs) != 1 || vs[0].Value != 2 || vs[0].Layer != "enc.fc1" {
 		t.Fatalf("new dead: %+v %v", vs, err)
 	}
@@ -94,11 +94,30 @@ func TestCheckRules(t *testing.T) {
 			t.Errorf("%s %q: %v", c.m.Flag(), c.v, err)
 		}
 	}
-	if _, _, err := Check(p, nil, []Rule{mustRule(MaxDead, "fc9*=1")}); err == nil || !strings.Contains(err.Error(), "matches no layer") {
+	if _, _, err := Check(p, nil, []Rule{mustRule(MaxDead, "fc9*=1")}, nil); err == nil || !strings.Contains(err.Error(), "matches no layer") {
 		t.Errorf("unmatched pattern: %v", err)
 	}
-	if _, _, err := Check(p, nil, []Rule{mustRule(MaxNewDead, "0")}); err == nil {
+	if _, _, err := Check(p, nil, []Rule{mustRule(MaxNewDead, "0")}, nil); err == nil {
 		t.Error("--max-new-dead without a baseline")
+	}
+	// --layer selects the layers checked; a rule's pattern narrows it:
+	// dec.fc1 alone has no dead unit, enc.fc1 alone three
+	vs, checked, err = Check(p, nil, []Rule{mustRule(MaxDead, "0")}, []string{"dec.*"})
+	if err != nil || checked != 1 || len(vs) != 0 {
+		t.Fatalf("--layer dec.*: %d checked, %+v, %v", checked, vs, err)
+	}
+	vs, checked, err = Check(p, nil, []Rule{mustRule(MaxDead, "0"), mustRule(MaxDeadFrac, "enc.*=0.1")}, []string{"dec.*", "enc.*"})
+	if err != nil || checked != 3 || !slices.Equal(vs, []Violation{{"enc.fc1", "max-dead", 3, 0}, {"enc.fc1", "max-dead-frac", deadFrac, 0.1}}) {
+		t.Fatalf("--layer dec.* --layer enc.*: %d checked, %+v, %v", checked, vs, err)
+	}
+	if _, _, err := Check(p, nil, []Rule{mustRule(MaxDead, "enc.*=0")}, []string{"dec.*"}); err == nil || !strings.Contains(err.Error(), "matches no layer selected by --layer") {
+		t.Errorf("rule outside the selection: %v", err)
+	}
+	if _, _, err := Check(p, nil, []Rule{mustRule(MaxDead, "0")}, []string{"mid.*"}); err == nil || err.Error() != "--layer mid.*: the pattern matches no layer" {
+		t.Errorf("unmatched --layer: %v", err)
+	}
+	if _, _, err := Check(p, nil, []Rule{mustRule(MaxDead, "0")}, []string{"[x"}); err == nil || !strings.Contains(err.Error(), "bad layer pattern") {
+		t.Errorf("bad --layer: %v", err)
 	}
 }
 

@@ -9,19 +9,29 @@ import (
 	"github.com/actprof/actprof/profiler"
 )
 
-// CSVHeader is the first row WriteCSV writes: one row per unit follows.
-// rate is count / observations; flags is dead, rare, always-on or empty.
-var CSVHeader = []string{"layer", "unit", "count", "observations", "rate", "nan_count", "flags"}
+// UnitColumns are the columns of the per-unit exports (WriteCSV's header,
+// WriteParquet's schema), one row per unit of every layer: rate is count /
+// observations; flags is dead, rare, always-on or empty.
+var UnitColumns = []string{"layer", "unit", "count", "observations", "rate", "nan_count", "flags"}
 
-// WriteCSV writes one row per unit of every layer (pandas: pd.read_csv),
-// streaming: memory does not grow with the units.
-func WriteCSV(w io.Writer, p *profiler.Profile) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	cw := csv.NewWriter(bw)
-	if err := cw.Write(CSVHeader); err != nil {
-		return err
-	}
-	row := make([]string, len(CSVHeader))
+// CSVHeader is the first row WriteCSV writes.
+var CSVHeader = UnitColumns
+
+// unitRow is one unit's row of an export.
+type unitRow struct {
+	layer        string
+	unit         int
+	count        uint64
+	observations uint64
+	rate         float64
+	nanCount     uint64
+	flags        string
+}
+
+// eachUnit calls fn with every unit of every layer in order, reusing one
+// row: memory does not grow with the units.
+func eachUnit(p *profiler.Profile, fn func(*unitRow) error) error {
+	var r unitRow
 	for i := range p.Layers {
 		l := &p.Layers[i]
 		flags := make([]string, l.Units)
@@ -35,19 +45,44 @@ func WriteCSV(w io.Writer, p *profiler.Profile) error {
 				}
 			}
 		}
-		obs := strconv.FormatUint(l.Observations, 10)
+		r.layer, r.observations = l.Name, l.Observations
 		for u := 0; u < l.Units && u < len(l.Counts); u++ {
-			var nan uint64
+			r.unit, r.count = u, l.Counts[u]
+			r.rate = float64(l.Counts[u]) / float64(l.Observations)
+			r.nanCount = 0
 			if u < len(l.NaNCounts) {
-				nan = l.NaNCounts[u]
+				r.nanCount = l.NaNCounts[u]
 			}
-			row[0], row[1], row[2], row[3] = l.Name, strconv.Itoa(u), strconv.FormatUint(l.Counts[u], 10), obs
-			row[4] = strconv.FormatFloat(float64(l.Counts[u])/float64(l.Observations), 'g', -1, 64)
-			row[5], row[6] = strconv.FormatUint(nan, 10), flags[u]
-			if err := cw.Write(row); err != nil {
+			r.flags = flags[u]
+			if err := fn(&r); err != nil {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// WriteCSV writes one row per unit of every layer (pandas: pd.read_csv),
+// streaming.
+func WriteCSV(w io.Writer, p *profiler.Profile) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	cw := csv.NewWriter(bw)
+	if err := cw.Write(CSVHeader); err != nil {
+		return err
+	}
+	rec := make([]string, len(CSVHeader))
+	obs := ""
+	err := eachUnit(p, func(r *unitRow) error {
+		if r.unit == 0 {
+			obs = strconv.FormatUint(r.observations, 10)
+		}
+		rec[0], rec[1], rec[2], rec[3] = r.layer, strconv.Itoa(r.unit), strconv.FormatUint(r.count, 10), obs
+		rec[4] = strconv.FormatFloat(r.rate, 'g', -1, 64)
+		rec[5], rec[6] = strconv.FormatUint(r.nanCount, 10), r.flags
+		return cw.Write(rec)
+	})
+	if err != nil {
+		return err
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

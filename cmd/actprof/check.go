@@ -45,7 +45,9 @@ const checkAbout = `Check a profile against limits, for CI: exit 0 when every ru
 one line per violation (layer, rule, value, limit) otherwise. Each rule is
 LIMIT for every layer or LAYER_GLOB=LIMIT for the layers whose name matches
 (repeatable; e.g. --max-dead-frac 0.1 --max-dead-frac 'encoder.*=0.02').
-A pattern that matches no layer is an error.`
+--layer GLOB (repeatable) checks only the layers that match one of its
+patterns; a rule's own LAYER_GLOB narrows that selection further. A pattern
+that matches no layer is an error.`
 
 func cmdCheck(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "check", "PROFILE.json [flags]", checkAbout)
@@ -62,6 +64,8 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	} {
 		fs.Var(ruleFlag{m.metric, &rules}, m.metric.Flag(), m.help)
 	}
+	var layers multiFlag
+	fs.Var(&layers, "layer", "check only layers whose name matches `GLOB` (repeatable)")
 	baseline := fs.String("baseline", "", "an earlier profile `FILE` of the same model, for --max-new-dead")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pos, err := parse(fs, args)
@@ -70,6 +74,11 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	}
 	if len(pos) != 1 {
 		return usagef("want one PROFILE.json, got %d", len(pos))
+	}
+	for _, g := range layers {
+		if err := report.ParseLayerGlob(g); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	if len(rules) == 0 {
 		return usagef("no rules: give at least one of --max-dead-frac, --max-dead, --max-rare-frac, --min-activation-probability, --max-new-dead")
@@ -84,7 +93,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	vs, checked, err := report.Check(p, base, rules)
+	vs, checked, err := report.Check(p, base, rules, layers)
 	if err != nil {
 		return &profiler.FileError{Path: pos[0], Err: err}
 	}
@@ -150,8 +159,9 @@ func cmdDiff(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdExport(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "export", "PROFILE.json --csv [-o OUT.csv]", "Write a profile's per-unit figures as CSV, one row per unit: layer, unit,\ncount, observations, rate (count / observations), nan_count, flags (dead,\nrare, always-on). pandas: pd.read_csv(\"units.csv\").")
-	asCSV := fs.Bool("csv", false, "CSV (the one format for now; required)")
+	fs := newFlags(e, "export", "PROFILE.json --csv|--parquet [-o OUT]", "Write a profile's per-unit figures, one row per unit: layer, unit, count,\nobservations, rate (count / observations), nan_count, flags (dead, rare,\nalways-on). --csv: pandas pd.read_csv(\"units.csv\"); --parquet (zstd):\npd.read_parquet(\"units.parquet\").")
+	asCSV := fs.Bool("csv", false, "write CSV")
+	asParquet := fs.Bool("parquet", false, "write Parquet")
 	out := fs.String("o", "", "write to `FILE` (atomically; default stdout)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -160,8 +170,8 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want one PROFILE.json, got %d", len(pos))
 	}
-	if !*asCSV {
-		return usagef("--csv is required")
+	if *asCSV == *asParquet {
+		return usagef("give one of --csv or --parquet")
 	}
 	if *out != "" && !atomicfile.Special(*out) && sameFile(*out, pos[0]) {
 		return usagef("-o %s is the profile being read: choose another name", *out)
@@ -170,8 +180,12 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out == "" {
-		return report.WriteCSV(e.stdout, p)
+	write := report.WriteCSV
+	if *asParquet {
+		write = report.WriteParquet
 	}
-	return writeFile(*out, false, func(w io.Writer) error { return report.WriteCSV(w, p) })
+	if *out == "" {
+		return write(e.stdout, p)
+	}
+	return writeFile(*out, false, func(w io.Writer) error { return write(w, p) })
 }

@@ -111,5 +111,18 @@ func TestExportCSV(t *testing.T) {
 	}
 	if _, se, code := actprof(t, "export", prof, "--csv", "-o", prof); code != 2 || !strings.Contains(se, "the profile being read") {
 		t.Fatalf("export onto its input: exit %d %s", code, se)
+	} // --parquet writes a Parquet file (its rows are checked against an
+	// independent reader in package report); one format at a time
+	pq := filepath.Join(dir, "u.parquet")
+	if _, se, code := actprof(t, "export", prof, "--parquet", "-o", pq); code != 0 {
+		t.Fatal(se)
+	}
+	if b, _ := os.ReadFile(pq); len(b) < 8 || string(b[:4]) != "PAR1" || string(b[len(b)-4:]) != "PAR1" {
+		t.Fatalf("--parquet: not a Parquet file (%d bytes)", len(b))
+	}
+	for _, args := range [][]string{{"export", prof}, {"export", prof, "--csv", "--parquet"}} {
+		if so, se, code := actprof(t, args...); code != 2 || so != "" || !strings.Contains(se, "one of --csv or --parquet") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, so, se)
+		}
 	}
 }
