@@ -84,3 +84,42 @@ func BenchmarkPatterns(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStats pairs the counting pass with the counting-and-statistics
+// pass on the same 4 MiB blocks of float32 post-ReLU data.
+func BenchmarkStats(b *testing.B) {
+	shapes := []struct {
+		name string
+		g    profiler.Geometry
+	}{
+		{"dense512", profiler.Geometry{Units: 512, Inner: 1}},
+		{"conv64x14x14", profiler.Geometry{Units: 64, Inner: 196}},
+	}
+	dt := profiler.Float32
+	for _, s := range shapes {
+		g := s.g
+		group := int(g.Units * g.Inner)
+		g.Outer = int64((4 << 20) / dt.Size() / group)
+		data := reluLike(rand.New(rand.NewPCG(1, 1)), dt, int(g.Elements()))
+		thr, _ := profiler.NewThreshold(0)
+		for _, stats := range []bool{false, true} {
+			name := "counts"
+			if stats {
+				name = "stats"
+			}
+			b.Run(s.name+"/"+name, func(b *testing.B) {
+				blk := &profiler.Block{DType: dt, Thr: thr, Geom: g, Data: data}
+				t := profiler.NewTally(int(g.Units))
+				if stats {
+					t.Stats = profiler.NewStats(int(g.Units), nil)
+				}
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					if err := cpu.New().Count(blk, t); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

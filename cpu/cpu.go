@@ -41,6 +41,18 @@ func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
 	if int64(len(t.Counts)) != g.Units || int64(len(t.NaNs)) != g.Units {
 		return fmt.Errorf("%w: cpu: tally has %d units, layer %d", profiler.ErrBackend, len(t.Counts), g.Units)
 	}
+	if err := b.count(blk, t); err != nil {
+		return err
+	}
+	if t.Stats != nil {
+		return AddStats(blk, t.Stats)
+	}
+	return nil
+}
+
+// count adds blk's fire and NaN counts and, when asked, its patterns.
+func (b *Backend) count(blk *profiler.Block, t *profiler.Tally) error {
+	g := blk.Geom
 	if t.Bits != nil && !b.Generic && countBitsFused(blk, t) {
 		return nil
 	}

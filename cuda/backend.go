@@ -215,7 +215,25 @@ func rowsGrid(kind string, units int, rows int64) (name string, gx, gy int) {
 // start and end on a row (Inner == 1) or a unit run (Inner > 1), which the
 // driver only makes for rows too large for a chunk, are counted by the CPU
 // reference instead.
+//
+// Value statistics (t.Stats) are computed by the CPU reference
+// (cpu.AddStats) from the host copy of the block: the GPU counts and packs
+// only.
 func (b *Backend) Count(blk *profiler.Block, t *profiler.Tally) error {
+	st := t.Stats
+	if st == nil {
+		return b.count(blk, t)
+	}
+	t.Stats = nil
+	err := b.count(blk, t)
+	t.Stats = st
+	if err != nil {
+		return err
+	}
+	return cpu.AddStats(blk, st)
+}
+
+func (b *Backend) count(blk *profiler.Block, t *profiler.Tally) error {
 	g := blk.Geom
 	n := int64(blk.Len())
 	var kind string

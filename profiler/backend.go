@@ -5,10 +5,11 @@ package profiler
 type Backend interface {
 	// Name identifies the backend in profiles and messages ("cpu", "cuda:0").
 	Name() string
-	// Count adds each unit's fire count (x > T) and NaN count in b to t, and
+	// Count adds each unit's fire count (x > T) and NaN count in b to t,
 	// when t.Bits is not nil writes the fired bits of each observation whose
-	// elements all lie in b (b.FirstObs() on). It is called concurrently
-	// from several goroutines, each with its own Tally.
+	// elements all lie in b, and when t.Stats is not nil adds b's value
+	// statistics to it (b then holds whole observation groups). It is
+	// called concurrently from several goroutines, each with its own Tally.
 	Count(b *Block, t *Tally) error
 }
 
@@ -65,6 +66,9 @@ type Tally struct {
 	// unit u at bit u%64 of word u/64. Only blocks of whole [Units, Inner]
 	// groups carry patterns.
 	Bits []uint64
+	// Stats, if not nil, receives the block's value statistics. Blocks
+	// then hold whole [Units, Inner] groups.
+	Stats *Stats
 }
 
 // NewTally allocates a zero tally for units.
@@ -79,6 +83,9 @@ func (t *Tally) Add(o *Tally) {
 	}
 	for i, c := range o.NaNs {
 		t.NaNs[i] += c
+	}
+	if t.Stats != nil && o.Stats != nil {
+		t.Stats.Add(o.Stats)
 	}
 }
 

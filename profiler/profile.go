@@ -14,12 +14,15 @@ const FormatVersion = 1
 // Profile is the result of a run: per layer, how often each unit fired. Its
 // JSON encoding (field names below) is read by other tools: keep it stable.
 type Profile struct {
-	FormatVersion int            `json:"format_version"`
-	Tool          string         `json:"tool"`
-	Backend       string         `json:"backend"`
-	Threshold     float64        `json:"threshold"`
-	RareBelow     float64        `json:"rare_below"`
-	Layers        []LayerProfile `json:"layers"`
+	FormatVersion int     `json:"format_version"`
+	Tool          string  `json:"tool"`
+	Backend       string  `json:"backend"`
+	Threshold     float64 `json:"threshold"`
+	RareBelow     float64 `json:"rare_below"`
+	// Stats: the readings of the layers' value statistics, when the
+	// profile has them (every layer then has its Stats).
+	Stats  *StatsParams   `json:"stats,omitempty"`
+	Layers []LayerProfile `json:"layers"`
 }
 
 // LayerProfile is one layer's counts and their reading.
@@ -42,6 +45,8 @@ type LayerProfile struct {
 	AlwaysOn []int `json:"always_on"`
 	// MeanActivationProbability is the mean over units of counts/observations.
 	MeanActivationProbability float64 `json:"mean_activation_probability"`
+	// Stats: the layer's value statistics, when the run computed them.
+	Stats *LayerStats `json:"stats,omitempty"`
 }
 
 // NewLayerProfile reads a tally.
@@ -125,6 +130,11 @@ var dtypeNames = []string{Float32.String(), Float16.String(), BFloat16.String(),
 // activation probability. The error names the layer and field; it wraps no
 // sentinel.
 func (p *Profile) check(derived bool) error {
+	if p.Stats != nil {
+		if err := p.Stats.Check(); err != nil {
+			return fmt.Errorf("stats: %v", err)
+		}
+	}
 	seen := make(map[string]bool, len(p.Layers))
 	for i := range p.Layers {
 		lp := &p.Layers[i]
@@ -139,6 +149,15 @@ func (p *Profile) check(derived bool) error {
 			if err := lp.checkDerived(p.RareBelow); err != nil {
 				return err
 			}
+		}
+		if (lp.Stats != nil) != (p.Stats != nil) {
+			if p.Stats == nil {
+				return fmt.Errorf("layer %q: stats without the profile's stats parameters", lp.Name)
+			}
+			return fmt.Errorf("layer %q: no stats, but the profile has value statistics", lp.Name)
+		}
+		if err := lp.checkStats(p.Stats, derived); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -253,6 +272,9 @@ func Merge(a, b *Profile) (*Profile, error) {
 	if a.RareBelow != b.RareBelow {
 		return nil, fmt.Errorf("%w: rare-below %g and %g", ErrMerge, a.RareBelow, b.RareBelow)
 	}
+	if (a.Stats == nil) != (b.Stats == nil) || a.Stats != nil && *a.Stats != *b.Stats {
+		return nil, fmt.Errorf("%w: value statistics %s and %s (profile both with the same --stats settings)", ErrMerge, a.Stats.describe(), b.Stats.describe())
+	}
 	for _, s := range []struct {
 		p    *Profile
 		side string
@@ -263,6 +285,10 @@ func Merge(a, b *Profile) (*Profile, error) {
 	}
 	out := &Profile{FormatVersion: FormatVersion, Tool: ToolVersion, Backend: a.Backend,
 		Threshold: a.Threshold, RareBelow: a.RareBelow}
+	if a.Stats != nil {
+		sp := *a.Stats
+		out.Stats = &sp
+	}
 	if b.Backend != a.Backend {
 		out.Backend = a.Backend + "+" + b.Backend
 	}
@@ -287,7 +313,7 @@ func Merge(a, b *Profile) (*Profile, error) {
 		}
 	}
 	for _, la := range a.Layers {
-		m, err := mergeLayer(la, b.Layers[idx[la.Name]], a.RareBelow)
+		m, err := mergeLayer(la, b.Layers[idx[la.Name]], a.RareBelow, out.Stats)
 		if err != nil {
 			return nil, err
 		}
@@ -296,7 +322,7 @@ func Merge(a, b *Profile) (*Profile, error) {
 	return out, nil
 }
 
-func mergeLayer(a, b LayerProfile, rareBelow float64) (LayerProfile, error) {
+func mergeLayer(a, b LayerProfile, rareBelow float64, sp *StatsParams) (LayerProfile, error) {
 	if a.Units != b.Units || a.UnitAxis != b.UnitAxis || a.DType != b.DType || len(a.Shape) != len(b.Shape) ||
 		len(a.Shape) == 0 || !slices.Equal(a.Shape[1:], b.Shape[1:]) {
 		return LayerProfile{}, fmt.Errorf("%w: layer %q: shapes %v and %v (%s, %s; unit axis %d, %d) do not concatenate",
@@ -336,5 +362,9 @@ func mergeLayer(a, b LayerProfile, rareBelow float64) (LayerProfile, error) {
 	if err := m.classify(rareBelow); err != nil {
 		return LayerProfile{}, fmt.Errorf("%w: %v", ErrMerge, err)
 	}
+	if err := mergeStats(a.Name, &a, &b, &m); err != nil {
+		return LayerProfile{}, err
+	}
+	m.classifyStats(sp)
 	return m, nil
 }

@@ -34,6 +34,18 @@ func (p *Profile) Encode(w io.Writer) error {
 	e.value(p.Threshold)
 	e.field(1, "rare_below", false)
 	e.value(p.RareBelow)
+	if sp := p.Stats; sp != nil {
+		e.field(1, "stats", false)
+		e.raw("{")
+		e.field(2, "dormant_tau", true)
+		e.value(sp.DormantTau)
+		e.field(2, "saturated_above", false)
+		e.value(sp.SaturatedAbove)
+		e.field(2, "dead_window", false)
+		e.uint(sp.DeadWindow)
+		e.newline(1)
+		e.raw("}")
+	}
 	e.field(1, "layers", false)
 	if p.Layers == nil {
 		e.raw("null")
@@ -92,8 +104,112 @@ func (e *jsonWriter) layer(l *LayerProfile) {
 	writeInts(e, d, l.AlwaysOn)
 	e.field(d, "mean_activation_probability", false)
 	e.value(l.MeanActivationProbability)
+	if l.Stats != nil {
+		e.field(d, "stats", false)
+		e.stats(l.Stats, d+1)
+	}
 	e.newline(d - 1)
 	e.raw("}")
+}
+
+func (e *jsonWriter) stats(s *LayerStats, d int) {
+	e.raw("{")
+	for i, f := range []struct {
+		key string
+		v   []float64
+	}{{"min", s.Min}, {"max", s.Max}, {"sum", s.Sum}, {"sum_abs", s.SumAbs}} {
+		e.field(d, f.key, i == 0)
+		writeFloats(e, d, f.v)
+	}
+	e.field(d, "pos_inf_counts", false)
+	writeUints(e, d, s.PosInfCounts)
+	e.field(d, "neg_inf_counts", false)
+	writeUints(e, d, s.NegInfCounts)
+	e.field(d, "first_fired", false)
+	writeArray(e, d, s.FirstFired)
+	e.field(d, "last_fired", false)
+	writeArray(e, d, s.LastFired)
+	if len(s.Saturate) > 0 {
+		e.field(d, "saturate", false)
+		writeFloats(e, d, s.Saturate)
+	}
+	if len(s.SaturatedCounts) > 0 {
+		e.field(d, "saturated_counts", false)
+		writeUints(e, d, s.SaturatedCounts)
+	}
+	e.field(d, "value_hist", false)
+	writeUints(e, d, s.ValueHist)
+	e.field(d, "l0_bin_width", false)
+	e.int(int64(s.L0BinWidth))
+	e.field(d, "l0_hist", false)
+	writeUints(e, d, s.L0Hist)
+	e.field(d, "mean_l0", false)
+	e.value(s.MeanL0)
+	e.field(d, "constant", false)
+	writeInts(e, d, s.Constant)
+	e.field(d, "dormant", false)
+	writeInts(e, d, s.Dormant)
+	if len(s.Saturated) > 0 {
+		e.field(d, "saturated", false)
+		writeInts(e, d, s.Saturated)
+	}
+	if len(s.WindowDead) > 0 {
+		e.field(d, "window_dead", false)
+		writeInts(e, d, s.WindowDead)
+	}
+	e.newline(d - 1)
+	e.raw("}")
+}
+
+// appendJSONFloat appends x as encoding/json writes a float64, and null
+// for NaN (Floats' encoding).
+func appendJSONFloat(b []byte, x float64) []byte {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return append(b, "null"...)
+	}
+	f := byte('f')
+	if a := math.Abs(x); a != 0 && (a < 1e-6 || a >= 1e21) {
+		f = 'e'
+	}
+	b = strconv.AppendFloat(b, x, f, -1, 64)
+	if f == 'e' {
+		// clean up e-09 to e-9, as encoding/json does
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// writeFloats writes an array of floats, null for NaN, one a line.
+func writeFloats(e *jsonWriter, depth int, v []float64) {
+	switch {
+	case v == nil:
+		e.raw("null")
+		return
+	case len(v) == 0:
+		e.raw("[]")
+		return
+	}
+	e.raw("[")
+	line := indent[:1+2*(depth+1)]
+	next := "," + line
+	sep := line
+	for _, x := range v {
+		if e.w.Available() < len(sep)+32 {
+			e.err = e.w.Flush()
+		}
+		if e.err != nil {
+			return
+		}
+		b := append(e.w.AvailableBuffer(), sep...)
+		b = appendJSONFloat(b, x)
+		_, e.err = e.w.Write(b)
+		sep = next
+	}
+	e.newline(depth)
+	e.raw("]")
 }
 
 // jsonWriter writes indented JSON through a buffer; the first error sticks.
@@ -109,7 +225,7 @@ func (e *jsonWriter) raw(s string) {
 }
 
 // indent is a newline and the indentation of the deepest line written.
-const indent = "\n        "
+const indent = "\n                "
 
 func (e *jsonWriter) newline(depth int) { e.raw(indent[:1+2*depth]) }
 
@@ -143,7 +259,7 @@ func (e *jsonWriter) uint(v uint64) { e.raw(strconv.FormatUint(v, 10)) }
 // writeArray writes a member's array of integers at depth (the member's):
 // null for nil, [] for empty, else one number a line, each line appended
 // to the writer's buffer in place.
-func writeArray[T int | uint64](e *jsonWriter, depth int, v []T) {
+func writeArray[T int | int64 | uint64](e *jsonWriter, depth int, v []T) {
 	switch {
 	case v == nil:
 		e.raw("null")
@@ -219,8 +335,10 @@ type jsonReader struct {
 	rerr     error  // the error that ended the stream (io.EOF at its end)
 	tok      []byte // scratch for one string or number
 	// scratch for arrays of unknown length
-	ints  []int
-	uints []uint64
+	ints   []int
+	uints  []uint64
+	int64s []int64
+	floats []float64
 }
 
 // maxDepth bounds the nesting of values that are skipped (encoding/json's
@@ -739,6 +857,24 @@ func (d *jsonReader) profile() (*Profile, error) {
 			return d.floatInto(key, &p.Threshold)
 		case is("rare_below"):
 			return d.floatInto(key, &p.RareBelow)
+		case is("stats"):
+			if null, err := d.null(); null || err != nil {
+				return err
+			}
+			sp := &StatsParams{}
+			p.Stats = sp
+			return d.object(func(key string) error {
+				is := func(name string) bool { return strings.EqualFold(key, name) }
+				switch {
+				case is("dormant_tau"):
+					return d.floatInto(key, &sp.DormantTau)
+				case is("saturated_above"):
+					return d.floatInto(key, &sp.SaturatedAbove)
+				case is("dead_window"):
+					return d.uintInto(key, &sp.DeadWindow)
+				}
+				return d.skip(2)
+			})
 		case is("layers"):
 			p.Layers = p.Layers[:0]
 			null, err := d.array(func() error {
@@ -803,7 +939,92 @@ func (d *jsonReader) layer(l *LayerProfile) error {
 			return arrayInto(d, key, &l.AlwaysOn, 0, &d.ints, d.int)
 		case is("mean_activation_probability"):
 			return d.floatInto(key, &l.MeanActivationProbability)
+		case is("stats"):
+			if null, err := d.null(); null || err != nil {
+				return err
+			}
+			l.Stats = &LayerStats{}
+			return d.layerStats(l.Stats, l.Units)
 		}
 		return d.skip(1)
 	})
+}
+
+func (d *jsonReader) layerStats(s *LayerStats, units int) error {
+	c, err := d.peek()
+	if err != nil {
+		return err
+	}
+	if c != '{' {
+		return d.errorf("%s where a layer's stats object was expected", describe(c))
+	}
+	floats := func(key string, v *Floats) error {
+		var f []float64
+		err := arrayInto(d, key, &f, units, &d.floats, d.floatOrNull)
+		*v = f
+		return err
+	}
+	return d.object(func(key string) error {
+		is := func(name string) bool { return strings.EqualFold(key, name) }
+		switch {
+		case is("min"):
+			return floats(key, &s.Min)
+		case is("max"):
+			return floats(key, &s.Max)
+		case is("sum"):
+			return floats(key, &s.Sum)
+		case is("sum_abs"):
+			return floats(key, &s.SumAbs)
+		case is("pos_inf_counts"):
+			return arrayInto(d, key, &s.PosInfCounts, units, &d.uints, d.uint64)
+		case is("neg_inf_counts"):
+			return arrayInto(d, key, &s.NegInfCounts, units, &d.uints, d.uint64)
+		case is("first_fired"):
+			return arrayInto(d, key, &s.FirstFired, units, &d.int64s, d.int64)
+		case is("last_fired"):
+			return arrayInto(d, key, &s.LastFired, units, &d.int64s, d.int64)
+		case is("saturate"):
+			return arrayInto(d, key, &s.Saturate, 0, &d.floats, d.float)
+		case is("saturated_counts"):
+			return arrayInto(d, key, &s.SaturatedCounts, units, &d.uints, d.uint64)
+		case is("value_hist"):
+			return arrayInto(d, key, &s.ValueHist, 0, &d.uints, d.uint64)
+		case is("l0_bin_width"):
+			return d.intInto(key, &s.L0BinWidth)
+		case is("l0_hist"):
+			return arrayInto(d, key, &s.L0Hist, 0, &d.uints, d.uint64)
+		case is("mean_l0"):
+			return d.floatInto(key, &s.MeanL0)
+		case is("constant"):
+			return arrayInto(d, key, &s.Constant, 0, &d.ints, d.int)
+		case is("dormant"):
+			return arrayInto(d, key, &s.Dormant, 0, &d.ints, d.int)
+		case is("saturated"):
+			return arrayInto(d, key, &s.Saturated, 0, &d.ints, d.int)
+		case is("window_dead"):
+			return arrayInto(d, key, &s.WindowDead, 0, &d.ints, d.int)
+		}
+		return d.skip(4)
+	})
+}
+
+// floatOrNull reads a number, or null as NaN.
+func (d *jsonReader) floatOrNull() (float64, error) {
+	if null, err := d.null(); null || err != nil {
+		return math.NaN(), err
+	}
+	return d.float()
+}
+
+// int64 reads a signed 64-bit integer.
+func (d *jsonReader) int64() (int64, error) {
+	t, err := d.number()
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseInt(string(t), 10, 64)
+	if err != nil {
+		return 0, d.errorf("number %s is not a 64-bit integer", t)
+	}
+	return v, nil
 }

@@ -40,6 +40,59 @@ type Options struct {
 	// Patterns, if set, receives every observation's fired bits. Blocks
 	// then hold whole observation groups ([Units, Inner] elements).
 	Patterns PatternSink
+	// Stats, if set, has the run compute every layer's value statistics in
+	// the same pass: blocks then hold whole observation groups.
+	Stats *StatsOptions
+}
+
+// StatsOptions set up the value statistics of a run. Its fields are used
+// as given: DefaultStats returns the defaults.
+type StatsOptions struct {
+	StatsParams
+	// Saturate maps a layer name to its saturation range; the key ""
+	// applies to every layer not named. A layer in neither has no
+	// saturation counts.
+	Saturate map[string]Range
+}
+
+// DefaultStats returns the default statistics options: dormant at
+// DefaultDormantTau, saturated above DefaultSaturatedAbove, no dead
+// window, no saturation ranges.
+func DefaultStats() *StatsOptions {
+	return &StatsOptions{StatsParams: StatsParams{DormantTau: DefaultDormantTau, SaturatedAbove: DefaultSaturatedAbove}}
+}
+
+// saturateFor is layer name's saturation range, or nil.
+func (so *StatsOptions) saturateFor(name string) *Range {
+	if r, ok := so.Saturate[name]; ok {
+		return &r
+	}
+	if r, ok := so.Saturate[""]; ok {
+		return &r
+	}
+	return nil
+}
+
+func (so *StatsOptions) check(plans []Plan) error {
+	if err := so.StatsParams.Check(); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadOption, err)
+	}
+	for name, r := range so.Saturate {
+		if !(r.Lo < r.Hi) {
+			return fmt.Errorf("%w: saturate %g:%g is not a range lo < hi", ErrBadOption, r.Lo, r.Hi)
+		}
+		if name == "" {
+			continue
+		}
+		found := false
+		for _, p := range plans {
+			found = found || p.Layer.Name == name
+		}
+		if !found {
+			return fmt.Errorf("%w: saturate %s=%g:%g: no layer is named %q", ErrBadOption, name, r.Lo, r.Hi, name)
+		}
+	}
+	return nil
 }
 
 // Defaults.
@@ -130,6 +183,11 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 			return nil, err
 		}
 	}
+	if opt.Stats != nil {
+		if err := opt.Stats.check(plans); err != nil {
+			return nil, err
+		}
+	}
 	var total int64
 	var done atomic.Int64
 	for _, p := range plans {
@@ -137,6 +195,10 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	}
 	prof := &Profile{FormatVersion: FormatVersion, Tool: ToolVersion, Backend: opt.Backend.Name(),
 		Threshold: opt.Threshold, RareBelow: opt.RareBelow}
+	if opt.Stats != nil {
+		sp := opt.Stats.StatsParams
+		prof.Stats = &sp
+	}
 	pool := newBufPool()
 	defer pool.release() // after every layer's goroutines are done
 	for i, p := range plans {
@@ -160,7 +222,12 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 				return nil, err
 			}
 		}
-		prof.Layers = append(prof.Layers, NewLayerProfile(p, tally, opt.RareBelow))
+		lp := NewLayerProfile(p, tally, opt.RareBelow)
+		if tally.Stats != nil {
+			lp.Stats = newLayerStats(tally.Stats)
+			lp.classifyStats(prof.Stats)
+		}
+		prof.Layers = append(prof.Layers, lp)
 	}
 	return prof, nil
 }
@@ -223,7 +290,11 @@ func (lc *layerCount) newWorker() *worker {
 		// most step/Inner+2 units in each part
 		return &worker{tally: NewTally(int(min(lc.plan.Geom.Units, lc.step/lc.plan.Geom.Inner+2)))}
 	}
-	return &worker{tally: NewTally(int(lc.plan.Geom.Units))}
+	t := NewTally(int(lc.plan.Geom.Units))
+	if so := lc.opt.Stats; so != nil {
+		t.Stats = NewStats(int(lc.plan.Geom.Units), so.saturateFor(lc.plan.Layer.Name))
+	}
+	return &worker{tally: t}
 }
 
 // countSpans counts data, elements [start, ...) of a layer whose blocks
@@ -417,7 +488,7 @@ func (p *patternPipe) stop() error {
 }
 
 func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, error) {
-	lc.step = chunkElems(lc.plan.Geom, lc.plan.Layer.DType.Size(), lc.opt.ChunkBytes, lc.opt.Patterns != nil)
+	lc.step = chunkElems(lc.plan.Geom, lc.plan.Layer.DType.Size(), lc.opt.ChunkBytes, lc.opt.Patterns != nil || lc.opt.Stats != nil)
 	if lc.opt.Patterns != nil {
 		// At least the sink's preferred observations per Write.
 		g := lc.plan.Geom
@@ -442,7 +513,7 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 	}
 	parts := (lc.plan.Geom.Elements() + part - 1) / part
 	lc.nwork = int(min(int64(lc.opt.Workers), max(parts, 1)))
-	if g := lc.plan.Geom; lc.opt.Patterns == nil && lc.nwork > 1 && g.Units*g.Inner > lc.step && g.Units > lc.step/g.Inner+2 {
+	if g := lc.plan.Geom; lc.opt.Patterns == nil && lc.opt.Stats == nil && lc.nwork > 1 && g.Units*g.Inner > lc.step && g.Units > lc.step/g.Inner+2 {
 		lc.shared = NewTally(int(g.Units))
 	}
 	workers := make([]*worker, lc.nwork)

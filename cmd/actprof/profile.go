@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -103,6 +104,12 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	device := fs.String("device", "auto", "where to count: auto (a GPU through actprof-cuda when one is usable, else the CPU), cpu, cuda or cuda:N")
 	generic := fs.Bool("generic", false, "use the plain-Go CPU kernels, not the vector ones (for comparison)")
 	durable := fs.Bool("sync", false, "flush the profile and pattern store to stable storage (fsync) before renaming them into place")
+	withStats := fs.Bool("stats", false, "also compute value statistics: per unit min, max, mean, mean |x|, first and last fired; per layer the value and L0 histograms; constant, dormant and saturated units (any of the next four flags implies it)")
+	dormantTau := fs.Float64("dormant-tau", profiler.DefaultDormantTau, "a unit is dormant when its mean |x| is at most `TAU` times the layer's mean over units (0: the units whose every value is 0)")
+	var saturate multiFlag
+	fs.Var(&saturate, "saturate", "count per unit the values x <= LO or x >= HI: `LO:HI` for every layer or LAYER=LO:HI for one (repeatable; e.g. -0.99:0.99 for tanh)")
+	saturatedAbove := fs.Float64("saturated-above", profiler.DefaultSaturatedAbove, "a unit is saturated when more than this `fraction` of its observations lie in its --saturate range")
+	deadWindow := fs.Uint64("dead-window", 0, "also list the units silent on the last `N` observations of each layer")
 	paths, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -119,6 +126,18 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	axes, err := parseUnitAxes(unitAxes)
 	if err != nil {
 		return err
+	}
+	var statsOpt *profiler.StatsOptions
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "stats", "dormant-tau", "saturate", "saturated-above", "dead-window":
+			*withStats = *withStats || f.Name != "stats"
+		}
+	})
+	if *withStats {
+		if statsOpt, err = parseStatsFlags(*dormantTau, *saturatedAbove, *deadWindow, saturate); err != nil {
+			return err
+		}
 	}
 	if *workers < 0 {
 		return usagef("--workers must be positive")
@@ -165,6 +184,13 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	warnUnmatchedAxes(e, axes, ls)
+	if statsOpt != nil {
+		for name, r := range statsOpt.Saturate {
+			if name != "" && !slices.ContainsFunc(ls, func(l profiler.Layer) bool { return l.Name == name }) {
+				return usagef("--saturate %s=%g:%g: no layer is named %q", name, r.Lo, r.Hi, name)
+			}
+		}
+	}
 	if lv, note, err := store.ResolveLevel(*level); err != nil || *level == "" {
 		return usagef("--patterns-level %q: want fastest or best", *level)
 	} else if note != "" {
@@ -202,7 +228,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		prog = newProgress(e.stderr, e.stderrTTY)
 	}
 	opt := profiler.Options{Backend: backend, Threshold: *threshold, RareBelow: *rareBelow, UnitAxis: axes,
-		Workers: *workers, ChunkBytes: int(chunk)}
+		Workers: *workers, ChunkBytes: int(chunk), Stats: statsOpt}
 	if prog != nil {
 		opt.Progress = prog.update
 	}
@@ -257,6 +283,37 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		return p.Encode(e.stdout)
 	}
 	return report.WriteTable(e.stdout, p)
+}
+
+// parseStatsFlags checks the value statistics' flags.
+func parseStatsFlags(tau, above float64, window uint64, saturate []string) (*profiler.StatsOptions, error) {
+	if !(tau >= 0 && tau <= 1) {
+		return nil, usagef("--dormant-tau must be in [0, 1]")
+	}
+	if !(above >= 0 && above < 1) {
+		return nil, usagef("--saturated-above must be in [0, 1)")
+	}
+	so := &profiler.StatsOptions{StatsParams: profiler.StatsParams{DormantTau: tau, SaturatedAbove: above, DeadWindow: window}}
+	for _, v := range saturate {
+		name, rng := "", v
+		if i := strings.LastIndex(v, "="); i >= 0 {
+			name, rng = v[:i], v[i+1:]
+		}
+		lo, hi, ok := strings.Cut(rng, ":")
+		l, err1 := strconv.ParseFloat(strings.TrimSpace(lo), 64)
+		h, err2 := strconv.ParseFloat(strings.TrimSpace(hi), 64)
+		if !ok || err1 != nil || err2 != nil || math.IsNaN(l) || math.IsNaN(h) || (name == "" && strings.Contains(v, "=")) {
+			return nil, usagef("--saturate %q: want LO:HI or LAYER=LO:HI (numbers, e.g. -0.99:0.99)", v)
+		}
+		if !(l < h) {
+			return nil, usagef("--saturate %q: LO must be below HI", v)
+		}
+		if so.Saturate == nil {
+			so.Saturate = map[string]profiler.Range{}
+		}
+		so.Saturate[name] = profiler.Range{Lo: l, Hi: h}
+	}
+	return so, nil
 }
 
 // minChunk is the smallest --chunk-size used: below it, the per-chunk work

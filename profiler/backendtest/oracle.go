@@ -85,3 +85,74 @@ func Oracle(dt profiler.DType, data []byte, start int64, g profiler.Geometry, t 
 	}
 	return r
 }
+
+// StatsOracle computes the value statistics of data, whole [Units, Inner]
+// groups of an array of geometry g starting at element start, with plain
+// loops: every element decoded by Value, its bin found by scanning the
+// edges, sums in observation order.
+func StatsOracle(dt profiler.DType, data []byte, start int64, g profiler.Geometry, t float64, sat *profiler.Range) *profiler.Stats {
+	units := int(g.Units)
+	s := profiler.NewStats(units, sat)
+	n := len(data) / dt.Size()
+	group := g.Units * g.Inner
+	fired := make([]uint64, int64(n)/group*g.Inner)
+	obs0 := start / group * g.Inner
+	for i := 0; i < n; i++ {
+		e := int64(i)
+		u := int((e / g.Inner) % g.Units)
+		obsRel := e/group*g.Inner + e%g.Inner
+		obs := obs0 + obsRel
+		v := Value(dt, data, i)
+		if v > t {
+			fired[obsRel]++
+			if s.First[u] == math.MaxInt64 {
+				s.First[u] = obs
+			}
+			s.Last[u] = obs
+		}
+		if math.IsNaN(v) {
+			continue
+		}
+		if sat != nil && (v <= sat.Lo || v >= sat.Hi) {
+			s.Saturated[u]++
+		}
+		if math.IsInf(v, 1) {
+			s.PosInf[u]++
+			continue
+		}
+		if math.IsInf(v, -1) {
+			s.NegInf[u]++
+			continue
+		}
+		if v < s.Min[u] {
+			s.Min[u] = v
+		}
+		if v > s.Max[u] {
+			s.Max[u] = v
+		}
+		s.Sum[u] += v
+		s.SumAbs[u] += math.Abs(v)
+		s.Values[naiveBin(v)]++
+	}
+	w := uint64(profiler.L0Width(units))
+	for _, f := range fired {
+		s.L0[f/w]++
+	}
+	return s
+}
+
+// naiveBin is the value histogram's bin of finite x, by its definition:
+// the edges at most |x|, counted one by one.
+func naiveBin(x float64) int {
+	if x == 0 {
+		return profiler.ValueZeroBin
+	}
+	k := 0
+	for k < len(profiler.ValueEdges) && math.Abs(x) >= profiler.ValueEdges[k] {
+		k++
+	}
+	if x > 0 {
+		return profiler.ValueZeroBin + 1 + k
+	}
+	return profiler.ValueZeroBin - 1 - k
+}

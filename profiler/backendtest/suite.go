@@ -151,6 +151,7 @@ func Run(t *testing.T, newBackend func() (profiler.Backend, error), opt Options)
 	t.Run("Shapes", func(t *testing.T) { testShapes(t, b) })
 	t.Run("Chunks", func(t *testing.T) { testChunks(t, b) })
 	t.Run("Patterns", func(t *testing.T) { testPatterns(t, b) })
+	t.Run("Stats", func(t *testing.T) { testStats(t, b) })
 	t.Run("Large", func(t *testing.T) { testLarge(t, b) })
 	t.Run("HostBuffers", func(t *testing.T) { testHostBuffers(t, b) })
 	t.Run("Past2to32", func(t *testing.T) {
@@ -373,5 +374,90 @@ func testPast2to32(t *testing.T, b profiler.Backend) {
 	}
 	if tl.Counts[0] <= 1<<32 {
 		t.Fatalf("test did not pass 2^32")
+	}
+}
+
+// SumTolerance is how far a backend's float64 sum of a unit's values may
+// lie from the oracle's, which adds them in observation order: n rounding
+// errors of at most half an ulp of the running sum of |x|.
+func SumTolerance(n uint64, sumAbs float64) float64 {
+	return float64(n+1) * sumAbs * 0x1p-53
+}
+
+// DiffStats describes the first difference between a backend's statistics
+// and the oracle's ("" if none): integers and extremes exactly, sums within
+// SumTolerance of finite observations n.
+func DiffStats(got, want *profiler.Stats, n uint64) string {
+	for _, f := range []struct {
+		name      string
+		got, want []uint64
+	}{{"pos_inf", got.PosInf, want.PosInf}, {"neg_inf", got.NegInf, want.NegInf}, {"saturated", got.Saturated, want.Saturated},
+		{"value_hist", got.Values, want.Values}, {"l0_hist", got.L0, want.L0}} {
+		if d := diff(f.name, f.got, f.want); d != "" {
+			return d
+		}
+	}
+	for u := range want.Min {
+		switch {
+		case got.Min[u] != want.Min[u] || got.Max[u] != want.Max[u]:
+			return fmt.Sprintf("unit %d: min, max %g, %g, want %g, %g", u, got.Min[u], got.Max[u], want.Min[u], want.Max[u])
+		case got.First[u] != want.First[u] || got.Last[u] != want.Last[u]:
+			return fmt.Sprintf("unit %d: first, last fired %d, %d, want %d, %d", u, got.First[u], got.Last[u], want.First[u], want.Last[u])
+		}
+		tol := SumTolerance(n, want.SumAbs[u])
+		near := func(a, b float64) bool { return a == b || math.Abs(a-b) <= tol || math.IsNaN(a) && math.IsNaN(b) }
+		if !near(got.Sum[u], want.Sum[u]) || !near(got.SumAbs[u], want.SumAbs[u]) {
+			return fmt.Sprintf("unit %d: sum, sum |x| %g, %g, want %g, %g (within %g)", u, got.Sum[u], got.SumAbs[u], want.Sum[u], want.SumAbs[u], tol)
+		}
+	}
+	return ""
+}
+
+// testStats: value statistics equal the oracle's for every dtype, with and
+// without a saturation range, over blocks of whole observation groups,
+// each counted into a fresh tally and added as the driver adds them.
+func testStats(t *testing.T, b profiler.Backend) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	sats := []*profiler.Range{nil, {Lo: -0.5, Hi: 0.75}, {Lo: math.Inf(-1), Hi: 1e-30}}
+	for _, dt := range DTypes {
+		for gi, geo := range [][3]int{{1, 1, 1}, {97, 37, 1}, {40, 1500, 1}, {9, 5, 33}, {3, 70, 600}, {6, 2049, 1}, {4, 3, 1025}} {
+			g := profiler.Geometry{Outer: int64(geo[0]), Units: int64(geo[1]), Inner: int64(geo[2])}
+			tv := Thresholds[gi%len(Thresholds)]
+			thr, _ := profiler.NewThreshold(tv)
+			sat := sats[gi%len(sats)]
+			data := Gen(rng, dt, int(g.Elements()), tv)
+			want := StatsOracle(dt, data, 0, g, tv, sat)
+			wantCounts := Oracle(dt, data, 0, g, tv)
+			group := int(g.Units * g.Inner)
+			sz := dt.Size()
+			cuts := []int{0, group * (geo[0] / 3), group * (geo[0] / 2), geo[0] * group}
+			got := profiler.NewStats(int(g.Units), sat)
+			counts := profiler.NewTally(int(g.Units))
+			for k := 1; k < len(cuts); k++ {
+				tl := profiler.NewTally(int(g.Units))
+				tl.Stats = profiler.NewStats(int(g.Units), sat)
+				blk := &profiler.Block{DType: dt, Thr: thr, Geom: g, Data: data[cuts[k-1]*sz : cuts[k]*sz], Start: int64(cuts[k-1])}
+				if err := b.Count(blk, tl); err != nil {
+					t.Fatalf("%v %v: %v", dt, geo, err)
+				}
+				got.Add(tl.Stats)
+				counts.Add(tl)
+			}
+			if d := diff("counts", counts.Counts, wantCounts.Counts) + diff("nans", counts.NaNs, wantCounts.NaNs); d != "" {
+				t.Fatalf("%v %v T=%g with stats: %s", dt, geo, tv, d)
+			}
+			if d := DiffStats(got, want, uint64(g.Observations())); d != "" {
+				t.Fatalf("%v %v T=%g saturate %v: %s", dt, geo, tv, sat, d)
+			}
+		}
+	}
+	// a block that is not whole groups is refused, not miscounted
+	g := profiler.Geometry{Outer: 4, Units: 3, Inner: 2}
+	thr, _ := profiler.NewThreshold(0)
+	tl := profiler.NewTally(3)
+	tl.Stats = profiler.NewStats(3, nil)
+	blk := &profiler.Block{DType: profiler.Float32, Thr: thr, Geom: g, Data: make([]byte, 4*5), Start: 0}
+	if err := b.Count(blk, tl); err == nil {
+		t.Errorf("statistics of a block of 5 elements in groups of 6: no error")
 	}
 }
