@@ -2,7 +2,7 @@ package profiler
 
 import (
 	"math"
-	"strconv"
+	"math/big"
 )
 
 // Value statistics: what a unit's values were, beyond whether it fired.
@@ -32,14 +32,31 @@ const (
 	valueEdgeCount = 65
 )
 
-// ValueEdges are the magnitude edges of the value histogram.
+// ValueEdges are the magnitude edges of the value histogram: edge k is
+// 10^(k/4 - 8) correctly rounded to float64 (testdata/value_edges.txt
+// lists them, as Python's decimal module computes them).
 var ValueEdges = func() (e [valueEdgeCount]float64) {
+	const prec = 256 // far beyond float64: rounding the result is exact
+	one := new(big.Float).SetPrec(prec).SetInt64(1)
+	ten := new(big.Float).SetPrec(prec).SetInt64(10)
+	sqrt10 := new(big.Float).SetPrec(prec).Sqrt(ten)
+	root4 := new(big.Float).SetPrec(prec).Sqrt(sqrt10)
 	for k := range e {
-		if k%4 == 0 {
-			e[k], _ = strconv.ParseFloat("1e"+strconv.Itoa(k/4-8), 64)
-		} else {
-			e[k] = math.Pow(10, float64(k)/4-8)
+		q, r := k/4-8, k%4
+		x := new(big.Float).SetPrec(prec).Set(one)
+		for range max(q, -q) {
+			x.Mul(x, ten)
 		}
+		if q < 0 {
+			x.Quo(one, x)
+		}
+		if r&1 != 0 {
+			x.Mul(x, root4)
+		}
+		if r&2 != 0 {
+			x.Mul(x, sqrt10)
+		}
+		e[k], _ = x.Float64()
 	}
 	return
 }()

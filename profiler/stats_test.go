@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -250,4 +252,30 @@ func TestStatsDecodeRefusesInconsistent(t *testing.T) {
 		}
 	}
 	_ = cpu.New()
+}
+
+// The histogram's edges are the golden file's: 10^(k/4-8) correctly
+// rounded, as Python's decimal module computes it (60 digits, then
+// float()).
+func TestValueEdgesGolden(t *testing.T) {
+	b, err := os.ReadFile("testdata/value_edges.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Fields(string(b))
+	if len(lines) != len(profiler.ValueEdges) {
+		t.Fatalf("%d edges in the golden file, %d in the package", len(lines), len(profiler.ValueEdges))
+	}
+	for k, l := range lines {
+		want, err := strconv.ParseFloat(l, 64)
+		if err != nil || profiler.ValueEdges[k] != want {
+			t.Errorf("edge %d: %v, want %s", k, profiler.ValueEdges[k], l)
+		}
+	}
+	// every bin's lower edge is in it, the float just below is not
+	for k, e := range profiler.ValueEdges {
+		if profiler.MagnitudeBin(e) != k+1 || profiler.MagnitudeBin(math.Nextafter(e, 0)) != k {
+			t.Errorf("edge %d (%v): bins %d and %d", k, e, profiler.MagnitudeBin(e), profiler.MagnitudeBin(math.Nextafter(e, 0)))
+		}
+	}
 }
