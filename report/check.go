@@ -27,9 +27,16 @@ const (
 	MaxRareFrac                            // rare units / units <= limit
 	MinActivationProbability               // mean Pr[x > T] >= limit
 	MaxNewDead                             // units dead now that fired in the baseline <= limit
+	MaxDormantFrac                         // dormant units / units <= limit (value statistics)
+	MaxSaturatedFrac                       // saturated units / units <= limit (value statistics, a saturation range)
+	MaxConstantFrac                        // constant units / units <= limit (value statistics)
 )
 
-var metricFlags = [...]string{"max-dead-frac", "max-dead", "max-rare-frac", "min-activation-probability", "max-new-dead"}
+var metricFlags = [...]string{"max-dead-frac", "max-dead", "max-rare-frac", "min-activation-probability", "max-new-dead",
+	"max-dormant-frac", "max-saturated-frac", "max-constant-frac"}
+
+// needsStats reports whether the metric reads the value statistics.
+func (m Metric) needsStats() bool { return m >= MaxDormantFrac }
 
 // Flag is the metric's command-line name.
 func (m Metric) Flag() string { return metricFlags[m] }
@@ -52,7 +59,7 @@ func ParseRule(m Metric, v string) (Rule, error) {
 		return Rule{}, fmt.Errorf("--%s %q: want LIMIT or LAYER_GLOB=LIMIT, LIMIT a number >= 0", m.Flag(), v)
 	}
 	switch m {
-	case MaxDeadFrac, MaxRareFrac, MinActivationProbability:
+	case MaxDeadFrac, MaxRareFrac, MinActivationProbability, MaxDormantFrac, MaxSaturatedFrac, MaxConstantFrac:
 		if f > 1 {
 			return Rule{}, fmt.Errorf("--%s %q: a fraction, in [0, 1]", m.Flag(), v)
 		}
@@ -127,6 +134,9 @@ func Check(p, baseline *profiler.Profile, rules []Rule, layers []string) ([]Viol
 		if r.Metric == MaxNewDead && baseline == nil {
 			return nil, 0, fmt.Errorf("--%s needs --baseline", r.Metric.Flag())
 		}
+		if r.Metric.needsStats() && p.Stats == nil {
+			return nil, 0, fmt.Errorf("--%s: the profile has no value statistics (profile with --stats)", r.Metric.Flag())
+		}
 	}
 	if baseline != nil {
 		base = map[string]*profiler.LayerProfile{}
@@ -169,6 +179,21 @@ func Check(p, baseline *profiler.Profile, rules []Rule, layers []string) ([]Viol
 					return nil, 0, fmt.Errorf("layer %s: %d units, %d in the baseline", SafeName(l.Name), l.Units, b.Units)
 				}
 				v = float64(len(died(b, l)))
+			case MaxDormantFrac, MaxConstantFrac, MaxSaturatedFrac:
+				if l.Stats == nil {
+					return nil, 0, fmt.Errorf("layer %s has no value statistics", SafeName(l.Name))
+				}
+				switch r.Metric {
+				case MaxDormantFrac:
+					v = float64(len(l.Stats.Dormant)) / float64(l.Units)
+				case MaxConstantFrac:
+					v = float64(len(l.Stats.Constant)) / float64(l.Units)
+				default:
+					if l.Stats.Saturate == nil {
+						return nil, 0, fmt.Errorf("--%s: layer %s has no saturation counts (profile with --saturate, or scope the rule with LAYER_GLOB=LIMIT)", r.Metric.Flag(), SafeName(l.Name))
+					}
+					v = float64(len(l.Stats.Saturated)) / float64(l.Units)
+				}
 			}
 			broken := v > r.Limit
 			if r.Metric == MinActivationProbability {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/csv"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,6 +38,84 @@ func profileOf(t *testing.T, name string, rows int, rates []float64, seed uint64
 		t.Fatal(err)
 	}
 	return p
+}
+
+// statsProfile profiles vals ([rows][units] float64) with value
+// statistics, saturation range sat (nil: none).
+func statsProfile(t *testing.T, name string, vals [][]float64, sat *profiler.Range) *profiler.Profile {
+	t.Helper()
+	var b []byte
+	for _, row := range vals {
+		for _, v := range row {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		}
+	}
+	so := profiler.DefaultStats()
+	if sat != nil {
+		so.Saturate = map[string]profiler.Range{name: *sat}
+	}
+	p, err := profiler.Run(context.Background(), []profiler.Layer{profiler.MemoryLayer(name, profiler.Float64, []int{len(vals), len(vals[0])}, b)},
+		profiler.Options{Backend: cpu.New(), Stats: so})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// planted is a [rows][5] layer: unit 0 constant 2 (always on, constant),
+// unit 1 tiny values (dormant), unit 2 alternating -3, 3 (saturated in
+// [-1, 1]), unit 3 always 0 (dead, constant, dormant), unit 4 i/rows.
+func planted(rows int) [][]float64 {
+	out := make([][]float64, rows)
+	for i := range out {
+		out[i] = []float64{2, 1e-6 * float64(i%2), 3 * float64(1-2*(i%2)), 0, float64(i) / float64(rows)}
+	}
+	return out
+}
+
+func TestCheckStatsRules(t *testing.T) {
+	p := statsProfile(t, "tanh1", planted(100), &profiler.Range{Lo: -1, Hi: 1})
+	rules := func(vs ...string) []Rule {
+		var out []Rule
+		for i := 0; i < len(vs); i += 2 {
+			m := map[string]Metric{"dormant": MaxDormantFrac, "saturated": MaxSaturatedFrac, "constant": MaxConstantFrac}[vs[i]]
+			r, err := ParseRule(m, vs[i+1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	// dormant {1, 3}, saturated {0, 2} (2 >= 1 too), constant {0, 3}: 2 of 5 each
+	s := p.Layers[0].Stats
+	if !slices.Equal(s.Dormant, []int{1, 3}) || !slices.Equal(s.Saturated, []int{0, 2}) || !slices.Equal(s.Constant, []int{0, 3}) {
+		t.Fatalf("planted classes: dormant %v saturated %v constant %v", s.Dormant, s.Saturated, s.Constant)
+	}
+	vs, checked, err := Check(p, nil, rules("dormant", "0.4", "saturated", "0.3", "constant", "tanh*=0.1"), nil)
+	if err != nil || checked != 3 || !slices.Equal(vs, []Violation{{"tanh1", "max-saturated-frac", 0.4, 0.3}, {"tanh1", "max-constant-frac", 0.4, 0.1}}) {
+		t.Fatalf("%d checked, %+v, %v", checked, vs, err)
+	}
+	// a profile without statistics, or a layer without a range, is an error
+	plain := profileOf(t, "fc", 100, []float64{0.5}, 3)
+	if _, _, err := Check(plain, nil, rules("dormant", "0.1"), nil); err == nil || !strings.Contains(err.Error(), "no value statistics") {
+		t.Errorf("dormant rule on a profile without stats: %v", err)
+	}
+	q := statsProfile(t, "relu1", planted(10), nil)
+	if _, _, err := Check(q, nil, rules("saturated", "0.1"), nil); err == nil || !strings.Contains(err.Error(), "no saturation counts") {
+		t.Errorf("saturated rule on a layer without a range: %v", err)
+	}
+	// diff: units that became dormant (and still fire)
+	old := statsProfile(t, "tanh1", planted(100), &profiler.Range{Lo: -1, Hi: 1})
+	vals := planted(100)
+	for i := range vals {
+		vals[i][4] *= 1e-6 // unit 4 now fires tiny: dormant
+	}
+	cur := statsProfile(t, "tanh1", vals, &profiler.Range{Lo: -1, Hi: 1})
+	d, err := DiffProfiles(old, cur, 10)
+	if err != nil || !slices.Equal(d.Layers[0].BecameDormant, []int{4}) {
+		t.Fatalf("became dormant: %+v %v", d, err)
+	}
 }
 
 func TestCheckRules(t *testing.T) {
@@ -172,6 +252,33 @@ func TestDiff(t *testing.T) {
 
 func TestCSVGolden(t *testing.T) {
 	p := profileOf(t, "fc,1", 2000, []float64{0, 0.0004, 1, 0.25}, 8)
+	vals := planted(8)
+	sp := statsProfile(t, "tanh", vals, &profiler.Range{Lo: -1, Hi: 1})
+	var b2 bytes.Buffer
+	if err := WriteCSV(&b2, sp); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "units-stats.csv.golden", b2.Bytes())
+	// the statistics columns against the planted values
+	recs, err := csv.NewReader(&b2).ReadAll()
+	if err != nil || len(recs) != 6 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	for u, rec := range recs[1:] {
+		var sum, sumAbs float64
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, row := range vals {
+			sum, sumAbs, lo, hi = sum+row[u], sumAbs+math.Abs(row[u]), min(lo, row[u]), max(hi, row[u])
+		}
+		for k, want := range []float64{sum / 8, sumAbs / 8, lo, hi} {
+			if got, err := strconv.ParseFloat(rec[6+k], 64); err != nil || math.Abs(got-want) > 1e-15*math.Abs(want) {
+				t.Errorf("unit %d %s: %s, want %g", u, recs[0][6+k], rec[6+k], want)
+			}
+		}
+	}
+	if recs[4][10] != "dead constant dormant" || recs[1][10] != "always-on constant saturated" {
+		t.Errorf("flags: %q, %q", recs[4][10], recs[1][10])
+	}
 	var b bytes.Buffer
 	if err := WriteCSV(&b, p); err != nil {
 		t.Fatal(err)
@@ -179,7 +286,7 @@ func TestCSVGolden(t *testing.T) {
 	golden(t, "units.csv.golden", b.Bytes())
 	// every row's rate is its count over the observations
 	rows := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(rows) != 5 || rows[0] != "layer,unit,count,observations,rate,nan_count,flags" || !strings.HasPrefix(rows[1], `"fc,1",0,0,2000,0,0,dead`) {
+	if len(rows) != 5 || rows[0] != "layer,unit,count,observations,rate,nan_count,mean,mean_abs,min,max,flags" || !strings.HasPrefix(rows[1], `"fc,1",0,0,2000,0,0,,,,,dead`) {
 		t.Fatalf("csv:\n%s", b.String())
 	}
 }

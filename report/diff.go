@@ -38,6 +38,10 @@ type LayerDiff struct {
 	// there); NoLongerRare the reverse (and not dead now).
 	BecameRare   []int `json:"became_rare"`
 	NoLongerRare []int `json:"no_longer_rare"`
+	// BecameDormant is dormant in the new profile, not in the old, and not
+	// dead now (those died); empty unless both profiles have value
+	// statistics.
+	BecameDormant []int `json:"became_dormant"`
 	// Rose and Fell: units firing in both whose rate changed by Factor or
 	// more.
 	Rose []RateChange `json:"rose"`
@@ -99,7 +103,15 @@ func DiffProfiles(old, new *profiler.Profile, factor float64) (*Diff, error) {
 func diffLayer(o, n *profiler.LayerProfile, factor float64) LayerDiff {
 	ld := LayerDiff{Layer: n.Name, Units: n.Units, RateOld: o.MeanActivationProbability, RateNew: n.MeanActivationProbability,
 		DeadOld: len(o.Dead), DeadNew: len(n.Dead), Died: []int{}, Revived: []int{}, BecameRare: []int{}, NoLongerRare: []int{},
-		Rose: []RateChange{}, Fell: []RateChange{}}
+		BecameDormant: []int{}, Rose: []RateChange{}, Fell: []RateChange{}}
+	if o.Stats != nil && n.Stats != nil {
+		dormantOld := member(o.Stats.Dormant, o.Units)
+		for _, u := range n.Stats.Dormant {
+			if u >= 0 && u < n.Units && !dormantOld[u] && n.Counts[u] > 0 {
+				ld.BecameDormant = append(ld.BecameDormant, u)
+			}
+		}
+	}
 	rareOld, rareNew := member(o.Rare, o.Units), member(n.Rare, n.Units)
 	for u := 0; u < n.Units; u++ {
 		co, cn := o.Counts[u], n.Counts[u]
@@ -143,11 +155,11 @@ func WriteDiff(w io.Writer, d *Diff) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "threshold T = %g; rare = fires on < %g of observations; rate changes of %gx or more\n\n", d.Threshold, d.RareBelow, d.Factor)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "layer\tunits\tPr[y>0] old -> new\tdead old -> new\tdied\trevived\tbecame rare\trare no more\trose\tfell")
+	fmt.Fprintln(tw, "layer\tunits\tPr[y>0] old -> new\tdead old -> new\tdied\trevived\tbecame rare\trare no more\tbecame dormant\trose\tfell")
 	var died, revived int
 	for _, l := range d.Layers {
-		fmt.Fprintf(tw, "%s\t%d\t%.4f -> %.4f\t%d -> %d\t%d\t%d\t%d\t%d\t%d\t%d\n", SafeName(l.Layer), l.Units, l.RateOld, l.RateNew,
-			l.DeadOld, l.DeadNew, len(l.Died), len(l.Revived), len(l.BecameRare), len(l.NoLongerRare), len(l.Rose), len(l.Fell))
+		fmt.Fprintf(tw, "%s\t%d\t%.4f -> %.4f\t%d -> %d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", SafeName(l.Layer), l.Units, l.RateOld, l.RateNew,
+			l.DeadOld, l.DeadNew, len(l.Died), len(l.Revived), len(l.BecameRare), len(l.NoLongerRare), len(l.BecameDormant), len(l.Rose), len(l.Fell))
 		died += len(l.Died)
 		revived += len(l.Revived)
 	}
@@ -159,7 +171,7 @@ func WriteDiff(w io.Writer, d *Diff) error {
 		for _, list := range []struct {
 			what  string
 			units []int
-		}{{"died", l.Died}, {"revived", l.Revived}, {"became rare", l.BecameRare}, {"rare no more", l.NoLongerRare},
+		}{{"died", l.Died}, {"revived", l.Revived}, {"became rare", l.BecameRare}, {"rare no more", l.NoLongerRare}, {"became dormant", l.BecameDormant},
 			{"rose", changed(l.Rose)}, {"fell", changed(l.Fell)}} {
 			if len(list.units) > 0 {
 				fmt.Fprintf(&b, "  %s: %s: %s\n", SafeName(l.Layer), list.what, Ranges(list.units, MaxListed))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"testing"
@@ -76,7 +77,8 @@ func TestParquetMatchesProfileAndCSV(t *testing.T) {
 		t.Fatalf("columns %v, want %v", names, UnitColumns)
 	}
 	wantTypes := []arrow.DataType{arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Uint64,
-		arrow.PrimitiveTypes.Uint64, arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Uint64, arrow.BinaryTypes.String}
+		arrow.PrimitiveTypes.Uint64, arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Uint64,
+		arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Float64, arrow.BinaryTypes.String}
 	for i := range wantTypes {
 		if !arrow.TypeEqual(types[i], wantTypes[i]) {
 			t.Errorf("column %s: type %s, want %s", names[i], types[i], wantTypes[i])
@@ -95,7 +97,7 @@ func TestParquetMatchesProfileAndCSV(t *testing.T) {
 			case float64(c) < p.RareBelow*float64(l.Observations):
 				flag = "rare"
 			}
-			want := []any{l.Name, int64(u), c, l.Observations, float64(c) / float64(l.Observations), l.NaNCounts[u], flag}
+			want := []any{l.Name, int64(u), c, l.Observations, float64(c) / float64(l.Observations), l.NaNCounts[u], nil, nil, nil, nil, flag}
 			for k := range want {
 				if cols[k][row] != want[k] {
 					t.Fatalf("row %d (%s unit %d) %s: %v, want %v", row, l.Name, u, names[k], cols[k][row], want[k])
@@ -118,6 +120,8 @@ func TestParquetMatchesProfileAndCSV(t *testing.T) {
 			switch v := cols[k][r].(type) {
 			case float64:
 				s = strconv.FormatFloat(v, 'g', -1, 64)
+			case nil:
+				s = ""
 			default:
 				s = fmt.Sprint(v)
 			}
@@ -125,6 +129,30 @@ func TestParquetMatchesProfileAndCSV(t *testing.T) {
 				t.Fatalf("row %d %s: csv %q, parquet %q", r, names[k], cell, s)
 			}
 		}
+	}
+}
+
+// With value statistics: the optional columns hold the profile's means
+// and extremes, null where a unit has no finite value.
+func TestParquetStats(t *testing.T) {
+	vals := planted(6)
+	vals[3][1] = math.NaN() // unit 1 keeps finite values
+	p := statsProfile(t, "tanh", vals, &profiler.Range{Lo: -1, Hi: 1})
+	var pq bytes.Buffer
+	if err := WriteParquet(&pq, p); err != nil {
+		t.Fatal(err)
+	}
+	_, _, cols := readParquet(t, pq.Bytes())
+	l := &p.Layers[0]
+	for u := range l.Units {
+		for k, want := range []float64{l.Mean(u), l.MeanAbs(u), l.Stats.Min[u], l.Stats.Max[u]} {
+			if cols[6+k][u] != want {
+				t.Errorf("unit %d %s: %v, want %v", u, UnitColumns[6+k], cols[6+k][u], want)
+			}
+		}
+	}
+	if cols[10][3] != "dead constant dormant" {
+		t.Errorf("flags of unit 3: %q", cols[10][3])
 	}
 }
 

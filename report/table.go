@@ -21,12 +21,24 @@ func WriteTable(w io.Writer, p *profiler.Profile) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "threshold T = %g (a unit fires when x > T); rare = fires on < %g of observations\n\n", p.Threshold, p.RareBelow)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "layer\tdtype\tshape\tunits\tobservations\tPr[y>0]\tdead\trare\talways-on\tNaN")
+	head := "layer\tdtype\tshape\tunits\tobservations\tPr[y>0]\tdead\trare\talways-on\tNaN"
+	if p.Stats != nil {
+		head += "\tmean L0\tdormant\tconstant\tsaturated"
+	}
+	fmt.Fprintln(tw, head)
 	var units, deadN int
 	for _, l := range p.Layers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.4f\t%s\t%s\t%s\t%d\n", SafeName(l.Name), SafeName(l.DType), shapeString(l.Shape, l.UnitAxis),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.4f\t%s\t%s\t%s\t%d", SafeName(l.Name), SafeName(l.DType), shapeString(l.Shape, l.UnitAxis),
 			l.Units, l.Observations, l.MeanActivationProbability,
 			withPct(len(l.Dead), l.Units), withPct(len(l.Rare), l.Units), withPct(len(l.AlwaysOn), l.Units), l.NaNTotal)
+		if s := l.Stats; s != nil {
+			sat := "-" // no range
+			if s.Saturate != nil {
+				sat = withPct(len(s.Saturated), l.Units)
+			}
+			fmt.Fprintf(tw, "\t%.4g\t%s\t%s\t%s", s.MeanL0, withPct(len(s.Dormant), l.Units), withPct(len(s.Constant), l.Units), sat)
+		}
+		fmt.Fprintln(tw)
 		units += l.Units
 		deadN += len(l.Dead)
 	}
@@ -38,7 +50,9 @@ func WriteTable(w io.Writer, p *profiler.Profile) error {
 		for _, list := range []struct {
 			what  string
 			units []int
-		}{{"dead", l.Dead}, {"rare", l.Rare}, {"always-on", l.AlwaysOn}} {
+		}{{"dead", l.Dead}, {"rare", l.Rare}, {"always-on", l.AlwaysOn}, {"dormant", statsList(l.Stats, "dormant")},
+			{"constant", statsList(l.Stats, "constant")}, {"saturated", statsList(l.Stats, "saturated")},
+			{fmt.Sprintf("window-dead (silent on the last %d observations)", deadWindow(p)), statsList(l.Stats, "window")}} {
 			if len(list.units) > 0 {
 				fmt.Fprintf(&b, "  %s: %s units: %s\n", SafeName(l.Name), list.what, Ranges(list.units, MaxListed))
 			}
@@ -125,4 +139,27 @@ func Ranges(idx []int, max int) string {
 		i = j + 1
 	}
 	return b.String()
+}
+
+// statsList is one of a layer's statistics lists (nil without them).
+func statsList(s *profiler.LayerStats, which string) []int {
+	if s == nil {
+		return nil
+	}
+	switch which {
+	case "dormant":
+		return s.Dormant
+	case "constant":
+		return s.Constant
+	case "saturated":
+		return s.Saturated
+	}
+	return s.WindowDead
+}
+
+func deadWindow(p *profiler.Profile) uint64 {
+	if p.Stats == nil {
+		return 0
+	}
+	return p.Stats.DeadWindow
 }

@@ -61,6 +61,9 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		{report.MaxRareFrac, "at most this `fraction` of a layer's units rare"},
 		{report.MinActivationProbability, "a layer's mean Pr[x > T] at least this `fraction`"},
 		{report.MaxNewDead, "with --baseline: at most this many `units` dead that fired in the baseline"},
+		{report.MaxDormantFrac, "at most this `fraction` of a layer's units dormant (a profile with --stats)"},
+		{report.MaxSaturatedFrac, "at most this `fraction` of a layer's units saturated (a profile with --stats --saturate)"},
+		{report.MaxConstantFrac, "at most this `fraction` of a layer's units constant (a profile with --stats)"},
 	} {
 		fs.Var(ruleFlag{m.metric, &rules}, m.metric.Flag(), m.help)
 	}
@@ -81,7 +84,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if len(rules) == 0 {
-		return usagef("no rules: give at least one of --max-dead-frac, --max-dead, --max-rare-frac, --min-activation-probability, --max-new-dead")
+		return usagef("no rules: give at least one of --max-dead-frac, --max-dead, --max-rare-frac, --min-activation-probability, --max-new-dead, --max-dormant-frac, --max-saturated-frac, --max-constant-frac")
 	}
 	p, err := readProfile(pos[0])
 	if err != nil {

@@ -105,7 +105,7 @@ func TestExportCSV(t *testing.T) {
 		t.Fatal(se)
 	}
 	b, _ := os.ReadFile(out)
-	want := "layer,unit,count,observations,rate,nan_count,flags\nfc,0,4,4,1,0,always-on\nfc,1,0,4,0,0,dead\nfc,2,3,4,0.75,0,\n"
+	want := "layer,unit,count,observations,rate,nan_count,mean,mean_abs,min,max,flags\nfc,0,4,4,1,0,,,,,always-on\nfc,1,0,4,0,0,,,,,dead\nfc,2,3,4,0.75,0,,,,,\n"
 	if string(b) != want {
 		t.Fatalf("csv:\n%s\nwant:\n%s", b, want)
 	}
