@@ -15,6 +15,7 @@ root=$PWD
 shared=${SHARED_BENCH:-$root/../shared/bench}
 rows=${BENCH_ROWS:-1048576}
 reps=${BENCH_REPS:-3}
+export reps
 rounds=${BENCH_ROUNDS:-11}
 data=$root/.bench/data-$rows
 file=$data/acts.npy
@@ -58,6 +59,16 @@ printf "  %-34s %8s GB/s\n" "actprof profile (AVX2, best of $reps)" "$act" "actp
   "numpy_count.py (best of $reps)" "$numpy" "membw mmap sweep, all cores" "$mmap" "membw in-memory sweep" "${mem:-NA}"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "NA" || b == 0) print "NA"; else printf "%.2fx", a / b }'; }
 echo "  ratios: actprof/numpy $(ratio "$act" "$numpy") (target >= 2x)   actprof/mmap-sweep $(ratio "$act" "$mmap") (target >= 0.8x)   generic/numpy $(ratio "$gen" "$numpy")"
+
+echo "== value statistics (--stats): kernels, then the 2 GiB file with and without them"
+go test -run XXX -bench Stats -benchtime 20x ./cpu/ | grep -E '^Benchmark' | awk '{printf "  %-55s %10s MB/s\n", $1, $(NF-1)}'
+cat "$file" > /dev/null
+AB_STORE=$root/.bench/ab-unused.actbits bash bench/ab.sh "$reps" counts "bin/actprof profile --device cpu --quiet -o /dev/null $file" \
+  stats "bin/actprof profile --device cpu --quiet --stats --saturate -0.99:0.99 --dead-window 1000 -o /dev/null $file" |
+  awk -v b="$bytes" -v np="$numpy" '/^counts/ {c = $3} /^stats / {t = $3} /per round/ {m = $5}
+    END { sub(",", "", m); r = b / (t / 1000) / 1e9
+      printf "  counts only %.3f s, all statistics %.3f s: %.2fx the counts-only time (median of %s alternating rounds; target <= 1.3x); %.2f GB/s, %s NumPy'"'"'s chunked count\n",
+        c / 1000, t / 1000, m, ENVIRON["reps"], r, (np == "NA" ? "NA" : sprintf("%.2fx", r / np)) }'
 
 echo "== pattern store (--patterns)"
 go build -o bin/patterncmp ./bench/patterncmp

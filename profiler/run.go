@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"path"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -49,9 +52,11 @@ type Options struct {
 // as given: DefaultStats returns the defaults.
 type StatsOptions struct {
 	StatsParams
-	// Saturate maps a layer name to its saturation range; the key ""
-	// applies to every layer not named. A layer in neither has no
-	// saturation counts.
+	// Saturate maps a layer pattern (path.Match syntax; a plain name
+	// matches itself) to its saturation range; the key "" applies to every
+	// layer no other key matches. A layer in none has no saturation
+	// counts; a layer that two patterns match, neither of them its exact
+	// name, is an error.
 	Saturate map[string]Range
 }
 
@@ -62,34 +67,60 @@ func DefaultStats() *StatsOptions {
 	return &StatsOptions{StatsParams: StatsParams{DormantTau: DefaultDormantTau, SaturatedAbove: DefaultSaturatedAbove}}
 }
 
-// saturateFor is layer name's saturation range, or nil.
-func (so *StatsOptions) saturateFor(name string) *Range {
+// saturateFor is layer name's saturation range (nil: none), or an error
+// when two patterns claim it.
+func (so *StatsOptions) saturateFor(name string) (*Range, error) {
 	if r, ok := so.Saturate[name]; ok {
-		return &r
+		return &r, nil
 	}
-	if r, ok := so.Saturate[""]; ok {
-		return &r
+	var found string
+	var out *Range
+	for _, pat := range slices.Sorted(maps.Keys(so.Saturate)) {
+		if pat == "" {
+			continue
+		}
+		if ok, _ := path.Match(pat, name); ok {
+			if out != nil {
+				return nil, fmt.Errorf("%w: layer %q matches saturate patterns %q and %q: give one range", ErrBadOption, name, found, pat)
+			}
+			r := so.Saturate[pat]
+			found, out = pat, &r
+		}
 	}
-	return nil
+	if out == nil {
+		if r, ok := so.Saturate[""]; ok {
+			out = &r
+		}
+	}
+	return out, nil
 }
 
 func (so *StatsOptions) check(plans []Plan) error {
 	if err := so.StatsParams.Check(); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadOption, err)
 	}
-	for name, r := range so.Saturate {
+	for pat, r := range so.Saturate {
 		if !(r.Lo < r.Hi) {
 			return fmt.Errorf("%w: saturate %g:%g is not a range lo < hi", ErrBadOption, r.Lo, r.Hi)
 		}
-		if name == "" {
+		if _, err := path.Match(pat, ""); err != nil {
+			return fmt.Errorf("%w: saturate %q: bad layer pattern", ErrBadOption, pat)
+		}
+		if pat == "" {
 			continue
 		}
 		found := false
 		for _, p := range plans {
-			found = found || p.Layer.Name == name
+			ok, _ := path.Match(pat, p.Layer.Name)
+			found = found || ok || p.Layer.Name == pat
 		}
 		if !found {
-			return fmt.Errorf("%w: saturate %s=%g:%g: no layer is named %q", ErrBadOption, name, r.Lo, r.Hi, name)
+			return fmt.Errorf("%w: saturate %s=%g:%g: the pattern matches no layer", ErrBadOption, pat, r.Lo, r.Hi)
+		}
+	}
+	for _, p := range plans {
+		if _, err := so.saturateFor(p.Layer.Name); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -292,7 +323,8 @@ func (lc *layerCount) newWorker() *worker {
 	}
 	t := NewTally(int(lc.plan.Geom.Units))
 	if so := lc.opt.Stats; so != nil {
-		t.Stats = NewStats(int(lc.plan.Geom.Units), so.saturateFor(lc.plan.Layer.Name))
+		sat, _ := so.saturateFor(lc.plan.Layer.Name) // checked by Run
+		t.Stats = NewStats(int(lc.plan.Geom.Units), sat)
 	}
 	return &worker{tally: t}
 }

@@ -2,6 +2,7 @@ package profiler_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -277,5 +278,34 @@ func TestValueEdgesGolden(t *testing.T) {
 		if profiler.MagnitudeBin(e) != k+1 || profiler.MagnitudeBin(math.Nextafter(e, 0)) != k {
 			t.Errorf("edge %d (%v): bins %d and %d", k, e, profiler.MagnitudeBin(e), profiler.MagnitudeBin(math.Nextafter(e, 0)))
 		}
+	}
+}
+
+// --saturate patterns: an exact name wins, a glob applies to the layers it
+// matches, "" to the rest; two globs on one layer are an error.
+func TestSaturatePatterns(t *testing.T) {
+	data := f32bytes([]float32{-2, 0.5, 2, 0.1, 3, -3})
+	layers := func(names ...string) []profiler.Layer {
+		var out []profiler.Layer
+		for _, n := range names {
+			out = append(out, profiler.MemoryLayer(n, profiler.Float32, []int{3, 2}, data))
+		}
+		return out
+	}
+	so := profiler.DefaultStats()
+	so.Saturate = map[string]profiler.Range{"tanh*": {Lo: -1, Hi: 1}, "tanh2": {Lo: -2.5, Hi: 2.5}, "": {Lo: -10, Hi: 10}}
+	p := run(t, layers("tanh1", "tanh2", "relu"), profiler.Options{Stats: so})
+	for i, want := range [][]uint64{{3, 1}, {1, 1}, {0, 0}} {
+		if got := p.Layers[i].Stats.SaturatedCounts; !slices.Equal(got, want) {
+			t.Errorf("%s: saturated counts %v, want %v", p.Layers[i].Name, got, want)
+		}
+	}
+	so.Saturate = map[string]profiler.Range{"tanh*": {Lo: -1, Hi: 1}, "*1": {Lo: -2, Hi: 2}}
+	if _, err := profiler.Run(context.Background(), layers("tanh1"), profiler.Options{Backend: cpu.New(), Stats: so}); err == nil || !strings.Contains(err.Error(), "give one range") {
+		t.Errorf("two patterns on one layer: %v", err)
+	}
+	so.Saturate = map[string]profiler.Range{"gelu*": {Lo: -1, Hi: 1}}
+	if _, err := profiler.Run(context.Background(), layers("tanh1"), profiler.Options{Backend: cpu.New(), Stats: so}); err == nil || !strings.Contains(err.Error(), "matches no layer") {
+		t.Errorf("a pattern that matches no layer: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -107,7 +108,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	withStats := fs.Bool("stats", false, "also compute value statistics: per unit min, max, mean, mean |x|, first and last fired; per layer the value and L0 histograms; constant, dormant and saturated units (any of the next four flags implies it)")
 	dormantTau := fs.Float64("dormant-tau", profiler.DefaultDormantTau, "a unit is dormant when its mean |x| is at most `TAU` times the layer's mean over units (0: the units whose every value is 0)")
 	var saturate multiFlag
-	fs.Var(&saturate, "saturate", "count per unit the values x <= LO or x >= HI: `LO:HI` for every layer or LAYER=LO:HI for one (repeatable; e.g. -0.99:0.99 for tanh)")
+	fs.Var(&saturate, "saturate", "count per unit the values x <= LO or x >= HI: `LO:HI` for every layer or LAYER_GLOB=LO:HI (repeatable; e.g. -0.99:0.99 for tanh)")
 	saturatedAbove := fs.Float64("saturated-above", profiler.DefaultSaturatedAbove, "a unit is saturated when more than this `fraction` of its observations lie in its --saturate range")
 	deadWindow := fs.Uint64("dead-window", 0, "also list the units silent on the last `N` observations of each layer")
 	paths, err := parse(fs, args)
@@ -185,9 +186,9 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	}
 	warnUnmatchedAxes(e, axes, ls)
 	if statsOpt != nil {
-		for name, r := range statsOpt.Saturate {
-			if name != "" && !slices.ContainsFunc(ls, func(l profiler.Layer) bool { return l.Name == name }) {
-				return usagef("--saturate %s=%g:%g: no layer is named %q", name, r.Lo, r.Hi, name)
+		for pat, r := range statsOpt.Saturate {
+			if pat != "" && !slices.ContainsFunc(ls, func(l profiler.Layer) bool { ok, _ := path.Match(pat, l.Name); return ok || l.Name == pat }) {
+				return usagef("--saturate %s=%g:%g: the pattern matches no layer", pat, r.Lo, r.Hi)
 			}
 		}
 	}
@@ -307,6 +308,9 @@ func parseStatsFlags(tau, above float64, window uint64, saturate []string) (*pro
 		}
 		if !(l < h) {
 			return nil, usagef("--saturate %q: LO must be below HI", v)
+		}
+		if _, err := path.Match(name, ""); err != nil {
+			return nil, usagef("--saturate %q: bad layer pattern %q", v, name)
 		}
 		if so.Saturate == nil {
 			so.Saturate = map[string]profiler.Range{}
