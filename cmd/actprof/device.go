@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,18 +42,60 @@ const (
 	reexecEnv    = "ACTPROF_REEXEC" // set in a re-executed actprof-cuda, against loops
 )
 
-// parseDevice reads --device: auto, cpu, cuda or cuda:N.
-func parseDevice(s string) (kind string, ordinal int, err error) {
+// parseDevice reads --device: auto, cpu, cuda (GPU 0), cuda:N, cuda:N,M,...
+// (distinct ordinals) or cuda:all (ordinals nil: every GPU).
+func parseDevice(s string) (kind string, ordinals []int, err error) {
+	bad := usagef("--device %q: want auto, cpu, cuda, cuda:N, cuda:N,M,... or cuda:all", s)
 	switch {
 	case s == "auto" || s == "cpu" || s == "cuda":
-		return s, 0, nil
+		return s, []int{0}, nil
+	case s == "cuda:all":
+		return "cuda", nil, nil
 	case strings.HasPrefix(s, "cuda:"):
-		n, err := strconv.Atoi(s[5:])
-		if err == nil && n >= 0 {
-			return "cuda", n, nil
+		for _, f := range strings.Split(s[5:], ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 0 || slices.Contains(ordinals, n) {
+				return "", nil, bad
+			}
+			ordinals = append(ordinals, n)
+		}
+		return "cuda", ordinals, nil
+	}
+	return "", nil, bad
+}
+
+// gpuBackends opens the GPUs of ordinals (nil: all of them): one backend,
+// or a profiler.Multi spreading blocks over several.
+func gpuBackends(ordinals []int) (profiler.Backend, error) {
+	if ordinals == nil {
+		devs, err := gpuDevices()
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range devs {
+			ordinals = append(ordinals, d.Ordinal)
+		}
+		if len(ordinals) == 0 {
+			return nil, errors.New("no usable GPU (the driver lists none)")
 		}
 	}
-	return "", 0, usagef("--device %q: want auto, cpu, cuda or cuda:N", s)
+	var parts []profiler.Backend
+	for _, o := range ordinals {
+		b, err := gpuBackend(o)
+		if err != nil {
+			for _, p := range parts {
+				if d, ok := p.(profiler.Device); ok {
+					d.Close()
+				}
+			}
+			return nil, err
+		}
+		parts = append(parts, b)
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	return profiler.NewMulti(parts...)
 }
 
 // findCudaBinary looks for actprof-cuda beside this executable, then on PATH.
@@ -115,7 +158,7 @@ func probeGPUs(ctx context.Context, bin string) ([]deviceInfo, error) {
 // CPU-only install); one with actprof-cuda but no usable GPU says so in one
 // line (unless quiet).
 func chooseBackend(ctx context.Context, e *env, device string, generic, quiet bool) (profiler.Backend, error) {
-	kind, ordinal, err := parseDevice(device)
+	kind, ordinals, err := parseDevice(device)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +167,7 @@ func chooseBackend(ctx context.Context, e *env, device string, generic, quiet bo
 		return cpuBackend, nil
 	}
 	if gpuBackend != nil { // we are actprof-cuda
-		b, err := gpuBackend(ordinal)
+		b, err := gpuBackends(ordinals)
 		if err == nil {
 			return b, nil
 		}
@@ -143,9 +186,12 @@ func chooseBackend(ctx context.Context, e *env, device string, generic, quiet bo
 	if err == nil {
 		var devs []deviceInfo
 		if devs, err = probeGPUs(ctx, bin); err == nil {
-			if ordinal >= len(devs) {
-				err = fmt.Errorf("no GPU %d (%d found)", ordinal, len(devs))
-			} else if os.Getenv(reexecEnv) == "" {
+			for _, o := range ordinals {
+				if o >= len(devs) && err == nil {
+					err = fmt.Errorf("no GPU %d (%d found)", o, len(devs))
+				}
+			}
+			if err == nil && os.Getenv(reexecEnv) == "" {
 				args := append([]string{bin}, os.Args[1:]...)
 				env := append(os.Environ(), reexecEnv+"=1")
 				err = syscall.Exec(bin, args, env) // returns only on failure

@@ -102,7 +102,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	quiet := fs.Bool("quiet", false, "no progress or timing lines on stderr")
 	patterns := fs.String("patterns", "", "also write every observation's fired units to the pattern store `FILE` (.actbits)")
 	level := fs.String("patterns-level", store.DefaultLevel, "pattern store compression: fastest (quickest to write) or best (smallest)")
-	device := fs.String("device", "auto", "where to count: auto (a GPU through actprof-cuda when one is usable, else the CPU), cpu, cuda or cuda:N")
+	device := fs.String("device", "auto", "where to count: auto (a GPU through actprof-cuda when one is usable, else the CPU), cpu, cuda, cuda:N, cuda:N,M,... or cuda:all (blocks spread over the GPUs)")
 	generic := fs.Bool("generic", false, "use the plain-Go CPU kernels, not the vector ones (for comparison)")
 	durable := fs.Bool("sync", false, "flush the profile and pattern store to stable storage (fsync) before renaming them into place")
 	withStats := fs.Bool("stats", false, "also compute value statistics: per unit min, max, mean, mean |x|, first and last fired; per layer the value and L0 histograms; constant, dormant and saturated units (any of the next four flags implies it)")
