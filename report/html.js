@@ -19,6 +19,7 @@
     if (a >= 1e-3 && a < 1e6) return String(+f.toPrecision(4));
     return f.toExponential(2);
   }
+  function numOrDash(f) { return f === null || f === undefined ? "&ndash;" : num(f); }
   function pct(n, of) {
     if (!of || !n) return "0%";
     var f = 100 * n / of;
@@ -77,11 +78,11 @@
     if (H.kind === "timeline") {
       var t = D.model;
       return "<b>" + esc(H.labels[i]) + "</b><br>dead " + num(t.dead_frac[i]) + " · rare " + num(t.rare_frac[i]) +
-        (t.dormant_frac ? " · dormant " + num(t.dormant_frac[i]) : "") + "<br>Pr[y&gt;0] " + num(t.mean_activation_probability[i]);
+        (t.dormant_frac ? " · dormant " + numOrDash(t.dormant_frac[i]) : "") + "<br>Pr[y&gt;0] " + num(t.mean_activation_probability[i]);
     }
     var l = L[i];
     return "<b>" + i + ": " + esc(l.name) + "</b><br>Pr[y&gt;0] " + num(l.p) + "<br>dead " + l.dead + " of " + l.units + " (" + pct(l.dead, l.units) + ")" +
-      (l.dormant !== undefined ? "<br>dormant " + l.dormant + " (" + pct(l.dormant, l.units) + ")" : "");
+      (l.st ? "<br>dormant " + l.st.dormant + " (" + pct(l.st.dormant, l.units) + ")" : "");
   }
 
   // The index: sort by a column (numbers descending first, names
@@ -94,7 +95,9 @@
     if (k === "i") return i;
     if (k === "name") return l.name;
     if (k === "deadf") return l.units ? l.dead / l.units : 0;
-    if (k === "dormantf") return l.dormant === undefined ? -1 : l.units ? l.dormant / l.units : 0;
+    if (k === "dormantf") return !l.st ? -1 : l.units ? l.st.dormant / l.units : 0;
+    if (k === "dormant" || k === "constant") return l.st ? l.st[k] : -1;
+    if (k === "saturated") return l.st && l.st.sat ? l.st.saturated : -1;
     var v = l[k];
     return typeof v === "number" ? v : -1;
   }
@@ -252,15 +255,29 @@
       ["observations per unit", l.obs], ["Pr[y&gt;0]", num(l.p)],
       ["dead", l.dead + " (" + pct(l.dead, l.units) + ")"], ["rare", l.rare + " (" + pct(l.rare, l.units) + ")"],
       ["always on", l.on + " (" + pct(l.on, l.units) + ")"], ["NaN", l.nan ? l.nan + " NaN values in " + l.nanUnits + " units" : "none"]];
-    (l.extra || []).forEach(function (p) { pairs.push([esc(p[0]), esc(p[1])]); });
+    var st = l.st;
+    if (st) {
+      pairs.push(["dormant", st.dormant + " (" + pct(st.dormant, l.units) + "): mean |x| at most " + num(H.tau) + " of the layer's mean over units"]);
+      pairs.push(["saturated", st.sat ? st.saturated + " (" + pct(st.saturated, l.units) + "): more than " + num(H.satAbove) + " of values x &le; " + num(st.sat[0]) + " or x &ge; " + num(st.sat[1]) : "not counted (no saturation range)"]);
+      pairs.push(["constant", st.constant + " (" + pct(st.constant, l.units) + "): one value on every observation"]);
+      if (H.window) pairs.push(["window-dead", st.windowDead + " (" + pct(st.windowDead, l.units) + "): silent on the last " + H.window + " observations"]);
+      pairs.push(["values", st.min === null ? "no finite value" : "from " + num(st.min) + " to " + num(st.max)]);
+      if (st.pinf || st.ninf) pairs.push(["infinities", st.pinf + " +Inf, " + st.ninf + " &minus;Inf"]);
+      pairs.push(["mean L0", num(st.l0.mean) + " units fire on an observation (of " + l.units + ")"]);
+    }
     if (l.src) pairs.push(["source", esc(l.src)]);
     var s = nav(i) + "<h2>" + i + ": " + esc(l.name) + "</h2>" + kv(pairs);
     s += "<h3>Firing rates</h3>" + histSVG(l);
     s += "<h3>Units</h3>" + legend(l) + '<div class="strip"><canvas id="strip"></canvas></div>';
-    if (l.vhist) s += "<h3>Values</h3>" + valueSVG(l.vhist);
+    if (st) s += "<h3>Values</h3>" + valueSVG(st) + "<h3>Units firing per observation (L0)</h3>" + l0SVG(l, st.l0);
     s += "<h3>Unit lists</h3>";
     l.lists.forEach(function (x) {
       s += '<div class="list" data-what="' + esc(x.what) + '"><b>' + esc(x.what) + " (" + x.n + ")</b>: " + (x.n ? esc(x.text) : "none") + "</div>";
+      if (x.rows && x.rows.length) {
+        s += '<table class="kv units" data-what="' + esc(x.what) + '"><thead><tr><th>unit</th><th>mean</th><th>mean |x|</th></tr></thead><tbody>' +
+          x.rows.map(function (r) { return "<tr><td>" + r[0] + "</td><td>" + numOrDash(r[1]) + "</td><td>" + num(r[2]) + "</td></tr>"; }).join("") + "</tbody></table>";
+        if (x.n > x.rows.length) s += '<p class="note">the first ' + x.rows.length + " of " + x.n + " shown with their means</p>";
+      }
     });
     detail.innerHTML = s;
     drawStrip(l, document.getElementById("strip"));
@@ -271,20 +288,88 @@
       showTip(ev, histTip(l, +k));
     });
     hist.addEventListener("mouseleave", hideTip);
+    if (st) {
+      barTips(detail.querySelector("svg.vhist"), st.vhist.length, function (k) { return vLabel(k) + ": " + st.vhist[k] + " values"; });
+      barTips(detail.querySelector("svg.l0hist"), Math.max(1, st.l0.counts.length), function (k) {
+        var a = st.l0.lo + k * st.l0.w, b = Math.min(l.units, a + st.l0.w - 1);
+        return (st.l0.counts[k] || 0) + " observations on which " + (a === b ? a : a + "&ndash;" + b) + " units fired";
+      });
+    }
   }
 
-  // A value histogram: {labels: [...], counts: [...]}, bars on a log
-  // scale of counts (values span many decades).
-  function valueSVG(v) {
-    var n = v.counts.length, W = 900, Ht = 200, x0 = 56, y0 = 20, pw = W - x0 - 12, ph = Ht - y0 - 50, bw = pw / n;
-    var top = Math.log10(1 + Math.max.apply(null, v.counts.concat([1])));
-    var s = '<svg class="vhist" width="' + W + '" height="' + Ht + '" viewBox="0 0 ' + W + " " + Ht + '"><text x="' + x0 + '" y="12" class="title">' + esc(v.title) + "</text>";
-    for (var k = 0; k < n; k++) {
-      var c = v.counts[k], h = c ? Math.max(1, ph * Math.log10(1 + c) / top) : 0, x = x0 + k * bw;
-      s += '<rect class="bar" x="' + (x + 0.5).toFixed(1) + '" y="' + (y0 + ph - h).toFixed(1) + '" width="' + Math.max(1, bw - 1).toFixed(1) + '" height="' + h.toFixed(1) + '"><title>' + esc(v.labels[k]) + ": " + c + "</title></rect>";
-      if (v.ticks && v.ticks[k]) s += '<text class="xtick" x="' + (x + bw / 2).toFixed(1) + '" y="' + (y0 + ph + 14) + '">' + esc(v.ticks[k]) + "</text>";
+  // The value histogram: fixed bins, H.vdec a decade of magnitude from
+  // 10^H.vlo, negative values left of the zero bin H.vzero, positive
+  // right, the outermost bins the overflow; bars on a log scale of counts
+  // (values span many decades).
+  function vEdge(k) { return Math.pow(10, H.vlo + k / H.vdec); }
+  function vLabel(k) {
+    var z = H.vzero, m = z - 1, top = num(vEdge(2 * H.vdec * -H.vlo));
+    if (k === z) return "x = 0";
+    if (k === z + 1) return "0 &lt; x &lt; " + num(vEdge(0));
+    if (k === z - 1) return "&minus;" + num(vEdge(0)) + " &lt; x &lt; 0";
+    if (k === 0) return "x &le; &minus;" + top;
+    if (k === 2 * z) return "x &ge; " + top;
+    if (k > z) return num(vEdge(k - z - 2)) + " &le; x &lt; " + num(vEdge(k - z - 1));
+    return "&minus;" + num(vEdge(m - k)) + " &lt; x &le; &minus;" + num(vEdge(m - k - 1));
+  }
+  function decade(d) { return d === 0 ? "1" : "1e" + d; }
+  function valueSVG(st) {
+    var v = st.vhist, n = v.length, W = 900, Ht = 210, x0 = 56, y0 = 20, pw = W - x0 - 12, ph = Ht - y0 - 50, bw = pw / n, z = H.vzero;
+    var top = Math.max.apply(null, v.concat([1])), lt = Math.log10(1 + top);
+    var s = '<svg class="vhist" width="' + W + '" height="' + Ht + '" viewBox="0 0 ' + W + " " + Ht + '"><text x="' + x0 + '" y="12" class="title">Values: count by magnitude, negative left, zero in the centre, positive right (log scale of counts)</text>';
+    for (var g = 0; g <= 4; g++) {
+      var gy = y0 + ph - ph * g / 4;
+      s += '<line class="grid" x1="' + x0 + '" x2="' + (x0 + pw) + '" y1="' + gy + '" y2="' + gy + '"/><text class="ytick" x="' + (x0 - 4) + '" y="' + (gy + 4) + '">' + num(Math.round(Math.pow(10, lt * g / 4) - 1)) + "</text>";
     }
-    return s + '<text class="xlabel" x="' + (x0 + pw) + '" y="' + (Ht - 4) + '">' + esc(v.xlabel || "") + "</text></svg>";
+    for (var k = 0; k < n; k++) {
+      var c = v[k], h = c ? Math.max(1, ph * Math.log10(1 + c) / lt) : 0, x = x0 + k * bw;
+      var cls = k === z ? "bar zero" : k < z ? "bar neg" : "bar";
+      if (c) s += '<rect class="' + cls + '" data-k="' + k + '" x="' + (x + 0.5).toFixed(1) + '" y="' + (y0 + ph - h).toFixed(1) + '" width="' + Math.max(1, bw - 1).toFixed(1) + '" height="' + h.toFixed(1) + '"/>';
+    }
+    // a label every two decades, at the bins' edges
+    var lab = function (xb, t) { return '<line class="tick" x1="' + xb.toFixed(1) + '" x2="' + xb.toFixed(1) + '" y1="' + (y0 + ph) + '" y2="' + (y0 + ph + 4) + '"/><text class="xtick" x="' + xb.toFixed(1) + '" y="' + (y0 + ph + 14) + '">' + t + "</text>"; };
+    for (var e = 0; e <= 2 * H.vdec * -H.vlo; e += 2 * H.vdec) {
+      var d = H.vlo + e / H.vdec;
+      // 1e-8 and -1e-8 stand three bins apart: ticks only
+      s += lab(x0 + (z + 2 + e) * bw, e ? decade(d) : "") + lab(x0 + (z - 1 - e) * bw, e ? "&minus;" + decade(d) : "");
+    }
+    s += '<text class="xtick" x="' + (x0 + (z + 0.5) * bw).toFixed(1) + '" y="' + (y0 + ph + 28) + '">0</text>';
+    s += '<rect class="hover" x="' + x0 + '" y="' + y0 + '" width="' + pw + '" height="' + ph + '"/>';
+    return s + '<text class="xlabel" x="' + (x0 + pw) + '" y="' + (Ht - 4) + '">value x (magnitude decades; ' + H.vdec + " bins a decade)</text></svg>";
+  }
+  function l0SVG(l, h) {
+    var n = Math.max(1, h.counts.length), W = 900, Ht = 190, x0 = 56, y0 = 20, pw = W - x0 - 12, ph = Ht - y0 - 40, bw = pw / n;
+    var top = Math.max.apply(null, h.counts.concat([1]));
+    var s = '<svg class="l0hist" width="' + W + '" height="' + Ht + '" viewBox="0 0 ' + W + " " + Ht + '"><text x="' + x0 + '" y="12" class="title">Observations by the number of units that fired on them (L0); mean ' + num(h.mean) + "</text>";
+    for (var g = 0; g <= 4; g++) {
+      var gy = y0 + ph - ph * g / 4;
+      s += '<line class="grid" x1="' + x0 + '" x2="' + (x0 + pw) + '" y1="' + gy + '" y2="' + gy + '"/><text class="ytick" x="' + (x0 - 4) + '" y="' + (gy + 4) + '">' + num(Math.round(top * g / 4)) + "</text>";
+    }
+    for (var k = 0; k < h.counts.length; k++) {
+      var c = h.counts[k], bh = c ? Math.max(1, ph * c / top) : 0;
+      if (c) s += '<rect class="bar" data-k="' + k + '" x="' + (x0 + k * bw + 0.5).toFixed(1) + '" y="' + (y0 + ph - bh).toFixed(1) + '" width="' + Math.max(1, bw - 1).toFixed(1) + '" height="' + bh.toFixed(1) + '"/>';
+    }
+    var step = Math.max(1, Math.ceil(n / 10));
+    // a bar spans L0 from lo+k*w to lo+k*w+w-1: L0 = v stands at (v-lo+0.5)/w bars
+    var at = function (v) { return x0 + (v - h.lo + 0.5) / h.w * bw; };
+    for (var i = 0; i < h.counts.length; i += step) s += '<text class="xtick" x="' + at(h.lo + i * h.w).toFixed(1) + '" y="' + (y0 + ph + 14) + '">' + (h.lo + i * h.w) + "</text>";
+    if (h.counts.length && h.mean >= h.lo) {
+      var mx = at(h.mean);
+      s += '<line class="mean" x1="' + mx.toFixed(1) + '" x2="' + mx.toFixed(1) + '" y1="' + y0 + '" y2="' + (y0 + ph) + '"/>';
+    }
+    s += '<rect class="hover" x="' + x0 + '" y="' + y0 + '" width="' + pw + '" height="' + ph + '"/>';
+    return s + '<text class="xlabel" x="' + (x0 + pw) + '" y="' + (Ht - 4) + '">units fired' + (h.w > 1 ? " (" + h.w + " a bar)" : "") + " · mean line</text></svg>";
+  }
+  // Bars under the pointer: the bin from the x position.
+  function barTips(svg, n, tipOf) {
+    if (!svg) return;
+    svg.addEventListener("mousemove", function (ev) {
+      var r = svg.getBoundingClientRect(), x = (ev.clientX - r.left) * (svg.viewBox.baseVal.width / r.width);
+      var k = Math.floor((x - 56) / ((svg.viewBox.baseVal.width - 68) / n));
+      if (k < 0 || k >= n) return hideTip();
+      showTip(ev, tipOf(k));
+    });
+    svg.addEventListener("mouseleave", hideTip);
   }
 
   // A timeline layer: its fractions and Pr[y>0] across checkpoints.
