@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What the tests need besides Go, installed where missing on Debian
 # (bookworm): python3-numpy for /usr/bin/python3 (the independent reference
-# of the end-to-end tests and bench/probe.py), chromium (the headless
+# of the end-to-end tests and bench/probe.py), python3-torch (trains the small
+# nets whose activations the value statistics' end-to-end test profiles;
+# 171 packages, about 580 MiB, 80 s to install), chromium (the headless
 # browser that the HTML report's test drives), and nvidia-cuda-toolkit from
 # non-free (nvcc, cuda.h, libcuda: make cuda-check and the cuda-tagged
 # builds). Quiet, and quick, when all are there. apt-get runs through sudo
@@ -9,7 +11,9 @@
 # when it fails.
 #
 # A missing NumPy that cannot be installed is an error (make test cannot
-# pass without it). A missing CUDA toolkit that cannot be installed is an
+# pass without it). A missing PyTorch that cannot be installed is an error
+# under CI (CI set), else a warning: make test then skips the value
+# statistics' end-to-end test. A missing CUDA toolkit that cannot be installed is an
 # error under CI (CI set), else a warning: make test then skips cuda-check;
 # likewise chromium (make test then skips the browser test).
 # ACTPROF_DEPS_CUDA=0 leaves the CUDA toolkit out.
@@ -19,12 +23,13 @@ set -euo pipefail
 
 py=/usr/bin/python3
 have_numpy() { "$py" -c 'import numpy' >/dev/null 2>&1; }
+have_torch() { "$py" -c 'import torch' >/dev/null 2>&1; }
 have_chromium() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
 have_cuda() { command -v nvcc >/dev/null 2>&1 && [ -f /usr/include/cuda.h ]; }
 want_cuda() { [ "${ACTPROF_DEPS_CUDA:-1}" != 0 ]; }
 strict() { [ -n "${CI:-}" ] && [ "${CI}" != 0 ] && [ "${CI}" != false ]; }
 
-if have_numpy && have_chromium && { ! want_cuda || have_cuda; }; then
+if have_numpy && have_torch && have_chromium && { ! want_cuda || have_cuda; }; then
   exit 0
 fi
 
@@ -72,6 +77,17 @@ if ! have_numpy; then
   if ! apt_install python3-numpy || ! have_numpy; then
     echo "deps: $py cannot import numpy, which make test needs (Debian: apt-get install python3-numpy)" >&2
     exit 1
+  fi
+fi
+
+if ! have_torch; then
+  echo "deps: installing python3-torch (trains the nets of the value statistics' end-to-end test)"
+  if ! apt_install python3-torch || ! have_torch; then
+    if strict; then
+      echo "deps: $py cannot import torch and it could not be installed (Debian: apt-get install python3-torch)" >&2
+      exit 1
+    fi
+    echo "deps: warning: no PyTorch: make test skips the value statistics' end-to-end test" >&2
   fi
 fi
 

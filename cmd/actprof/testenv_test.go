@@ -47,3 +47,16 @@ func bigTest(t *testing.T, what string) {
 		t.Skipf("%s: set ACTPROF_BIG_TESTS=1 (make test-big) to run", what)
 	}
 }
+
+// requireTorch returns the python with PyTorch and NumPy, or skips the test
+// (fails it under CI) when there is none: the real-model activations of the
+// value statistics' test come from small nets it trains (make deps installs
+// Debian's python3-torch).
+func requireTorch(t *testing.T) string {
+	t.Helper()
+	py := requireNumPy(t)
+	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
+		missingReference(t, "PyTorch unavailable (%s with torch; make deps installs python3-torch): %v", py, err)
+	}
+	return py
+}
