@@ -363,7 +363,8 @@ func TestStatsBadFlags(t *testing.T) {
 		{[]string{"--saturate", "0.5:0.1"}, `--saturate "0.5:0.1": LO must be below HI`},
 		{[]string{"--saturate", "x=1"}, `--saturate "x=1": want LO:HI`},
 		{[]string{"--saturate", "fc=nan:1"}, `--saturate "fc=nan:1": want LO:HI`},
-		{[]string{"--saturate", "nosuchlayer=0:1"}, `no layer is named "nosuchlayer"`},
+		{[]string{"--saturate", "nosuchlayer=0:1"}, "--saturate nosuchlayer=0:1: the pattern matches no layer"},
+		{[]string{"--saturate", "[=0:1"}, `--saturate "[=0:1": bad layer pattern "["`},
 		{[]string{"--dormant-tau", "-1"}, "--dormant-tau must be in [0, 1]"},
 		{[]string{"--dormant-tau", "1.5"}, "--dormant-tau must be in [0, 1]"},
 		{[]string{"--saturated-above", "1"}, "--saturated-above must be in [0, 1)"},
@@ -382,6 +383,15 @@ func TestStatsBadFlags(t *testing.T) {
 		if left, _ := filepath.Glob(filepath.Join(dir, "p.json*")); len(left) > 0 {
 			t.Errorf("%v: left behind %v", c.args, left)
 		}
+	}
+	// two patterns for one layer: one line naming both (a library error,
+	// not a usage one)
+	so, se, code := actprof(t, "profile", "--quiet", "-o", out, "--saturate", "f*=0:1", "--saturate", "*c=0:1", in)
+	if code == 0 || so != "" || strings.Count(se, "\n") != 1 || !strings.Contains(se, `"*c" and "f*"`) {
+		t.Errorf("two --saturate patterns on one layer: exit %d, stdout %q, stderr %q", code, so, se)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("two --saturate patterns on one layer: %s written", out)
 	}
 	// a good run, so that the flags above failed for their own reason
 	if so, se, code := actprof(t, "profile", "--quiet", "-o", out, "--saturate", "fc=-1:1", "--dormant-tau", "0", "--saturated-above", "0", in); code != 0 {
