@@ -27,8 +27,10 @@ type PNGPlot struct {
 // fraction by depth, and per layer the histogram of log10 firing rate
 // (dead units in their own bin) and the unit strip (one cell per unit or
 // per run of units, coloured by log10 rate, dead units red, 100 cells a
-// row). A layer's files are named by its depth and name (characters other
-// than letters, digits, '.', '-' and '_' replaced by '_').
+// row). With value statistics, also the dormant fraction by depth and per
+// layer its value histogram. A layer's files are named by its depth and
+// name (characters other than letters, digits, '.', '-' and '_' replaced
+// by '_').
 func PNGPlots(p *profiler.Profile) []PNGPlot {
 	s := NewRateScale(p)
 	n := len(p.Layers)
@@ -46,12 +48,28 @@ func PNGPlots(p *profiler.Profile) []PNGPlot {
 			return linePNG(w, "Dead fraction by depth", "layer (depth)", "dead fraction", fracs, 0)
 		}},
 	}
+	if p.Stats != nil {
+		dorm := make(plotter.XYs, n)
+		for i := range p.Layers {
+			f := dormantFrac(&p.Layers[i])
+			if math.IsNaN(f) { // a layer without statistics
+				f = 0
+			}
+			dorm[i] = plotter.XY{X: float64(i), Y: f}
+		}
+		out = append(out, PNGPlot{"depth-dormant-fraction.png", func(w io.Writer) error {
+			return linePNG(w, "Dormant fraction by depth", "layer (depth)", "dormant fraction", dorm, 0)
+		}})
+	}
 	for i := range p.Layers {
 		l := &p.Layers[i]
 		base := fmt.Sprintf("layer-%04d-%s", i, fileSafe(l.Name))
 		out = append(out,
 			PNGPlot{base + "-rates.png", func(w io.Writer) error { return ratesPNG(w, l, s) }},
 			PNGPlot{base + "-units.png", func(w io.Writer) error { return stripPNG(w, l, s) }})
+		if l.Stats != nil {
+			out = append(out, PNGPlot{base + "-values.png", func(w io.Writer) error { return valuesPNG(w, l) }})
+		}
 	}
 	return out
 }
@@ -201,4 +219,70 @@ func levelColour(lv byte) color.RGBA {
 		c[j] = uint8(math.Round(stops[k][j] + f*(stops[k+1][j]-stops[k][j])))
 	}
 	return color.RGBA{c[0], c[1], c[2], 255}
+}
+
+// valueBars splits a value histogram into its negative, zero and positive
+// bars (each ValueBins long, zero outside its part), as heights
+// log10(1 + count).
+func valueBars(hist []uint64) (neg, zero, pos plotter.Values) {
+	neg, zero, pos = make(plotter.Values, len(hist)), make(plotter.Values, len(hist)), make(plotter.Values, len(hist))
+	for k, c := range hist {
+		h := math.Log10(1 + float64(c))
+		switch {
+		case k < profiler.ValueZeroBin:
+			neg[k] = h
+		case k == profiler.ValueZeroBin:
+			zero[k] = h
+		default:
+			pos[k] = h
+		}
+	}
+	return
+}
+
+// valuesPNG is a layer's value histogram: the fixed bins by magnitude
+// decade, negative values left of the zero bin, positive right, bar
+// heights on a log scale of counts.
+func valuesPNG(w io.Writer, l *profiler.LayerProfile) error {
+	p := plot.New()
+	p.Title.Text = "Values: " + SafeName(l.Name)
+	p.X.Label.Text, p.Y.Label.Text = "value x (4 bins a decade of |x|; negative left, 0 centre, positive right)", "values (log scale)"
+	neg, zero, pos := valueBars(l.Stats.ValueHist)
+	top := 0.0
+	for _, part := range []struct {
+		v   plotter.Values
+		col color.RGBA
+	}{{neg, color.RGBA{140, 107, 177, 255}}, {zero, color.RGBA{127, 127, 127, 255}}, {pos, color.RGBA{59, 111, 182, 255}}} {
+		bars, err := plotter.NewBarChart(part.v, vg.Points(3.5))
+		if err != nil {
+			return err
+		}
+		bars.Color = part.col
+		bars.LineStyle.Width = 0
+		p.Add(bars)
+		for _, h := range part.v {
+			top = max(top, h)
+		}
+	}
+	// edge k of the magnitudes is the left edge of bar ValueZeroBin+2+k
+	// (positive) and the right edge of bar ValueZeroBin-2-k (negative)
+	z := float64(profiler.ValueZeroBin)
+	ticks := []plot.Tick{{Value: z, Label: "0"}}
+	for k := 8; k < len(profiler.ValueEdges); k += 8 { // every two decades; 1e-8 beside 0 left out
+		d := k/4 - 8
+		lab := "1"
+		if d != 0 {
+			lab = fmt.Sprintf("1e%d", d)
+		}
+		ticks = append(ticks, plot.Tick{Value: z + 1.5 + float64(k), Label: lab}, plot.Tick{Value: z - 1.5 - float64(k), Label: "-" + lab})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Min, p.X.Max = -0.5, float64(profiler.ValueBins)-0.5
+	var yt []plot.Tick
+	for c := 1.0; math.Log10(1+c) <= top*1.01 || len(yt) == 0; c *= 10 {
+		yt = append(yt, plot.Tick{Value: math.Log10(1 + c), Label: fmt.Sprintf("%g", c)})
+	}
+	p.Y.Tick.Marker = plot.ConstantTicks(yt)
+	p.Y.Min, p.Y.Max = 0, math.Max(top, 0.5)*1.05
+	return savePNG(w, p)
 }

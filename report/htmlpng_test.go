@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"image/color"
 	"image/png"
+	"math"
 	"slices"
 	"testing"
 )
@@ -69,6 +70,53 @@ func TestPNGPlots(t *testing.T) {
 				if (dead > 0) != (bottom == red) {
 					t.Errorf("%s: cell %d with %d dead units: bottom %v", l.Name, c, dead, bottom)
 				}
+			}
+		}
+	}
+}
+
+// With statistics: the dormant fraction by depth and each layer's value
+// histogram too; the value bars are the histogram's counts, split by sign.
+func TestPNGPlotsWithStats(t *testing.T) {
+	p := dataProfile(t, statsData(50))
+	var names []string
+	for _, pl := range PNGPlots(p) {
+		names = append(names, pl.Name)
+		var b bytes.Buffer
+		if err := pl.Write(&b); err != nil {
+			t.Fatalf("%s: %v", pl.Name, err)
+		}
+		if img, err := png.Decode(&b); err != nil || img.Bounds().Dx() < 100 {
+			t.Fatalf("%s: not a PNG image (%v)", pl.Name, err)
+		}
+	}
+	want := []string{"depth-activation-probability.png", "depth-dead-fraction.png", "depth-dormant-fraction.png",
+		"layer-0000-act-rates.png", "layer-0000-act-units.png", "layer-0000-act-values.png",
+		"layer-0001-wide-rates.png", "layer-0001-wide-units.png", "layer-0001-wide-values.png"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("files %q, want %q", names, want)
+	}
+	for _, l := range p.Layers {
+		neg, zero, pos := valueBars(l.Stats.ValueHist)
+		for k, c := range l.Stats.ValueHist {
+			var n, z, q uint64
+			for _, x := range []struct {
+				h float64
+				c *uint64
+			}{{neg[k], &n}, {zero[k], &z}, {pos[k], &q}} {
+				*x.c = uint64(math.Round(math.Pow(10, x.h) - 1))
+			}
+			want := [3]uint64{}
+			switch {
+			case k < 66:
+				want[0] = c
+			case k == 66:
+				want[1] = c
+			default:
+				want[2] = c
+			}
+			if [3]uint64{n, z, q} != want {
+				t.Errorf("%s: bin %d bars %d %d %d, want %v", l.Name, k, n, z, q, want)
 			}
 		}
 	}
