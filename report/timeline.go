@@ -14,7 +14,8 @@ import (
 
 // Timeline is a model's profiles at several checkpoints, in the order
 // given: per layer (matched by name) and for the whole model, the dead and
-// rare fractions and the mean firing rate at each checkpoint.
+// rare fractions and the mean firing rate at each checkpoint, and the
+// dormant fraction where the profiles have value statistics.
 type Timeline struct {
 	Labels []string        `json:"labels"` // one per checkpoint
 	Model  TimelineSeries  `json:"model"`  // over all units of each checkpoint
@@ -23,22 +24,27 @@ type Timeline struct {
 
 // TimelineSeries holds one value per checkpoint of each figure: the share
 // of units dead and rare, and Pr[y>0], the mean over units of the firing
-// rate.
+// rate. When some profile has value statistics, DormantFrac is the share
+// of dormant units among the units of layers with statistics (null at a
+// checkpoint without any).
 type TimelineSeries struct {
-	DeadFrac                  []float64 `json:"dead_frac"`
-	RareFrac                  []float64 `json:"rare_frac"`
-	MeanActivationProbability []float64 `json:"mean_activation_probability"`
+	DeadFrac                  []float64  `json:"dead_frac"`
+	RareFrac                  []float64  `json:"rare_frac"`
+	MeanActivationProbability []float64  `json:"mean_activation_probability"`
+	DormantFrac               []*float64 `json:"dormant_frac,omitempty"`
 }
 
 // TimelineLayer is one layer across the checkpoints: null (nil) where a
 // checkpoint's profile lacks the layer. Layers are in the order in which
-// they first appear, checkpoint by checkpoint.
+// they first appear, checkpoint by checkpoint. DormantFrac is present for
+// a layer with value statistics in some profile, null where it has none.
 type TimelineLayer struct {
 	Name                      string     `json:"name"`
 	Units                     []*int     `json:"units"`
 	DeadFrac                  []*float64 `json:"dead_frac"`
 	RareFrac                  []*float64 `json:"rare_frac"`
 	MeanActivationProbability []*float64 `json:"mean_activation_probability"`
+	DormantFrac               []*float64 `json:"dormant_frac,omitempty"`
 }
 
 // NewTimeline lines up profiles (checkpoints, in order) under their labels.
@@ -50,8 +56,15 @@ func NewTimeline(ps []*profiler.Profile, labels []string) (*Timeline, error) {
 	t := &Timeline{Labels: slices.Clone(labels), Model: TimelineSeries{
 		DeadFrac: make([]float64, n), RareFrac: make([]float64, n), MeanActivationProbability: make([]float64, n)}}
 	at := map[string]int{}
+	for _, p := range ps {
+		for i := range p.Layers {
+			if p.Layers[i].Stats != nil {
+				t.Model.DormantFrac = make([]*float64, n)
+			}
+		}
+	}
 	for k, p := range ps {
-		var units, dead, rare int
+		var units, dead, rare, statUnits, dormant int
 		var rateSum float64
 		for i := range p.Layers {
 			l := &p.Layers[i]
@@ -66,6 +79,15 @@ func NewTimeline(ps []*profiler.Profile, labels []string) (*Timeline, error) {
 			u := l.Units
 			df, rf, mp := frac(len(l.Dead), l.Units), frac(len(l.Rare), l.Units), l.MeanActivationProbability
 			tl.Units[k], tl.DeadFrac[k], tl.RareFrac[k], tl.MeanActivationProbability[k] = &u, &df, &rf, &mp
+			if l.Stats != nil {
+				if tl.DormantFrac == nil {
+					tl.DormantFrac = make([]*float64, n)
+				}
+				f := frac(len(l.Stats.Dormant), l.Units)
+				tl.DormantFrac[k] = &f
+				statUnits += l.Units
+				dormant += len(l.Stats.Dormant)
+			}
 			units += l.Units
 			dead += len(l.Dead)
 			rare += len(l.Rare)
@@ -73,6 +95,10 @@ func NewTimeline(ps []*profiler.Profile, labels []string) (*Timeline, error) {
 		}
 		t.Model.DeadFrac[k] = frac(dead, units)
 		t.Model.RareFrac[k] = frac(rare, units)
+		if t.Model.DormantFrac != nil && statUnits > 0 {
+			f := frac(dormant, statUnits)
+			t.Model.DormantFrac[k] = &f
+		}
 		if units > 0 {
 			t.Model.MeanActivationProbability[k] = rateSum / float64(units)
 		}
@@ -111,8 +137,10 @@ type timelinePageLayer struct {
 	DeadLast   float64 `json:"dead_last"`
 	DeadChange float64 `json:"dead_change"`
 	RareLast   float64 `json:"rare_last"`
-	PFirst     float64 `json:"p_first"`
-	PLast      float64 `json:"p_last"`
+	// DormantLast: the last checkpoint's dormant fraction that has one.
+	DormantLast *float64 `json:"dormant_last,omitempty"`
+	PFirst      float64  `json:"p_first"`
+	PLast       float64  `json:"p_last"`
 }
 
 // WriteTimelineHTML writes t as one self-contained page in the report's
@@ -147,6 +175,12 @@ func WriteTimelineHTML(w io.Writer, t *Timeline) error {
 			pl.RareLast = *l.RareFrac[last]
 			pl.PFirst, pl.PLast = *l.MeanActivationProbability[first], *l.MeanActivationProbability[last]
 		}
+		for k := len(l.DormantFrac) - 1; k >= 0; k-- {
+			if l.DormantFrac[k] != nil {
+				pl.DormantLast = l.DormantFrac[k]
+				break
+			}
+		}
 		if pl.DeadChange > 0 {
 			grew++
 		}
@@ -164,8 +198,21 @@ func WriteTimelineHTML(w io.Writer, t *Timeline) error {
 	for k := 0; k < n; k++ {
 		top = max(top, t.Model.DeadFrac[k], t.Model.RareFrac[k])
 	}
-	svgPlot{ID: "mfrac", Title: "Fractions of all units: dead and rare", XLabel: "checkpoint", N: n, YMax: niceCeil(top), XTick: tick,
-		Series: []svgSeries{{Name: "dead", Class: "dead", V: t.Model.DeadFrac}, {Name: "rare", Class: "rare", V: t.Model.RareFrac}}}.write(bw)
+	mf := svgPlot{ID: "mfrac", Title: "Fractions of all units: dead and rare", XLabel: "checkpoint", N: n, YMax: niceCeil(top), XTick: tick,
+		Series: []svgSeries{{Name: "dead", Class: "dead", V: t.Model.DeadFrac}, {Name: "rare", Class: "rare", V: t.Model.RareFrac}}}
+	if d := t.Model.DormantFrac; d != nil {
+		v := make([]float64, n)
+		for k := range v {
+			v[k] = math.NaN()
+			if d[k] != nil {
+				v[k] = *d[k]
+				top = max(top, v[k])
+			}
+		}
+		mf.Title, mf.YMax = "Fractions of all units: dead, rare and dormant (of the units with value statistics)", niceCeil(top)
+		mf.Series = append(mf.Series, svgSeries{Name: "dormant", Class: "dormant", V: v})
+	}
+	mf.write(bw)
 	svgPlot{ID: "mprob", Title: "Pr[y>0]: the mean over all units of the firing rate", XLabel: "checkpoint", N: n, YMax: 1, XTick: tick,
 		Series: []svgSeries{{Name: "Pr[y>0]", Class: "s0", V: t.Model.MeanActivationProbability}}}.write(bw)
 	bw.WriteString("</section>\n")
@@ -175,7 +222,12 @@ func WriteTimelineHTML(w io.Writer, t *Timeline) error {
 		" <span class=\"note\">First and last: the first and last checkpoints that have the layer. Click a column to sort, a layer to open it.</span></div>\n")
 	bw.WriteString("<table id=\"layers\">\n<thead><tr><th data-k=\"i\">#</th><th data-k=\"name\">layer</th><th data-k=\"units_last\">units</th>" +
 		"<th data-k=\"dead_first\">dead first</th><th data-k=\"dead_last\">dead last</th><th data-k=\"dead_change\">change</th>" +
-		"<th data-k=\"rare_last\">rare last</th><th data-k=\"p_first\">Pr[y&gt;0] first</th><th data-k=\"p_last\">Pr[y&gt;0] last</th></tr></thead>\n<tbody>\n")
+		"<th data-k=\"rare_last\">rare last</th><th data-k=\"p_first\">Pr[y&gt;0] first</th><th data-k=\"p_last\">Pr[y&gt;0] last</th>")
+	stats := t.Model.DormantFrac != nil
+	if stats {
+		bw.WriteString("<th data-k=\"dormant_last\">dormant last</th>")
+	}
+	bw.WriteString("</tr></thead>\n<tbody>\n")
 	order := make([]int, len(page))
 	for i := range order {
 		order[i] = i
@@ -187,8 +239,15 @@ func WriteTimelineHTML(w io.Writer, t *Timeline) error {
 		if pl.DeadChange > 0 {
 			cls, badge = " class=\"alert\"", " <span class=\"badge dead\">more dead</span>"
 		}
-		fmt.Fprintf(bw, "<tr id=\"r%d\"%s><td>%d</td><td><a href=\"#L%d\" class=\"name\">%s</a>%s</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.4f</td><td>%.4f</td></tr>\n",
-			i, cls, i, i, esc(pl.Name), badge, pl.UnitsLast, pctf(pl.DeadFirst), pctf(pl.DeadLast), signedPct(pl.DeadChange), pctf(pl.RareLast), pl.PFirst, pl.PLast)
+		var dorm string
+		switch {
+		case stats && pl.DormantLast != nil:
+			dorm = "<td>" + pctf(*pl.DormantLast) + "</td>"
+		case stats:
+			dorm = "<td>&ndash;</td>"
+		}
+		fmt.Fprintf(bw, "<tr id=\"r%d\"%s><td>%d</td><td><a href=\"#L%d\" class=\"name\">%s</a>%s</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.4f</td><td>%.4f</td>%s</tr>\n",
+			i, cls, i, i, esc(pl.Name), badge, pl.UnitsLast, pctf(pl.DeadFirst), pctf(pl.DeadLast), signedPct(pl.DeadChange), pctf(pl.RareLast), pl.PFirst, pl.PLast, dorm)
 	}
 	bw.WriteString("</tbody>\n</table>\n</section>\n<section id=\"detail\" hidden></section>\n")
 

@@ -73,3 +73,56 @@ func TestTimeline(t *testing.T) {
 		t.Error("3 profiles and 1 label: no error")
 	}
 }
+
+// With value statistics: the dormant fraction per layer and of the model
+// (over the units of layers with statistics), null at a checkpoint
+// without them.
+func TestTimelineWithStats(t *testing.T) {
+	d1 := statsData(50)
+	d2 := statsData(50)
+	for o := 0; o < d2[0].obs; o++ {
+		d2[0].x[o*d2[0].units+5] *= 1e-6 // unit 5 of act falls dormant
+	}
+	p1, p2 := dataProfile(t, d1), dataProfile(t, d2)
+	p3 := &profiler.Profile{FormatVersion: 1, RareBelow: 1e-3, Layers: []profiler.LayerProfile{layerOf("act", 1000, []uint64{0, 5, 10, 20, 30, 40, 50, 60}, nil, 1e-3)}}
+	tl, err := NewTimeline([]*profiler.Profile{p1, p2, p3}, []string{"a", "b", "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Layers) != 2 || tl.Layers[0].Name != "act" || len(tl.Model.DormantFrac) != 3 || tl.Model.DormantFrac[2] != nil {
+		t.Fatalf("timeline %+v", tl)
+	}
+	for k, p := range []*profiler.Profile{p1, p2} {
+		var dormant, units int
+		for i, l := range p.Layers {
+			want := float64(len(l.Stats.Dormant)) / float64(l.Units)
+			if got := tl.Layers[i].DormantFrac[k]; got == nil || *got != want {
+				t.Errorf("%s at %d: dormant %v, want %g", l.Name, k, got, want)
+			}
+			dormant += len(l.Stats.Dormant)
+			units += l.Units
+		}
+		if got := tl.Model.DormantFrac[k]; *got != float64(dormant)/float64(units) {
+			t.Errorf("model at %d: dormant %g, want %d/%d", k, *got, dormant, units)
+		}
+	}
+	if a := p1.Layers[0].Stats.Dormant; len(p2.Layers[0].Stats.Dormant) != len(a)+1 {
+		t.Errorf("act: dormant %v then %v: unit 5 should join", a, p2.Layers[0].Stats.Dormant)
+	}
+	if tl.Layers[0].DormantFrac[2] != nil || tl.Layers[1].DormantFrac[2] != nil || tl.Layers[1].Units[2] != nil {
+		t.Errorf("checkpoint c has no statistics: %+v", tl.Layers)
+	}
+	var j, h bytes.Buffer
+	if err := WriteTimelineJSON(&j, tl); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "timeline-stats.json.golden", j.Bytes())
+	if err := WriteTimelineHTML(&h, tl); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`<th data-k="dormant_last">`, `<path class="line dormant"`, `"dormant_last":`} {
+		if !bytes.Contains(h.Bytes(), []byte(s)) {
+			t.Errorf("the page lacks %s", s)
+		}
+	}
+}

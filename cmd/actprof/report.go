@@ -17,9 +17,13 @@ CSS, SVG and script; nothing fetched): a summary, Pr[y>0] and the dead
 fraction by depth, an index of the layers that sorts and filters (alerts
 first), and per layer, one click away, its figures, a histogram of log10
 firing rate (dead units in their own bin), the unit strip (each unit's rate
-as a coloured cell, dead and NaN units marked) and its unit lists.
+as a coloured cell, dead and NaN units marked) and its unit lists. A profile
+with value statistics (profile --stats) adds the dormant fraction by depth,
+dormant, saturated and constant units in the index, the alerts, the strip and
+the lists (with each unit's mean and mean |x|), and per layer the value
+histogram and the histogram of L0 (units firing per observation).
 --png DIR writes the plots as PNG files too: DIR/depth-*.png and per layer
-DIR/layer-NNNN-NAME-rates.png and -units.png.`
+DIR/layer-NNNN-NAME-rates.png, -units.png and, with statistics, -values.png.`
 
 func cmdReport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "report", "PROFILE.json -o REPORT.html", reportAbout)

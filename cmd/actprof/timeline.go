@@ -11,7 +11,8 @@ import (
 
 const timelineAbout = `Line up profiles of one model at several checkpoints, in the order given:
 per layer (matched by name) and for the whole model, the dead and rare
-fractions and Pr[y>0] at each checkpoint. Writes one self-contained HTML page
+fractions and Pr[y>0] at each checkpoint, and the dormant fraction where the
+profiles have value statistics (profile --stats). Writes one self-contained HTML page
 (offline, the report's style: plots, an index that sorts and filters, layers
 whose dead fraction grew first, a layer's series one click away), or with
 --json the figures as JSON (null where a checkpoint lacks a layer).`
