@@ -14,10 +14,11 @@ build:
 	$(GO) build -o $(BIN)/actprof ./cmd/actprof
 
 # The main job on a built-in example: a synthetic dataset with planted dead,
-# rare and always-on units, profiled, the table printed.
+# rare, always-on, dormant, constant and saturated units, profiled with value
+# statistics (the saturated units sit at 6, a ReLU6 cap).
 demo: build
 	@test -f demo-data/synth.json || $(BIN)/actprof synth -o demo-data
-	$(BIN)/actprof profile -o demo-data/profile.json demo-data
+	$(BIN)/actprof profile --stats --saturate=-1:6 -o demo-data/profile.json demo-data
 
 # What the tests need besides Go (.ci/deps.sh, which .ci/run calls too):
 # Debian's python3-numpy and the CUDA toolkit, installed where missing

@@ -274,9 +274,8 @@
     l.lists.forEach(function (x) {
       s += '<div class="list" data-what="' + esc(x.what) + '"><b>' + esc(x.what) + " (" + x.n + ")</b>: " + (x.n ? esc(x.text) : "none") + "</div>";
       if (x.rows && x.rows.length) {
-        s += '<table class="kv units" data-what="' + esc(x.what) + '"><thead><tr><th>unit</th><th>mean</th><th>mean |x|</th></tr></thead><tbody>' +
-          x.rows.map(function (r) { return "<tr><td>" + r[0] + "</td><td>" + numOrDash(r[1]) + "</td><td>" + num(r[2]) + "</td></tr>"; }).join("") + "</tbody></table>";
-        if (x.n > x.rows.length) s += '<p class="note">the first ' + x.rows.length + " of " + x.n + " shown with their means</p>";
+        s += '<div class="urows" data-what="' + esc(x.what) + '">unit <i>mean</i> <i>mean |x|</i>' + (x.n > x.rows.length ? " of the first " + x.rows.length : "") + ": " +
+          x.rows.map(function (r) { return '<span class="u"><b>' + r[0] + "</b> <i>" + numOrDash(r[1]) + "</i> <i>" + num(r[2]) + "</i></span>"; }).join(" ") + "</div>";
       }
     });
     detail.innerHTML = s;
@@ -315,11 +314,12 @@
   function decade(d) { return d === 0 ? "1" : "1e" + d; }
   function valueSVG(st) {
     var v = st.vhist, n = v.length, W = 900, Ht = 210, x0 = 56, y0 = 20, pw = W - x0 - 12, ph = Ht - y0 - 50, bw = pw / n, z = H.vzero;
-    var top = Math.max.apply(null, v.concat([1])), lt = Math.log10(1 + top);
+    var top = Math.max.apply(null, v.concat([1])), lt = Math.log10(1 + top), yd = Math.ceil(Math.log10(top) / 4) || 1;
     var s = '<svg class="vhist" width="' + W + '" height="' + Ht + '" viewBox="0 0 ' + W + " " + Ht + '"><text x="' + x0 + '" y="12" class="title">Values: count by magnitude, negative left, zero in the centre, positive right (log scale of counts)</text>';
-    for (var g = 0; g <= 4; g++) {
-      var gy = y0 + ph - ph * g / 4;
-      s += '<line class="grid" x1="' + x0 + '" x2="' + (x0 + pw) + '" y1="' + gy + '" y2="' + gy + '"/><text class="ytick" x="' + (x0 - 4) + '" y="' + (gy + 4) + '">' + num(Math.round(Math.pow(10, lt * g / 4) - 1)) + "</text>";
+    // grid lines at powers of ten of the counts
+    for (var g = 0; Math.pow(10, g) <= top; g += yd) {
+      var gy = y0 + ph - ph * Math.log10(1 + Math.pow(10, g)) / lt;
+      s += '<line class="grid" x1="' + x0 + '" x2="' + (x0 + pw) + '" y1="' + gy.toFixed(1) + '" y2="' + gy.toFixed(1) + '"/><text class="ytick" x="' + (x0 - 4) + '" y="' + (gy + 4).toFixed(1) + '">' + (g ? "1e" + g : "1") + "</text>";
     }
     for (var k = 0; k < n; k++) {
       var c = v[k], h = c ? Math.max(1, ph * Math.log10(1 + c) / lt) : 0, x = x0 + k * bw;

@@ -202,9 +202,10 @@ func parseRanges(t *testing.T, s string) []int {
 }
 
 // demoProfile writes the demo dataset in the current folder as make demo
-// does (the built-in synth configuration, in demo-data), profiles it and
-// returns the profile's path and the dataset's manifest (the planted
-// units, the independent reference).
+// does (the built-in synth configuration, in demo-data), profiles it with
+// value statistics (the saturation range -1:6 for the planted saturated
+// units) and returns the profile's path and the dataset's manifest (the
+// planted units, the independent reference).
 func demoProfile(t *testing.T) (string, synth.Manifest) {
 	t.Helper()
 	data := "demo-data"
@@ -220,7 +221,7 @@ func demoProfile(t *testing.T) (string, synth.Manifest) {
 		t.Fatal(err)
 	}
 	prof := filepath.Join(data, "profile.json")
-	if _, se, code := runIn("profile", "--quiet", "-o", prof, data); code != 0 {
+	if _, se, code := runIn("profile", "--quiet", "--stats", "--saturate=-1:6", "-o", prof, data); code != 0 {
 		t.Fatalf("profile: exit %d: %s", code, se)
 	}
 	return prof, m
@@ -313,6 +314,44 @@ func TestReportInBrowser(t *testing.T) {
 	}
 	if n := eval[string](t, b, `document.querySelector('#detail svg.hist rect[data-k="0"] + text').textContent`); n != strconv.Itoa(len(ml.Dead)) {
 		t.Errorf("dead bin shows %q units, want %d", n, len(ml.Dead))
+	}
+	// The statistics: every planted dormant and constant unit is in its
+	// list, the saturated list is the planted saturated units, each shown
+	// with its mean near the cap; the value and L0 histograms are drawn.
+	if len(ml.Dormant) == 0 || len(ml.Constant) == 0 || len(ml.Saturated) == 0 {
+		t.Fatalf("demo layer %s: planted dormant %v constant %v saturated %v", ml.Name, ml.Dormant, ml.Constant, ml.Saturated)
+	}
+	listed := func(what string) []int {
+		text := eval[string](t, b, fmt.Sprintf(`document.querySelector('#detail .list[data-what="%s"]').textContent`, what))
+		_, list, _ := strings.Cut(text, ": ")
+		return parseRanges(t, list)
+	}
+	dormant, constant := listed("dormant"), listed("constant")
+	for _, u := range ml.Dormant {
+		if !slices.Contains(dormant, u) {
+			t.Errorf("layer %s: planted dormant unit %d not among the dormant units shown %v", ml.Name, u, dormant)
+		}
+	}
+	for _, u := range ml.Constant {
+		if !slices.Contains(constant, u) {
+			t.Errorf("layer %s: planted constant unit %d not among the constant units shown %v", ml.Name, u, constant)
+		}
+	}
+	if got := listed("saturated"); !slices.Equal(got, ml.Saturated) {
+		t.Errorf("layer %s: saturated units shown %v, planted %v", ml.Name, got, ml.Saturated)
+	}
+	rows := eval[[][]string](t, b, `Array.from(document.querySelectorAll('#detail .urows[data-what="saturated"] .u')).map(u => Array.from(u.children).map(c => c.textContent))`)
+	if len(rows) != min(len(ml.Saturated), 20) {
+		t.Errorf("saturated units' rows %q", rows)
+	}
+	for k, r := range rows {
+		mean, err := strconv.ParseFloat(r[1], 64)
+		if r[0] != strconv.Itoa(ml.Saturated[k]) || err != nil || !(mean > 5.9 && mean < synth.SaturatedValue) {
+			t.Errorf("saturated unit row %q: want unit %d with a mean just below %g", r, ml.Saturated[k], float64(synth.SaturatedValue))
+		}
+	}
+	if n := eval[int](t, b, `document.querySelectorAll('#detail svg.vhist rect.bar').length + document.querySelectorAll('#detail svg.l0hist rect.bar').length`); n < 10 {
+		t.Errorf("%d bars in the value and L0 histograms", n)
 	}
 	if hidden := eval[bool](t, b, `document.getElementById("index").hidden`); !hidden {
 		t.Errorf("index still shown with a layer open")

@@ -10,8 +10,11 @@ import (
 
 const synthAbout = `Write a synthetic dataset of post-ReLU-like activations, one .npy per layer,
 streamed (any size), with planted dead units (never > 0), rare units (fire on
-about --rare-rate of observations, at least once) and always-on units, and
-DIR/synth.json naming them. The same seed gives the same bytes.
+about --rare-rate of observations, at least once), always-on units, dormant
+units (fire as others do, with values 1e-4 times theirs), constant units (0.75
+on every observation) and saturated units (6, a ReLU6's cap, on about 99.5% of
+observations: profile --saturate=-1:6 finds them), and DIR/synth.json naming
+them. The same seed gives the same bytes.
 
 Layers are NAME:D1xD2...: the shape of one sample (the file is [rows, D1, ...]).
 fc1:512 is a dense layer of 512 units, conv1:64x8x8 a conv map of 64 channels,
@@ -32,6 +35,9 @@ func cmdSynth(ctx context.Context, e *env, args []string) error {
 	rare := fs.Float64("rare", def.Rare, "fraction of units planted rare")
 	always := fs.Float64("always-on", def.AlwaysOn, "fraction of units planted always on")
 	rareRate := fs.Float64("rare-rate", def.RareRate, "firing rate of rare units")
+	dormant := fs.Float64("dormant", def.Dormant, "fraction of units planted dormant")
+	constant := fs.Float64("constant", def.Constant, "fraction of units planted constant")
+	saturated := fs.Float64("saturated", def.Saturated, "fraction of units planted saturated")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -40,6 +46,7 @@ func cmdSynth(ctx context.Context, e *env, args []string) error {
 	}
 	c := def
 	c.Dir, c.Rows, c.Seed, c.Dead, c.Rare, c.AlwaysOn, c.RareRate = *dir, *rows, *seed, *dead, *rare, *always, *rareRate
+	c.Dormant, c.Constant, c.Saturated = *dormant, *constant, *saturated
 	switch *dtype {
 	case "float32":
 		c.DType = profiler.Float32

@@ -1,5 +1,6 @@
 // Package synth writes synthetic activation datasets: .npy files of
-// post-ReLU-like values with planted dead, rare and always-on units, streamed
+// post-ReLU-like values with planted dead, rare, always-on, dormant,
+// constant and saturated units, streamed
 // so that any size can be made, and a manifest (synth.json) that names the
 // planted units. Output is deterministic for a seed.
 package synth
@@ -59,6 +60,12 @@ type Config struct {
 	// on about RareRate of observations, at least once) and always on.
 	Dead, Rare, AlwaysOn float64
 	RareRate             float64
+	// Fractions planted dormant (fire as ordinary units do, with values
+	// 1e-4 times theirs), constant (ConstantValue on every observation)
+	// and saturated (SaturatedValue, the cap of a ReLU6, on about 99.5% of
+	// observations, an ordinary positive value on the rest). Constant and
+	// saturated units fire on every observation: they are always on too.
+	Dormant, Constant, Saturated float64
 	// Workers generating in parallel; default GOMAXPROCS.
 	Workers int
 }
@@ -67,8 +74,14 @@ type Config struct {
 func DefaultConfig(dir string) Config {
 	return Config{Dir: dir, Rows: 20000, DType: profiler.Float32, Seed: 1,
 		Layers: []LayerSpec{{"fc1", []int{512}}, {"fc2", []int{256}}, {"conv3", []int{32, 6, 6}}, {"fc4", []int{64}}},
-		Dead:   0.05, Rare: 0.02, AlwaysOn: 0.01, RareRate: 1e-4}
+		Dead:   0.05, Rare: 0.02, AlwaysOn: 0.01, RareRate: 1e-4, Dormant: 0.02, Constant: 0.01, Saturated: 0.01}
 }
+
+// The values of planted constant and saturated units.
+const (
+	ConstantValue  = 0.75
+	SaturatedValue = 6
+)
 
 // Manifest is what synth.json records: the planted units of each layer.
 type Manifest struct {
@@ -86,7 +99,14 @@ type ManifestLayer struct {
 	UnitAxis int    `json:"unit_axis"`
 	Dead     []int  `json:"dead"`
 	Rare     []int  `json:"rare"`
-	AlwaysOn []int  `json:"always_on"`
+	// AlwaysOn: every unit that fires on every observation, the constant
+	// and saturated ones too.
+	AlwaysOn []int `json:"always_on"`
+	// Dormant: the units planted dormant (a profile's dormant units are
+	// these, the dead and the rare ones: all have a mean |x| near 0).
+	Dormant   []int `json:"dormant"`
+	Constant  []int `json:"constant"`
+	Saturated []int `json:"saturated"`
 }
 
 // unit kinds
@@ -95,6 +115,9 @@ const (
 	dead
 	rare
 	always
+	dormant
+	constant
+	saturated
 )
 
 // plan assigns kinds and firing probabilities to units.
@@ -128,7 +151,15 @@ func makePlan(seed uint64, layer int, units int, c *Config, obs int64) plan {
 			pl.rareF[u] = (period - first) % period
 		case f < c.Dead+c.Rare+c.AlwaysOn:
 			pl.kind[u] = always
-		default:
+		case f < c.Dead+c.Rare+c.AlwaysOn+c.Dormant:
+			pl.kind[u] = dormant
+		case f < c.Dead+c.Rare+c.AlwaysOn+c.Dormant+c.Constant:
+			pl.kind[u] = constant
+		case f < c.Dead+c.Rare+c.AlwaysOn+c.Dormant+c.Constant+c.Saturated:
+			pl.kind[u] = saturated
+		}
+		switch pl.kind[u] {
+		case normal, dormant:
 			// Activation probability spread over (0.02, 0.7), mean about
 			// 0.3: sparse, as trained ReLU layers are.
 			g := float64(splitmix(h^0x5555)>>11) / (1 << 53)
@@ -153,7 +184,8 @@ func Write(c Config) (*Manifest, error) {
 		return nil, fmt.Errorf("dtype %v: synth writes float32, float16 or float64", c.DType)
 	}
 	// written so that NaN, which compares false, fails too
-	if !(c.RareRate > 0 && c.RareRate <= 1 && c.Dead >= 0 && c.Rare >= 0 && c.AlwaysOn >= 0 && c.Dead+c.Rare+c.AlwaysOn <= 1) {
+	if !(c.RareRate > 0 && c.RareRate <= 1 && c.Dead >= 0 && c.Rare >= 0 && c.AlwaysOn >= 0 && c.Dormant >= 0 && c.Constant >= 0 && c.Saturated >= 0 &&
+		c.Dead+c.Rare+c.AlwaysOn+c.Dormant+c.Constant+c.Saturated <= 1) {
 		return nil, fmt.Errorf("fractions must be in [0, 1] and add up to at most 1, rare rate in (0, 1]")
 	}
 	if c.Workers <= 0 {
@@ -179,14 +211,21 @@ func Write(c Config) (*Manifest, error) {
 		}
 		pl := makePlan(c.Seed, li, int(g.Units), &c, g.Observations())
 		ml := ManifestLayer{Name: ls.Name, File: ls.Name + ".npy", Shape: shape, UnitAxis: axis,
-			Dead: []int{}, Rare: []int{}, AlwaysOn: []int{}}
+			Dead: []int{}, Rare: []int{}, AlwaysOn: []int{}, Dormant: []int{}, Constant: []int{}, Saturated: []int{}}
 		for u, k := range pl.kind {
 			switch k {
 			case dead:
 				ml.Dead = append(ml.Dead, u)
 			case rare:
 				ml.Rare = append(ml.Rare, u)
-			case always:
+			case dormant:
+				ml.Dormant = append(ml.Dormant, u)
+			case constant:
+				ml.Constant = append(ml.Constant, u)
+			case saturated:
+				ml.Saturated = append(ml.Saturated, u)
+			}
+			if k == always || k == constant || k == saturated {
 				ml.AlwaysOn = append(ml.AlwaysOn, u)
 			}
 		}
@@ -284,6 +323,17 @@ func fill(buf []byte, c *Config, g profiler.Geometry, pl *plan, layer uint64, o0
 					}
 				case always:
 					v = 0.5 + float32(r&0xffff)*(2.0/65536)
+				case dormant:
+					if uint32(r>>32) < pl.p[u] {
+						v = 1e-4 * (0.0625 + float32(r&0xffff)*(4.0/65536))
+					}
+				case constant:
+					v = ConstantValue
+				case saturated:
+					v = SaturatedValue
+					if uint32(r>>32) < 1<<32/200 { // 0.5%
+						v = 0.0625 + float32(r&0xffff)*(4.0/65536)
+					}
 				case rare:
 					obs := uint64(o*g.Inner + i)
 					if (obs+pl.rareF[u])%pl.rareP[u] == 0 {
