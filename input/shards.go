@@ -83,7 +83,7 @@ func openShards(dir, name string, paths []string) (profiler.Layer, error) {
 		}
 	}
 	return profiler.Layer{
-		Name: name, Path: dir, DType: h.DType, Shape: shape, FortranOrder: h.FortranOrder,
+		Name: name, Path: dir, Files: slices.Clone(paths), DType: h.DType, Shape: shape, FortranOrder: h.FortranOrder,
 		Open: func() (profiler.Source, error) { return &shardSource{shards: shards, left: total}, nil },
 	}, nil
 }

@@ -7,8 +7,11 @@ import (
 // A Layer is one array of recorded activations: a C-order array of Shape,
 // whose bytes a Source yields in order.
 type Layer struct {
-	Name  string
-	Path  string // file (or folder of shards) it was read from, for messages
+	Name string
+	Path string // file (or folder of shards) it was read from, for messages
+	// Files are the files its bytes are read from when they are not Path
+	// alone (the .npy files of a folder of shards, in order).
+	Files []string
 	DType DType
 	Shape []int
 	// FortranOrder: the bytes are in column-major order, that is the C-order

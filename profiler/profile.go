@@ -21,7 +21,10 @@ type Profile struct {
 	RareBelow     float64 `json:"rare_below"`
 	// Stats: the readings of the layers' value statistics, when the
 	// profile has them (every layer then has its Stats).
-	Stats  *StatsParams   `json:"stats,omitempty"`
+	Stats *StatsParams `json:"stats,omitempty"`
+	// Shard: set in the profile of a part of a sharded run (profile
+	// --shard), or of a merge of some of its parts.
+	Shard  *ShardRecord   `json:"shard,omitempty"`
 	Layers []LayerProfile `json:"layers"`
 }
 
@@ -34,10 +37,14 @@ type LayerProfile struct {
 	UnitAxis int    `json:"unit_axis"`
 	Units    int    `json:"units"`
 	// Observations per unit: the product of all axes but the unit axis.
-	Observations uint64   `json:"observations"`
-	Counts       []uint64 `json:"counts"`     // per unit: observations with x > T
-	NaNCounts    []uint64 `json:"nan_counts"` // per unit: NaN observations
-	NaNTotal     uint64   `json:"nan_total"`
+	Observations uint64 `json:"observations"`
+	// Ranges: in a part of a sharded run, the observations of the whole
+	// layer (whose shape Shape is) that the part holds; their counts add
+	// up to Observations.
+	Ranges    []ObsRange `json:"ranges,omitempty"`
+	Counts    []uint64   `json:"counts"`     // per unit: observations with x > T
+	NaNCounts []uint64   `json:"nan_counts"` // per unit: NaN observations
+	NaNTotal  uint64     `json:"nan_total"`
 	// Dead units never fired; rare ones fired on a fraction in (0,
 	// rare_below); always-on ones fired on every observation.
 	Dead     []int `json:"dead"`
@@ -142,7 +149,7 @@ func (p *Profile) check(derived bool) error {
 			return fmt.Errorf("layer %q appears twice", lp.Name)
 		}
 		seen[lp.Name] = true
-		if err := lp.check(); err != nil {
+		if err := lp.check(p.Shard != nil); err != nil {
 			return err
 		}
 		if derived {
@@ -160,10 +167,12 @@ func (p *Profile) check(derived bool) error {
 			return err
 		}
 	}
-	return nil
+	return p.checkShard()
 }
 
-func (lp *LayerProfile) check() error {
+// check tests a layer; with part, a part of a sharded run's layer, whose
+// shape is the whole layer's and whose ranges give its observations.
+func (lp *LayerProfile) check(part bool) error {
 	if !slices.Contains(dtypeNames, lp.DType) {
 		return fmt.Errorf("layer %q: dtype %q is not one of %v", lp.Name, lp.DType, dtypeNames)
 	}
@@ -190,7 +199,11 @@ func (lp *LayerProfile) check() error {
 	if lp.Units != lp.Shape[lp.UnitAxis] {
 		return fmt.Errorf("layer %q: units %d, but shape %v has %d on unit axis %d", lp.Name, lp.Units, lp.Shape, lp.Shape[lp.UnitAxis], lp.UnitAxis)
 	}
-	if lp.Observations != obs {
+	if part && lp.Ranges != nil {
+		if err := lp.checkRanges(obs); err != nil {
+			return err
+		}
+	} else if lp.Observations != obs {
 		return fmt.Errorf("layer %q: observations %d, but shape %v gives %d (the product of the axes but unit axis %d)",
 			lp.Name, lp.Observations, lp.Shape, obs, lp.UnitAxis)
 	}
@@ -265,7 +278,15 @@ func (lp *LayerProfile) checkDerived(rareBelow float64) error {
 // layers (in any order; the result has a's), and a layer's units, unit
 // axis, dtype and every axis but the first (which adds) must agree. A sum
 // that does not fit in 64 bits is an error naming the layer and field.
+//
+// Parts of a sharded run (profiles with a shard record) merge by their
+// recorded observation ranges instead: they must come from the same input
+// set and settings and hold distinct shards; once every shard is merged
+// the result is the profile of the whole run.
 func Merge(a, b *Profile) (*Profile, error) {
+	if a.Shard != nil || b.Shard != nil {
+		return mergeParts(a, b)
+	}
 	if a.Threshold != b.Threshold {
 		return nil, fmt.Errorf("%w: thresholds %g and %g", ErrMerge, a.Threshold, b.Threshold)
 	}
@@ -362,7 +383,7 @@ func mergeLayer(a, b LayerProfile, rareBelow float64, sp *StatsParams) (LayerPro
 	if err := m.classify(rareBelow); err != nil {
 		return LayerProfile{}, fmt.Errorf("%w: %v", ErrMerge, err)
 	}
-	if err := mergeStats(a.Name, &a, &b, &m); err != nil {
+	if err := mergeStats(a.Name, &a, &b, &m, int64(a.Observations)); err != nil {
 		return LayerProfile{}, err
 	}
 	m.classifyStats(sp)

@@ -46,6 +46,10 @@ func (p *Profile) Encode(w io.Writer) error {
 		e.newline(1)
 		e.raw("}")
 	}
+	if p.Shard != nil {
+		e.field(1, "shard", false)
+		e.indented(p.Shard, 1)
+	}
 	e.field(1, "layers", false)
 	if p.Layers == nil {
 		e.raw("null")
@@ -90,6 +94,10 @@ func (e *jsonWriter) layer(l *LayerProfile) {
 	e.int(int64(l.Units))
 	e.field(d, "observations", false)
 	e.uint(l.Observations)
+	if len(l.Ranges) > 0 {
+		e.field(d, "ranges", false)
+		e.indented(l.Ranges, d)
+	}
 	e.field(d, "counts", false)
 	writeUints(e, d, l.Counts)
 	e.field(d, "nan_counts", false)
@@ -245,6 +253,20 @@ func (e *jsonWriter) value(v any) {
 		return
 	}
 	b, err := json.Marshal(v)
+	if err != nil {
+		e.err = err
+		return
+	}
+	_, e.err = e.w.Write(b)
+}
+
+// indented writes a small value (a few lines) as a member at depth, as
+// encoding/json's indenting Encoder does.
+func (e *jsonWriter) indented(v any, depth int) {
+	if e.err != nil {
+		return
+	}
+	b, err := json.MarshalIndent(v, indent[1:1+2*depth], "  ")
 	if err != nil {
 		e.err = err
 		return
@@ -875,6 +897,13 @@ func (d *jsonReader) profile() (*Profile, error) {
 				}
 				return d.skip(2)
 			})
+		case is("shard"):
+			if null, err := d.null(); null || err != nil {
+				return err
+			}
+			sr := &ShardRecord{}
+			p.Shard = sr
+			return d.smallInto(key, sr)
 		case is("layers"):
 			p.Layers = p.Layers[:0]
 			null, err := d.array(func() error {
@@ -925,6 +954,8 @@ func (d *jsonReader) layer(l *LayerProfile) error {
 			return d.intInto(key, &l.Units)
 		case is("observations"):
 			return d.uintInto(key, &l.Observations)
+		case is("ranges"):
+			return d.smallInto(key, &l.Ranges)
 		case is("counts"):
 			return arrayInto(d, key, &l.Counts, l.Units, &d.uints, d.uint64)
 		case is("nan_counts"):
@@ -1006,6 +1037,66 @@ func (d *jsonReader) layerStats(s *LayerStats, units int) error {
 		}
 		return d.skip(4)
 	})
+}
+
+// smallInto reads a small value (a shard record, a layer's ranges) with
+// encoding/json into v.
+func (d *jsonReader) smallInto(key string, v any) error {
+	x, err := d.anyValue(0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	b, err := json.Marshal(x)
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %v", key, err)
+	}
+	return nil
+}
+
+// anyValue reads any value as encoding/json decodes into an interface,
+// numbers kept as their text.
+func (d *jsonReader) anyValue(depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, d.errorf("values nested deeper than %d", maxDepth)
+	}
+	c, err := d.peek()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c == '{':
+		m := map[string]any{}
+		err := d.object(func(key string) error {
+			v, err := d.anyValue(depth + 1)
+			m[key] = v
+			return err
+		})
+		return m, err
+	case c == '[':
+		a := []any{}
+		_, err := d.array(func() error {
+			v, err := d.anyValue(depth + 1)
+			a = append(a, v)
+			return err
+		})
+		return a, err
+	case c == '"':
+		return d.string()
+	case c == '-' || c >= '0' && c <= '9':
+		t, err := d.number()
+		return json.Number(string(t)), err
+	}
+	lit, err := d.literal()
+	switch lit {
+	case "true":
+		return true, err
+	case "false":
+		return false, err
+	}
+	return nil, err
 }
 
 // floatOrNull reads a number, or null as NaN.

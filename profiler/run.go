@@ -46,6 +46,12 @@ type Options struct {
 	// Stats, if set, has the run compute every layer's value statistics in
 	// the same pass: blocks then hold whole observation groups.
 	Stats *StatsOptions
+	// Shard, if set, has the run count only its shard's rows of the
+	// layers (ShardRows) and return a part: a profile with a shard record
+	// (listing Inputs, the input set's files, for the merge to check) and
+	// each layer's observation ranges. Not with Patterns.
+	Shard  *ShardSpec
+	Inputs []InputFile
 }
 
 // StatsOptions set up the value statistics of a run. Its fields are used
@@ -219,16 +225,35 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 			return nil, err
 		}
 	}
-	var total int64
-	var done atomic.Int64
-	for _, p := range plans {
-		total += p.Bytes()
-	}
 	prof := &Profile{FormatVersion: FormatVersion, Tool: ToolVersion, Backend: opt.Backend.Name(),
 		Threshold: opt.Threshold, RareBelow: opt.RareBelow}
 	if opt.Stats != nil {
 		sp := opt.Stats.StatsParams
 		prof.Stats = &sp
+	}
+	var rows []RowRange // with a shard: per plan, its rows
+	if opt.Shard != nil {
+		if opt.Patterns != nil {
+			return nil, fmt.Errorf("%w: a shard's run cannot write patterns", ErrBadOption)
+		}
+		if rows, err = ShardRows(plans, *opt.Shard); err != nil {
+			return nil, err
+		}
+		sr := &ShardRecord{Count: opt.Shard.Count, Shards: []int{opt.Shard.Index},
+			Inputs: slices.Clone(opt.Inputs), Settings: NewShardSettings(&opt)}
+		for _, p := range plans {
+			sr.Layers = append(sr.Layers, p.Layer.Name)
+		}
+		prof.Shard = sr
+	}
+	var total int64
+	var done atomic.Int64
+	for i, p := range plans {
+		if rows != nil {
+			total += rows[i].Count * (p.Bytes() / p.Geom.Outer)
+		} else {
+			total += p.Bytes()
+		}
 	}
 	pool := newBufPool()
 	defer pool.release() // after every layer's goroutines are done
@@ -238,7 +263,14 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 				return nil, err
 			}
 		}
-		lc := &layerCount{plan: p, index: i, thr: thr, opt: &opt, pool: pool}
+		lc := &layerCount{plan: p, index: i, thr: thr, opt: &opt, pool: pool, elems: p.Geom.Elements()}
+		if rows != nil {
+			if rows[i].Count == 0 {
+				continue // none of this layer's rows are the shard's
+			}
+			group := p.Geom.Units * p.Geom.Inner
+			lc.first, lc.elems = rows[i].First*group, rows[i].Count*group
+		}
 		tally, err := lc.run(ctx, func(n int64) {
 			d := done.Add(n)
 			if opt.Progress != nil {
@@ -254,6 +286,12 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 			}
 		}
 		lp := NewLayerProfile(p, tally, opt.RareBelow)
+		if rows != nil {
+			r := rows[i]
+			lp.Observations = uint64(r.Count * p.Geom.Inner)
+			lp.Ranges = []ObsRange{{First: uint64(r.First * p.Geom.Inner), Count: lp.Observations}}
+			_ = lp.classify(opt.RareBelow)
+		}
 		if tally.Stats != nil {
 			lp.Stats = newLayerStats(tally.Stats)
 			lp.classifyStats(prof.Stats)
@@ -294,10 +332,13 @@ type job struct {
 type layerCount struct {
 	plan  Plan
 	index int
-	thr   Threshold
-	opt   *Options
-	step  int64 // elements per block
-	nwork int   // workers: no more than the layer has parts
+	// The elements counted: [first, first+elems) of the layer (whole
+	// outer rows; all of it but for a shard).
+	first, elems int64
+	thr          Threshold
+	opt          *Options
+	step         int64 // elements per block
+	nwork        int   // workers: no more than the layer has parts
 	// shared, when set, is the layer's one tally: blocks shorter than an
 	// [Units, Inner] group are counted by unit span into a worker's small
 	// scratch tally and added here, so that a layer of millions of units
@@ -543,7 +584,7 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 	if _, ok := src.(ReaderAtSource); ok {
 		part = min(lc.step, chunkElems(lc.plan.Geom, lc.plan.Layer.DType.Size(), lc.opt.ChunkBytes, true))
 	}
-	parts := (lc.plan.Geom.Elements() + part - 1) / part
+	parts := (lc.elems + part - 1) / part
 	lc.nwork = int(min(int64(lc.opt.Workers), max(parts, 1)))
 	if g := lc.plan.Geom; lc.opt.Patterns == nil && lc.opt.Stats == nil && lc.nwork > 1 && g.Units*g.Inner > lc.step && g.Units > lc.step/g.Inner+2 {
 		lc.shared = NewTally(int(g.Units))
@@ -596,7 +637,7 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src ReaderAtSource, workers []*worker) error {
 	l := lc.plan.Layer
 	size := int64(l.DType.Size())
-	want := lc.plan.Geom.Elements()
+	want, base := lc.elems, lc.first
 	step := lc.step
 	// Parts are counted while still in cache.
 	part := min(step, chunkElems(lc.plan.Geom, int(size), lc.opt.ChunkBytes, true))
@@ -644,9 +685,9 @@ func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src Read
 				}
 				m := min(part, n-off)
 				b := buf[:m*size]
-				if _, err := src.ReadAt(b, (pos+off)*size); err != nil {
+				if _, err := src.ReadAt(b, (base+pos+off)*size); err != nil {
 					if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-						err = FileErrorf(l.Path, ErrTruncated, "layer %s: data ends before byte %d of %d", l.Name, (pos+off+m)*size, want*size)
+						err = FileErrorf(l.Path, ErrTruncated, "layer %s: data ends before byte %d of %d", l.Name, (base+pos+off+m)*size, lc.plan.Bytes())
 					}
 					fail(err)
 					return
@@ -655,7 +696,7 @@ func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src Read
 				if steps != nil {
 					bits = steps[s].buffer(lc.pipe.free)
 				}
-				if err := lc.countPart(w, bits, b, pos+off, pos); err != nil {
+				if err := lc.countPart(w, bits, b, base+pos+off, base+pos); err != nil {
 					fail(err)
 					return
 				}
@@ -733,10 +774,29 @@ func (lc *layerCount) stream(ctx context.Context, progress func(int64), src Sour
 			}
 		}(w)
 	}
-	want := lc.plan.Geom.Elements()
+	want := lc.elems
 	var pos int64
 	var readErr error
-	for pos < want && ctx.Err() == nil {
+	// A shard's rows start further in: the bytes before are read and
+	// dropped (a stream cannot seek), a chunk at a time.
+	for skip := lc.first; skip > 0 && ctx.Err() == nil; {
+		n := min(lc.step, skip)
+		c, err := src.Next(int(n) * size)
+		if err == nil && len(c.Data) != int(n)*size {
+			c.Release()
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				err = FileErrorf(l.Path, ErrTruncated, "layer %s: data ends before byte %d of %d", l.Name, lc.first*int64(size), lc.plan.Bytes())
+			}
+			readErr = err
+			break
+		}
+		c.Release()
+		skip -= n
+	}
+	for readErr == nil && pos < want && ctx.Err() == nil {
 		n := min(lc.step, want-pos)
 		c, err := src.Next(int(n) * size)
 		if err == nil && len(c.Data) != int(n)*size {
@@ -751,7 +811,7 @@ func (lc *layerCount) stream(ctx context.Context, progress func(int64), src Sour
 			break
 		}
 		select {
-		case jobs <- job{c, pos}:
+		case jobs <- job{c, lc.first + pos}:
 		case <-ctx.Done():
 			c.Release()
 		}

@@ -182,6 +182,7 @@ func (lp *LayerProfile) derivedStats(sp *StatsParams) (constant, dormant, satura
 		windowDead = []int{}
 	}
 	var fires uint64
+	whole := lp.wholeObservations() // the window is the whole layer's last observations
 	for u := range lp.Units {
 		fires += lp.Counts[u]
 		kinds := 0
@@ -207,7 +208,7 @@ func (lp *LayerProfile) derivedStats(sp *StatsParams) (constant, dormant, satura
 		if saturated != nil && float64(s.SaturatedCounts[u]) > sp.SaturatedAbove*float64(lp.Observations) {
 			saturated = append(saturated, u)
 		}
-		if windowDead != nil && (lp.Observations <= sp.DeadWindow || s.LastFired[u] < int64(lp.Observations-sp.DeadWindow)) {
+		if windowDead != nil && (whole <= sp.DeadWindow || s.LastFired[u] < int64(whole-sp.DeadWindow)) {
 			windowDead = append(windowDead, u)
 		}
 	}
@@ -269,6 +270,7 @@ func (lp *LayerProfile) checkStats(sp *StatsParams, derived bool) error {
 			lp.Name, s.L0BinWidth, len(s.L0Hist), L0Width(lp.Units), L0BinCount(lp.Units), lp.Units)
 	}
 	obs := lp.Observations
+	whole := lp.wholeObservations() // observation indices number the whole layer
 	var finite, carry uint64
 	for u := range lp.Units {
 		inf, cy := bits.Add64(s.PosInfCounts[u], s.NegInfCounts[u], 0)
@@ -285,7 +287,7 @@ func (lp *LayerProfile) checkStats(sp *StatsParams, derived bool) error {
 			return fmt.Errorf("layer %q: unit %d: min %g and max %g do not fit its %d finite observations", lp.Name, u, s.Min[u], s.Max[u], obs-all)
 		}
 		f, l := s.FirstFired[u], s.LastFired[u]
-		if (f < 0) != (lp.Counts[u] == 0) || (l < 0) != (f < 0) || f < -1 || l < f || l >= 0 && uint64(l) >= obs {
+		if (f < 0) != (lp.Counts[u] == 0) || (l < 0) != (f < 0) || f < -1 || l < f || l >= 0 && uint64(l) >= whole {
 			return fmt.Errorf("layer %q: unit %d: first_fired %d and last_fired %d do not fit its count %d of %d observations",
 				lp.Name, u, f, l, lp.Counts[u], obs)
 		}
@@ -328,10 +330,11 @@ func (lp *LayerProfile) checkStats(sp *StatsParams, derived bool) error {
 	return nil
 }
 
-// mergeStats combines the statistics of a's observations followed by b's:
-// extremes and counts exactly, sums in float64, b's observation indices
-// after a's.
-func mergeStats(name string, a, b *LayerProfile, m *LayerProfile) error {
+// mergeStats combines the statistics of disjoint observations a and b:
+// extremes and counts exactly, sums in float64, observation indices by
+// their least and greatest, b's shifted by off (a's observations when b's
+// follow a's; 0 for parts of one layer, numbered in the whole layer).
+func mergeStats(name string, a, b *LayerProfile, m *LayerProfile, off int64) error {
 	if (a.Stats == nil) != (b.Stats == nil) {
 		return fmt.Errorf("%w: layer %q: one profile has value statistics, the other not", ErrMerge, name)
 	}
@@ -348,7 +351,6 @@ func mergeStats(name string, a, b *LayerProfile, m *LayerProfile) error {
 		PosInfCounts: make([]uint64, n), NegInfCounts: make([]uint64, n), FirstFired: make([]int64, n), LastFired: make([]int64, n),
 		Saturate: slices.Clone(x.Saturate), ValueHist: make([]uint64, ValueBins), L0BinWidth: x.L0BinWidth, L0Hist: make([]uint64, len(x.L0Hist)),
 	}
-	off := int64(a.Observations)
 	if off < 0 {
 		return fmt.Errorf("%w: layer %q: observations beyond 2^63", ErrMerge, name)
 	}
@@ -376,10 +378,10 @@ func mergeStats(name string, a, b *LayerProfile, m *LayerProfile) error {
 		s.PosInfCounts[u], s.NegInfCounts[u] = x.PosInfCounts[u]+y.PosInfCounts[u], x.NegInfCounts[u]+y.NegInfCounts[u]
 		s.FirstFired[u], s.LastFired[u] = x.FirstFired[u], x.LastFired[u]
 		if y.FirstFired[u] >= 0 {
-			if s.FirstFired[u] < 0 {
-				s.FirstFired[u] = y.FirstFired[u] + off
+			if f := y.FirstFired[u] + off; s.FirstFired[u] < 0 || f < s.FirstFired[u] {
+				s.FirstFired[u] = f
 			}
-			s.LastFired[u] = y.LastFired[u] + off
+			s.LastFired[u] = max(s.LastFired[u], y.LastFired[u]+off)
 		}
 	}
 	if x.SaturatedCounts != nil {

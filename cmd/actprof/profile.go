@@ -111,6 +111,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	fs.Var(&saturate, "saturate", "count per unit the values x <= LO or x >= HI: `LO:HI` for every layer or LAYER_GLOB=LO:HI (repeatable; e.g. -0.99:0.99 for tanh)")
 	saturatedAbove := fs.Float64("saturated-above", profiler.DefaultSaturatedAbove, "a unit is saturated when more than this `fraction` of its observations lie in its --saturate range")
 	deadWindow := fs.Uint64("dead-window", 0, "also list the units silent on the last `N` observations of each layer")
+	shardFlag := fs.String("shard", "", "profile only shard `I/N` of the inputs (0 <= I < N), for 'actprof merge'; default: the Slurm array task or Kubernetes Indexed Job pod (JOB_COMPLETION_INDEX with ACTPROF_SHARDS) when run as one; none: all of the inputs")
 	paths, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -139,6 +140,13 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		if statsOpt, err = parseStatsFlags(*dormantTau, *saturatedAbove, *deadWindow, saturate); err != nil {
 			return err
 		}
+	}
+	shard, shardWhy, err := chooseShard(*shardFlag, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if shard != nil && *patterns != "" {
+		return usagef("--patterns with a shard (%s): a shard's pattern store is not supported; profile the patterns in one run, or pass --shard none", shardWhy)
 	}
 	if *workers < 0 {
 		return usagef("--workers must be positive")
@@ -229,7 +237,15 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		prog = newProgress(e.stderr, e.stderrTTY)
 	}
 	opt := profiler.Options{Backend: backend, Threshold: *threshold, RareBelow: *rareBelow, UnitAxis: axes,
-		Workers: *workers, ChunkBytes: int(chunk), Stats: statsOpt}
+		Workers: *workers, ChunkBytes: int(chunk), Stats: statsOpt, Shard: shard}
+	if shard != nil {
+		if opt.Inputs, err = input.InputFiles(ls); err != nil {
+			return err
+		}
+		if !*quiet {
+			fmt.Fprintf(e.stderr, "actprof: shard %s (from %s)\n", shard, shardWhy)
+		}
+	}
 	if prog != nil {
 		opt.Progress = prog.update
 	}
@@ -410,9 +426,10 @@ func humanBytes(n int64) string {
 }
 
 func cmdMerge(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "merge", "-o OUT.json PROFILE.json...", "Merge the profiles of disjoint parts of a dataset (same layers, same threshold)\ninto the profile of the whole: counts and observations add, exactly.")
+	fs := newFlags(e, "merge", "-o OUT.json PROFILE.json...", "Merge the profiles of disjoint parts of a dataset (same layers, same threshold)\ninto the profile of the whole: counts and observations add, exactly. The parts\nof a sharded run (profile --shard I/N) merge by the observations each holds,\nin any order, into the profile of a single run over all the inputs; parts of\nother settings or inputs, overlapping parts and missing shards are refused.")
 	out := fs.String("o", "", "write the merged profile to `FILE` (default: stdout)")
 	durable := fs.Bool("sync", false, "flush FILE to stable storage (fsync) before renaming it into place")
+	partial := fs.Bool("partial", false, "parts of a sharded run (profile --shard): write the merge of some of the shards, itself a part, instead of refusing the missing ones")
 	paths, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -444,10 +461,24 @@ func cmdMerge(ctx context.Context, e *env, args []string) error {
 			return &profiler.FileError{Path: path, Err: fmt.Errorf("does not merge with %s (the first profile): %w", before, err)}
 		}
 	}
+	if merged, err = profiler.CompleteShards(merged); err != nil {
+		return err
+	}
+	if miss := merged.MissingShards(); miss != nil && !*partial {
+		return fmt.Errorf("%w: missing shards %s of %d: merge every part (or pass --partial to write a merge of some)", profiler.ErrMerge, joinInts(miss), merged.Shard.Count)
+	}
 	if *out == "" {
 		return merged.Encode(e.stdout)
 	}
 	return writeFile(*out, *durable, merged.Encode)
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ", ")
 }
 
 // writeFile writes path atomically, with an fsync before the rename if
