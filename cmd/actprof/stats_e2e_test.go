@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -15,17 +16,19 @@ import (
 
 // The value statistics end to end, on the activations of small nets that
 // PyTorch trains (testdata/train_nets.py: tanh, sigmoid and ReLU MLPs, a
-// ReLU convolution in NCHW, a float64 and a float16 layer with +-Inf and
-// NaN), against NumPy's reading of the same files
-// (testdata/stats_reference.py).
+// ReLU convolution in NCHW, a float64 layer, a bfloat16 one in a
+// .safetensors file and a float16 one with +-Inf and NaN), against NumPy's
+// reading of the same files (testdata/stats_reference.py).
 
 // statsFlags are the statistics flags of the test's profiles, and
 // statsParams the same for the reference.
-var statsFlags = []string{"--stats", "--saturate", "tanh_layer=-0.99:0.99", "--saturate", "tanh_f64=-0.99:0.99",
-	"--saturate", "sigmoid_layer=0.01:0.99", "--saturate", "-3e4:3e4", "--dead-window", "256"}
+// A layer's range: its exact name's, else its pattern's, else the one for
+// all layers.
+var statsFlags = []string{"--stats", "--saturate", "tanh_layer=-0.99:0.99", "--saturate", "tanh_f*=-0.99:0.99",
+	"--saturate", "sigmoid*=0.01:0.99", "--saturate", "-3e4:3e4", "--dead-window", "256"}
 
-const statsParams = `{"threshold": 0, "dormant_tau": 0.025, "saturated_above": 0.99, "dead_window": 256,
- "saturate": {"tanh_layer": [-0.99, 0.99], "tanh_f64": [-0.99, 0.99], "sigmoid_layer": [0.01, 0.99], "": [-3e4, 3e4]}}`
+const statsParams = `{"threshold": %g, "dormant_tau": 0.025, "saturated_above": 0.99, "dead_window": 256,
+ "saturate": {"tanh_layer": [-0.99, 0.99], "tanh_f*": [-0.99, 0.99], "sigmoid*": [0.01, 0.99], "": [-3e4, 3e4]}}`
 
 // refStats is one layer as the reference computes it: sums exactly
 // (math.fsum, correctly rounded), finite the number of finite values.
@@ -170,11 +173,12 @@ func loadProfile(t *testing.T, path string) *profiler.Profile {
 	return p
 }
 
-// statsReference runs the NumPy reference on the layers in dir.
-func statsReference(t *testing.T, py, dir string) map[string]*refStats {
+// statsReference runs the NumPy reference on the layers in dir, for
+// threshold T.
+func statsReference(t *testing.T, py, dir string, threshold float64) map[string]*refStats {
 	t.Helper()
 	cmd := exec.Command(py, filepath.Join("testdata", "stats_reference.py"), "stats", dir,
-		filepath.Join("..", "..", "profiler", "testdata", "value_edges.txt"), statsParams)
+		filepath.Join("..", "..", "profiler", "testdata", "value_edges.txt"), fmt.Sprintf(statsParams, threshold))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -194,9 +198,9 @@ func TestStatsRealNets(t *testing.T) {
 	if out, err := exec.Command(py, filepath.Join("testdata", "train_nets.py"), data).CombinedOutput(); err != nil {
 		t.Fatalf("train_nets.py: %v\n%s", err, out)
 	}
-	ref := statsReference(t, py, data)
-	if len(ref) != 6 {
-		t.Fatalf("reference: %d layers, want 6", len(ref))
+	ref := statsReference(t, py, data, 0)
+	if len(ref) != 7 {
+		t.Fatalf("reference: %d layers, want 7", len(ref))
 	}
 	profile := func(name string, extra ...string) *profiler.Profile {
 		t.Helper()
@@ -207,7 +211,7 @@ func TestStatsRealNets(t *testing.T) {
 		}
 		return loadProfile(t, o)
 	}
-	check := func(what string, p *profiler.Profile) (e sumsErr) {
+	check := func(what string, p *profiler.Profile, ref map[string]*refStats) (e sumsErr) {
 		t.Helper()
 		if p.Stats == nil || p.Stats.DormantTau != 0.025 || p.Stats.SaturatedAbove != 0.99 || p.Stats.DeadWindow != 256 {
 			t.Fatalf("%s: profile stats parameters %+v", what, p.Stats)
@@ -227,7 +231,7 @@ func TestStatsRealNets(t *testing.T) {
 		return e
 	}
 	whole := profile("whole")
-	e := check("default", whole)
+	e := check("default", whole, ref)
 	t.Logf("default: largest |sum - exact| / sum|x| %.3g, |sum_abs - exact| / sum|x| %.3g", e.sum, e.sumAbs)
 
 	// The data are not vacuous: each reading occurs where it should.
@@ -240,7 +244,7 @@ func TestStatsRealNets(t *testing.T) {
 		t.Fatalf("no layer %s", name)
 		return nil
 	}
-	for _, name := range []string{"tanh_layer", "tanh_f64", "sigmoid_layer"} {
+	for _, name := range []string{"tanh_layer", "tanh_f64", "sigmoid_layer", "sigmoid_bf16"} {
 		if len(layer(whole, name).Stats.Saturated) == 0 {
 			t.Errorf("%s: no saturated unit: the data do not test saturation", name)
 		}
@@ -268,9 +272,14 @@ func TestStatsRealNets(t *testing.T) {
 	for u := range f16.Units {
 		pos, neg = pos+f16.Stats.PosInfCounts[u], neg+f16.Stats.NegInfCounts[u]
 	}
-	if f16.DType != "float16" || pos == 0 || neg == 0 || f16.NaNTotal == 0 || layer(whole, "tanh_f64").DType != "float64" {
+	if f16.DType != "float16" || pos == 0 || neg == 0 || f16.NaNTotal == 0 || layer(whole, "tanh_f64").DType != "float64" ||
+		layer(whole, "sigmoid_bf16").DType != "bfloat16" {
 		t.Errorf("preact_f16: dtype %s, +Inf %d, -Inf %d, NaN %d", f16.DType, pos, neg, f16.NaNTotal)
 	}
+
+	// Another threshold moves what fired: counts, first and last fired,
+	// L0, the dead window.
+	check("--threshold 0.5", profile("t05", "--threshold", "0.5"), statsReference(t, py, data, 0.5))
 
 	// Workers and chunk sizes change only the order of the float64
 	// additions: every run is within the bound of the exact sums.
@@ -280,7 +289,7 @@ func TestStatsRealNets(t *testing.T) {
 		extra []string
 	}{{"workers1", []string{"--workers", "1"}}, {"workers2", []string{"--workers", "2"}}, {"chunk4KiB", []string{"--chunk-size", "4KiB"}}} {
 		runs[c.name] = profile(c.name, c.extra...)
-		e := check(c.name, runs[c.name])
+		e := check(c.name, runs[c.name], ref)
 		t.Logf("%s: largest |sum - exact| / sum|x| %.3g, |sum_abs - exact| / sum|x| %.3g", c.name, e.sum, e.sumAbs)
 	}
 	for _, pair := range [][2]string{{"workers1", "workers2"}, {"default", "chunk4KiB"}, {"workers1", "chunk4KiB"}} {
@@ -322,7 +331,7 @@ func TestStatsRealNets(t *testing.T) {
 		}
 	}
 	merged := loadProfile(t, pm)
-	e = check("merged halves", merged)
+	e = check("merged halves", merged, ref)
 	t.Logf("merged halves: largest |sum - exact| / sum|x| %.3g, |sum_abs - exact| / sum|x| %.3g", e.sum, e.sumAbs)
 	// and the same, field by field, as the whole's
 	for i := range whole.Layers {

@@ -2,30 +2,71 @@
 
 Usage:
   /usr/bin/python3 stats_reference.py stats DATADIR EDGES PARAMS_JSON
-      prints, as JSON, every statistic of each DATADIR/NAME.npy (layer NAME),
+      prints, as JSON, every statistic of each layer in DATADIR (NAME.npy, or
+      the BF16 tensors of a .safetensors file),
       computed from the definitions: sums exactly (math.fsum), extremes,
       counts and histograms with NumPy.
   /usr/bin/python3 stats_reference.py split DATADIR A B
       writes the first half (axis 0) of each layer to A, the rest to B.
 
 PARAMS_JSON: {"threshold": T, "dormant_tau": tau, "saturated_above": f,
-"dead_window": N, "saturate": {"NAME": [lo, hi], "": [lo, hi]}} (the key ""
-for the layers not named). EDGES is the value histogram's edge file, one
+"dead_window": N, "saturate": {"PATTERN": [lo, hi], "": [lo, hi]}}: a
+layer's range is that of its exact name, else of the one glob pattern that
+matches it, else that of "". EDGES is the value histogram's edge file, one
 float64 a line. Independent of actprof's code: it reads only the .npy files.
 """
 
+import fnmatch
 import glob
 import json
 import math
 import os
+import struct
 import sys
 
 import numpy as np
 
 
+def read_safetensors(path):
+    """The tensors of a .safetensors file (BF16 only), as float32 arrays."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "BF16", t
+        lo, hi = t["data_offsets"]
+        bits = np.frombuffer(data[lo:hi], dtype="<u2").astype(np.uint32) << 16
+        out[name] = bits.view(np.float32).reshape(t["shape"])  # exact
+    return out
+
+
+def write_bf16(path, name, x):
+    """Writes float32 x, whose values are all bfloat16, as a BF16 tensor."""
+    b = (x.astype(np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
+    h = json.dumps({name: {"dtype": "BF16", "shape": list(x.shape), "data_offsets": [0, len(b)]}}).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b)
+
+
 def layers(d):
+    """(name, array) of each layer in d."""
     for p in sorted(glob.glob(os.path.join(d, "*.npy"))):
-        yield os.path.basename(p)[: -len(".npy")], p
+        yield os.path.basename(p)[: -len(".npy")], np.load(p)
+    for p in sorted(glob.glob(os.path.join(d, "*.safetensors"))):
+        yield from read_safetensors(p).items()
+
+
+def saturate_for(name, sat):
+    if name in sat:
+        return sat[name]
+    pats = [p for p in sat if p and fnmatch.fnmatchcase(name, p)]
+    assert len(pats) <= 1, (name, pats)
+    return sat[pats[0]] if pats else sat.get("")
 
 
 def rows(x):
@@ -50,8 +91,8 @@ def stats(d, edges_path, params):
     assert edges.size == 65 and np.all(np.diff(edges) > 0)
     thr, tau, above, window = params["threshold"], params["dormant_tau"], params["saturated_above"], params["dead_window"]
     out = {}
-    for name, path in layers(d):
-        a = rows(np.load(path)).astype(np.float64)  # exact for f16, f32
+    for name, x in layers(d):
+        a = rows(x).astype(np.float64)  # exact for f16, bf16, f32
         obs, units = a.shape
         fired = a > thr
         finite = np.isfinite(a)
@@ -74,7 +115,7 @@ def stats(d, edges_path, params):
             notnan = a[~np.isnan(a[:, u]), u]
             const.append(np.unique(notnan).size == 1)  # -0 == 0: one value
         L.update(min=mins, max=maxs, sum=sums, sum_abs=sabs, finite=nfin, first=first, last=last)
-        rng = params["saturate"].get(name, params["saturate"].get(""))
+        rng = saturate_for(name, params["saturate"])
         sat = None
         if rng is not None:
             lo, hi = rng
@@ -111,11 +152,13 @@ def stats(d, edges_path, params):
 def split(d, a, b):
     for dest in (a, b):
         os.makedirs(dest, exist_ok=True)
-    for name, path in layers(d):
-        x = np.load(path)
+    for name, x in layers(d):
         h = x.shape[0] // 2
-        np.save(os.path.join(a, name + ".npy"), x[:h])
-        np.save(os.path.join(b, name + ".npy"), x[h:])
+        for dest, part in ((a, x[:h]), (b, x[h:])):
+            if os.path.exists(os.path.join(d, name + ".npy")):
+                np.save(os.path.join(dest, name + ".npy"), part)
+            else:
+                write_bf16(os.path.join(dest, name + ".safetensors"), name, part)
 
 
 if __name__ == "__main__":

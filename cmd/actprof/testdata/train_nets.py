@@ -13,6 +13,7 @@ net is set up so that the statistic it exercises really occurs:
   dormant ones (a tiny mean |x| next to the layer's).
 - conv_layer: a ReLU 3x3 convolution, NCHW [N, C, H, W] (units on axis 1).
 - tanh_f64: the tanh layer computed in float64.
+- sigmoid_bf16: the sigmoid layer as bfloat16, in a .safetensors file.
 - preact_f16: the tanh net's pre-activations, scaled and stored as float16
   as an fp16 model that overflows would see them: +-Inf where they pass
   65504, and NaN where a NaN is injected (a missing value).
@@ -23,7 +24,9 @@ dead window). Seeded and single-threaded: the same files on every run on one
 machine.
 """
 
+import json
 import os
+import struct
 import sys
 
 import numpy as np
@@ -60,7 +63,7 @@ def mlp(seed, act, weight_std, bias_mean, bias_std):
     return net
 
 
-def train(net, x, y, lr, steps=100):
+def train(net, x, y, lr, steps=50):
     opt = torch.optim.SGD(net.parameters(), lr=lr)
     loss_fn = nn.BCEWithLogitsLoss()
     for _ in range(steps):
@@ -74,6 +77,15 @@ def train(net, x, y, lr, steps=100):
 
 def save(name, a):
     np.save(os.path.join(outdir, name + ".npy"), np.ascontiguousarray(a))
+
+
+def save_bf16(name, t):
+    """Writes t as a bfloat16 tensor NAME in NAME.safetensors."""
+    b = t.to(torch.bfloat16).contiguous().view(torch.int16).numpy().tobytes()
+    h = json.dumps({name: {"dtype": "BF16", "shape": list(t.shape), "data_offsets": [0, len(b)]}}).encode()
+    h += b" " * (-len(h) % 8)
+    with open(os.path.join(outdir, name + ".safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b)
 
 
 outdir = sys.argv[1]
@@ -92,7 +104,9 @@ train(conv, img_tr, ytr[:1024], lr=1.0, steps=60)
 
 with torch.no_grad():
     save("tanh_layer", tanh[1](tanh[0](xev)).numpy())
-    save("sigmoid_layer", sigm[1](sigm[0](xev)).numpy())
+    s = sigm[1](sigm[0](xev))
+    save("sigmoid_layer", s.numpy())
+    save_bf16("sigmoid_bf16", s)
     save("relu_layer", relu[1](relu[0](xev)).numpy())
     img_ev = xev[:512, :12].repeat(1, 16).reshape(512, 3, 8, 8) + 0.3 * torch.randn(512, 3, 8, 8)
     save("conv_layer", conv[1](conv[0](img_ev)).numpy())
