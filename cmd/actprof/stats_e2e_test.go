@@ -333,6 +333,23 @@ func TestStatsRealNets(t *testing.T) {
 	merged := loadProfile(t, pm)
 	e = check("merged halves", merged, ref)
 	t.Logf("merged halves: largest |sum - exact| / sum|x| %.3g, |sum_abs - exact| / sum|x| %.3g", e.sum, e.sumAbs)
+	// --shard I/N parts, merged: the whole again
+	var parts []string
+	for i := range 3 {
+		o := filepath.Join(dir, fmt.Sprintf("shard%d.json", i))
+		args := append(append([]string{"profile", "--quiet", "--shard", fmt.Sprintf("%d/3", i), "-o", o}, statsFlags...), data)
+		if so, se, code := actprof(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d %s %s", args, code, so, se)
+		}
+		parts = append(parts, o)
+	}
+	ps := filepath.Join(dir, "shards.json")
+	if so, se, code := actprof(t, append([]string{"merge", "-o", ps}, parts...)...); code != 0 {
+		t.Fatalf("merge of shards: exit %d %s %s", code, so, se)
+	}
+	e = check("merged shards", loadProfile(t, ps), ref)
+	t.Logf("merged shards: largest |sum - exact| / sum|x| %.3g, |sum_abs - exact| / sum|x| %.3g", e.sum, e.sumAbs)
+
 	// and the same, field by field, as the whole's
 	for i := range whole.Layers {
 		w, m := whole.Layers[i].Stats, merged.Layers[i].Stats
