@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/actprof/actprof/profiler"
 )
@@ -86,7 +87,18 @@ func decode(dt profiler.DType, data []byte, out []float64, bins []uint8) ([]floa
 	var special uint64 // the elements whose exponent is all ones (Inf, NaN)
 	bins = bins[:len(out)]
 	switch dt {
-	case profiler.Float32:
+	case profiler.Float32, profiler.BFloat16:
+		f32Bins := f32Table()
+		if dt == profiler.BFloat16 {
+			for i := range out {
+				h := binary.LittleEndian.Uint16(data[2*i:])
+				special += b2u(h&infBF16 == infBF16)
+				x := float64(math.Float32frombits(uint32(h) << 16))
+				out[i] = x
+				bins[i] = f32Bins.bin(h, x)
+			}
+			break
+		}
 		for i := range out {
 			b := binary.LittleEndian.Uint32(data[4*i:])
 			special += b2u(b&inf32 == inf32)
@@ -102,15 +114,8 @@ func decode(dt profiler.DType, data []byte, out []float64, bins []uint8) ([]floa
 			out[i] = x
 			bins[i] = uint8(finiteBin(x))
 		}
-	case profiler.BFloat16:
-		for i := range out {
-			h := binary.LittleEndian.Uint16(data[2*i:])
-			special += b2u(h&infBF16 == infBF16)
-			x := float64(math.Float32frombits(uint32(h) << 16))
-			out[i] = x
-			bins[i] = f32Bins.bin(h, x)
-		}
 	case profiler.Float16:
+		f16Bins := f16Table()
 		for i := range out {
 			h := binary.LittleEndian.Uint16(data[2*i:])
 			special += b2u(h&infF16 == infF16)
@@ -183,13 +188,18 @@ func newBinTable(lo, hi func(h uint16) float64) *binTable {
 	return t
 }
 
+// The tables are built on first use (a few ms), not at start-up.
 var (
-	f32Bins = newBinTable(
-		func(h uint16) float64 { return float64(math.Float32frombits(uint32(h) << 16)) },
-		func(h uint16) float64 { return float64(math.Float32frombits(uint32(h)<<16 | 0xffff)) })
-	f16Bins = newBinTable(
-		func(h uint16) float64 { return float64(profiler.F16ToF32(h)) },
-		func(h uint16) float64 { return float64(profiler.F16ToF32(h)) })
+	f32Table = sync.OnceValue(func() *binTable {
+		return newBinTable(
+			func(h uint16) float64 { return float64(math.Float32frombits(uint32(h) << 16)) },
+			func(h uint16) float64 { return float64(math.Float32frombits(uint32(h)<<16 | 0xffff)) })
+	})
+	f16Table = sync.OnceValue(func() *binTable {
+		return newBinTable(
+			func(h uint16) float64 { return float64(profiler.F16ToF32(h)) },
+			func(h uint16) float64 { return float64(profiler.F16ToF32(h)) })
+	})
 )
 
 func b2u(b bool) uint64 {
