@@ -173,12 +173,14 @@ func loadProfile(t *testing.T, path string) *profiler.Profile {
 	return p
 }
 
-// statsReference runs the NumPy reference on the layers in dir, for
-// threshold T.
-func statsReference(t *testing.T, py, dir string, threshold float64) map[string]*refStats {
+// valueEdges is the golden file of the value histogram's edges.
+var valueEdges = filepath.Join("..", "..", "profiler", "testdata", "value_edges.txt")
+
+// statsReference runs the NumPy reference on the layers in dir, with the
+// readings params (as statsParams).
+func statsReference(t *testing.T, py, dir, params string) map[string]*refStats {
 	t.Helper()
-	cmd := exec.Command(py, filepath.Join("testdata", "stats_reference.py"), "stats", dir,
-		filepath.Join("..", "..", "profiler", "testdata", "value_edges.txt"), fmt.Sprintf(statsParams, threshold))
+	cmd := exec.Command(py, filepath.Join("testdata", "stats_reference.py"), "stats", dir, valueEdges, params)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -198,7 +200,7 @@ func TestStatsRealNets(t *testing.T) {
 	if out, err := exec.Command(py, filepath.Join("testdata", "train_nets.py"), data).CombinedOutput(); err != nil {
 		t.Fatalf("train_nets.py: %v\n%s", err, out)
 	}
-	ref := statsReference(t, py, data, 0)
+	ref := statsReference(t, py, data, fmt.Sprintf(statsParams, 0.0))
 	if len(ref) != 7 {
 		t.Fatalf("reference: %d layers, want 7", len(ref))
 	}
@@ -279,7 +281,7 @@ func TestStatsRealNets(t *testing.T) {
 
 	// Another threshold moves what fired: counts, first and last fired,
 	// L0, the dead window.
-	check("--threshold 0.5", profile("t05", "--threshold", "0.5"), statsReference(t, py, data, 0.5))
+	check("--threshold 0.5", profile("t05", "--threshold", "0.5"), statsReference(t, py, data, fmt.Sprintf(statsParams, 0.5)))
 
 	// Workers and chunk sizes change only the order of the float64
 	// additions: every run is within the bound of the exact sums.
@@ -367,6 +369,38 @@ func TestStatsRealNets(t *testing.T) {
 		for u := range hs.LastFired {
 			if hs.LastFired[u] >= 0 && ms.LastFired[u] != hs.LastFired[u]+off {
 				t.Errorf("layer %s unit %d: merged last_fired %d, second half's %d + %d", hb.Layers[i].Name, u, ms.LastFired[u], hs.LastFired[u], off)
+			}
+		}
+	}
+}
+
+// Every boundary: each histogram edge and its float64 neighbours, in
+// float64, float32 (C and Fortran order) and float16; +-0, subnormals,
+// +-Inf, NaN, an all-NaN unit, values exactly at the saturation range's
+// ends (testdata/edge_values.py), against the NumPy reference.
+func TestStatsEdgeValues(t *testing.T) {
+	py := requireNumPy(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "edges")
+	if out, err := exec.Command(py, filepath.Join("testdata", "edge_values.py"), data, valueEdges).CombinedOutput(); err != nil {
+		t.Fatalf("edge_values.py: %v\n%s", err, out)
+	}
+	ref := statsReference(t, py, data, `{"threshold": 0, "dormant_tau": 0.025, "saturated_above": 0.99, "dead_window": 3, "saturate": {"edges*": [-1, 1]}}`)
+	o := filepath.Join(dir, "p.json")
+	for _, workers := range []string{"1", "2"} {
+		if so, se, code := actprof(t, "profile", "--quiet", "--stats", "--saturate", "edges*=-1:1", "--dead-window", "3",
+			"--workers", workers, "--chunk-size", "4KiB", "-o", o, data); code != 0 {
+			t.Fatalf("profile: exit %d %s %s", code, so, se)
+		}
+		p := loadProfile(t, o)
+		if len(p.Layers) != 4 || len(ref) != 4 {
+			t.Fatalf("%d layers, reference %d, want 4", len(p.Layers), len(ref))
+		}
+		for i := range p.Layers {
+			lp := &p.Layers[i]
+			checkStatsAgainst(t, "edges, --workers "+workers, lp, ref[lp.Name])
+			if lp.Name == "edges_f64" && slices.Contains(lp.Stats.ValueHist, 0) {
+				t.Errorf("edges_f64: value_hist %v: every bin should hold values", lp.Stats.ValueHist)
 			}
 		}
 	}
