@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build demo deps test test-big vet fmt-check fuzz bench clean kernels cuda cuda-check bench-cuda gpu-bundle probe
+.PHONY: all build demo deps test test-slurm test-big vet fmt-check fuzz bench clean kernels cuda cuda-check bench-cuda gpu-bundle probe
 
 # Machine code for these GPUs, plus PTX for compute_90 that newer GPUs JIT.
 CUDA_ARCHS := 70 75 80 86 89 90
@@ -36,8 +36,18 @@ test: deps fmt-check vet
 	$(GO) test -count=1 -tags purego ./store/
 	$(GO) test -count=1 -race -short ./profiler/... ./store/ ./input/ ./internal/...
 	$(MAKE) --no-print-directory probe
+	$(MAKE) --no-print-directory test-slurm
+	cd examples/k8s/check && ACTPROF=$(CURDIR)/$(BIN)/actprof $(GO) test -count=1 ./
 	@if command -v nvcc >/dev/null 2>&1 && [ -f /usr/include/cuda.h ]; then $(MAKE) --no-print-directory cuda-check; \
 	else echo "make test: CUDA toolkit not installed: skipped cuda-check (kernels compile, cuda-tagged vet and test build)"; fi
+
+# The Slurm examples on a real one-node cluster (examples/slurm/test.sh):
+# needs root and Debian's slurm-wlm and munge; skipped without them, except
+# under CI, where it fails.
+test-slurm: build
+	@if [ "$$(id -u)" -eq 0 ] && [ -x /usr/sbin/slurmctld ] && command -v sbatch >/dev/null 2>&1; then bash examples/slurm/test.sh; \
+	elif [ -n "$${CI:-}" ] && [ "$${CI}" != 0 ] && [ "$${CI}" != false ]; then echo "make test-slurm: needs root, slurm-wlm and munge" >&2; exit 1; \
+	else echo "make test-slurm: not root or Slurm not installed: skipped the Slurm examples' test"; fi
 
 # The whole suite with the big cases too (ACTPROF_BIG_TESTS=1): a 768 MiB
 # profile's peak RSS, a file of ACTPROF_BIG_GIB GiB (4 unless set) read

@@ -4,7 +4,9 @@
 # of the end-to-end tests and bench/probe.py), python3-torch (trains the small
 # nets whose activations the value statistics' end-to-end test profiles;
 # 171 packages, about 580 MiB, 80 s to install), chromium (the headless
-# browser that the HTML report's test drives), and nvidia-cuda-toolkit from
+# browser that the HTML report's test drives), slurm-wlm and munge (a
+# one-node Slurm cluster for the Slurm examples' test, make test-slurm; as
+# root only), and nvidia-cuda-toolkit from
 # non-free (nvcc, cuda.h, libcuda: make cuda-check and the cuda-tagged
 # builds). Quiet, and quick, when all are there. apt-get runs through sudo
 # when not root, each install tried three times; its output is shown only
@@ -25,11 +27,13 @@ py=/usr/bin/python3
 have_numpy() { "$py" -c 'import numpy' >/dev/null 2>&1; }
 have_torch() { "$py" -c 'import torch' >/dev/null 2>&1; }
 have_chromium() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
+have_slurm() { [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/munged ] && command -v sbatch >/dev/null 2>&1; }
+want_slurm() { [ "$(id -u)" -eq 0 ]; } # the local cluster runs jobs as root
 have_cuda() { command -v nvcc >/dev/null 2>&1 && [ -f /usr/include/cuda.h ]; }
 want_cuda() { [ "${ACTPROF_DEPS_CUDA:-1}" != 0 ]; }
 strict() { [ -n "${CI:-}" ] && [ "${CI}" != 0 ] && [ "${CI}" != false ]; }
 
-if have_numpy && have_torch && have_chromium && { ! want_cuda || have_cuda; }; then
+if have_numpy && have_torch && have_chromium && { ! want_slurm || have_slurm; } && { ! want_cuda || have_cuda; }; then
   exit 0
 fi
 
@@ -99,6 +103,17 @@ if ! have_chromium; then
       exit 1
     fi
     echo "deps: warning: no chromium: make test skips the HTML report's browser test" >&2
+  fi
+fi
+
+if want_slurm && ! have_slurm; then
+  echo "deps: installing slurm-wlm and munge (a one-node cluster for the Slurm examples' test)"
+  if ! apt_install slurm-wlm munge || ! have_slurm; then
+    if strict; then
+      echo "deps: Slurm is missing and could not be installed (Debian: apt-get install slurm-wlm munge)" >&2
+      exit 1
+    fi
+    echo "deps: warning: no Slurm: make test skips the Slurm examples' test" >&2
   fi
 fi
 

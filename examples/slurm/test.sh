@@ -30,12 +30,16 @@ export ACTS=acts ACTPROF_FLAGS=--stats
 jid=$(sbatch --parsable --array=0-2 "$here/profile.sbatch")
 mid=$(sbatch --parsable --dependency=afterok:"$jid" "$here/merge.sbatch")
 for _ in $(seq 240); do
-  state=$(scontrol show job "$mid" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+  info=$(scontrol show job "$mid" 2>/dev/null || true)
+  state=$(echo "$info" | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+  if echo "$info" | grep -q 'Reason=DependencyNeverSatisfied'; then
+    state=FAILED # an array task failed
+  fi
   case $state in
   COMPLETED) break ;;
   FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY)
     echo "slurm test: the merge job ended $state" >&2
-    cat parts/*.log >&2 || true
+    cat actprof-*.log >&2 || true
     exit 1
     ;;
   esac
@@ -44,7 +48,7 @@ done
 if [ "$state" != COMPLETED ]; then
   echo "slurm test: the merge job did not finish in 2 minutes (state ${state:-unknown})" >&2
   squeue >&2 || true
-  cat parts/*.log >&2 || true
+  cat actprof-*.log >&2 || true
   exit 1
 fi
 ls parts/part-*.json | wc -l | grep -qx 3 || { echo "slurm test: want 3 parts, got: $(ls parts)" >&2; exit 1; }
