@@ -267,6 +267,13 @@ func TestReportInBrowser(t *testing.T) {
 	if got := eval[[]int](t, b, visible); !slices.Equal(got, byDead) {
 		t.Errorf("sorted by dead, ascending: %v, want %v", got, byDead)
 	}
+	// Sort by dormant units, most first.
+	byDormant := slices.Clone(want)
+	slices.SortStableFunc(byDormant, func(x, y int) int { return len(p.Layers[y].Stats.Dormant) - len(p.Layers[x].Stats.Dormant) })
+	b.do(t, chromedp.Click(`th[data-k="dormant"]`))
+	if got := eval[[]int](t, b, visible); !slices.Equal(got, byDormant) {
+		t.Errorf("sorted by dormant: %v, want %v", got, byDormant)
+	}
 	b.do(t, chromedp.Click(`th[data-k="name"]`))
 	byName := slices.Clone(want)
 	slices.SortStableFunc(byName, func(x, y int) int { return strings.Compare(p.Layers[x].Name, p.Layers[y].Name) })
@@ -440,13 +447,17 @@ func TestTimelineInBrowser(t *testing.T) {
 }
 
 // largeProfileFile writes a profile of layers x units with a spread of
-// rates (1 in 50 units dead, 1 in 70 rare, 1 in 300 always on).
-func largeProfileFile(tb testing.TB, path string, layers, units int) {
+// rates (1 in 50 units dead, 1 in 70 rare, 1 in 300 always on) and, with
+// stats, value statistics (largeStats).
+func largeProfileFile(tb testing.TB, path string, layers, units int, stats bool) {
 	tb.Helper()
-	const obs = 100000
+	obs := uint64(100000)
+	if stats {
+		obs /= 2 // merged with itself below, which derives the statistics' lists
+	}
 	p := &profiler.Profile{FormatVersion: profiler.FormatVersion, Tool: profiler.ToolVersion, Backend: "cpu", RareBelow: 1e-3}
 	for i := 0; i < layers; i++ {
-		l := profiler.LayerProfile{Name: fmt.Sprintf("block%d.layer%d", i/4, i%4), DType: "float32", Shape: []int{obs, units}, UnitAxis: 1,
+		l := profiler.LayerProfile{Name: fmt.Sprintf("block%d.layer%d", i/4, i%4), DType: "float32", Shape: []int{int(obs), units}, UnitAxis: 1,
 			Units: units, Observations: obs, Counts: make([]uint64, units), NaNCounts: make([]uint64, units),
 			Dead: []int{}, Rare: []int{}, AlwaysOn: []int{}}
 		var sum float64
@@ -462,12 +473,22 @@ func largeProfileFile(tb testing.TB, path string, layers, units int) {
 				l.Counts[u] = obs
 				l.AlwaysOn = append(l.AlwaysOn, u)
 			default:
-				l.Counts[u] = uint64(100 + k%(obs-200))
+				l.Counts[u] = uint64(100 + k%(int(obs)-200))
 			}
-			sum += float64(l.Counts[u]) / obs
+			sum += float64(l.Counts[u]) / float64(obs)
 		}
 		l.MeanActivationProbability = sum / float64(units)
+		if stats {
+			l.Stats = largeStats(&l, i)
+		}
 		p.Layers = append(p.Layers, l)
+	}
+	if stats {
+		p.Stats = &profiler.StatsParams{DormantTau: profiler.DefaultDormantTau, SaturatedAbove: profiler.DefaultSaturatedAbove}
+		var err error
+		if p, err = profiler.Merge(p, p); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -479,25 +500,70 @@ func largeProfileFile(tb testing.TB, path string, layers, units int) {
 	}
 }
 
+// largeStats are value statistics that fit a layer's counts: a unit's
+// non-firing values are 0, its firing ones 1.5 on average (spread over
+// nine bins of the value histogram), always-on units range over [0.5,
+// 2.5] and 1 in 2 of them sits at 2.5 (in the saturation range -1:2.4) on
+// 99.5% of observations; L0 spread over four bins around its mean. Their
+// derived lists are left to profiler.Merge.
+func largeStats(l *profiler.LayerProfile, layer int) *profiler.LayerStats {
+	n, obs := l.Units, l.Observations
+	s := &profiler.LayerStats{Min: make(profiler.Floats, n), Max: make(profiler.Floats, n), Sum: make(profiler.Floats, n), SumAbs: make(profiler.Floats, n),
+		PosInfCounts: make([]uint64, n), NegInfCounts: make([]uint64, n), FirstFired: make([]int64, n), LastFired: make([]int64, n),
+		Saturate: []float64{-1, 2.4}, SaturatedCounts: make([]uint64, n), ValueHist: make([]uint64, profiler.ValueBins),
+		L0BinWidth: profiler.L0Width(n), L0Hist: make([]uint64, profiler.L0BinCount(n))}
+	var fires uint64
+	for u, c := range l.Counts {
+		fires += c
+		s.Sum[u], s.SumAbs[u] = 1.5*float64(c), 1.5*float64(c)
+		s.FirstFired[u], s.LastFired[u] = -1, -1
+		if c > 0 {
+			s.FirstFired[u], s.LastFired[u] = int64((u+layer)%int(obs-c+1)), int64((u+layer)%int(obs-c+1))+int64(c)-1
+			s.Max[u] = 3
+		}
+		if c == obs {
+			s.Min[u], s.Max[u] = 0.5, 2.5
+			if (u+layer)%2 == 0 {
+				s.SaturatedCounts[u] = obs - obs/200
+			}
+		}
+		s.ValueHist[profiler.ValueZeroBin] += obs - c
+		s.ValueHist[profiler.ValueBin(1.5)+(u+layer)%9-4] += c
+	}
+	bin := int(fires/obs) / s.L0BinWidth
+	for k := range 4 {
+		s.L0Hist[min(max(bin+k-2, 0), len(s.L0Hist)-1)] += obs / 4
+	}
+	s.L0Hist[min(bin, len(s.L0Hist)-1)] += obs % 4
+	return s
+}
+
 // BenchmarkReportLarge: the report of 1M units, as 1,000 layers of 1,000
 // units and as 10 layers of 100,000: the command's time (read the profile, write the page), the
 // page's size, and in headless Chromium the time from navigation to the
 // script's end (index ready; load-ms, as the test sees it, and
 // load-event-ms, the page's own navigation timing) and from a click on a
-// layer to its detail drawn.
+// layer to its detail drawn. The -stats cases have value statistics
+// (largeStats) in the profile.
 //
 //	go test -run XXX -bench ReportLarge -benchtime 5x ./cmd/actprof
 func BenchmarkReportLarge(b *testing.B) {
 	br := newBrowser(b)
 	for _, c := range []struct{ layers, units int }{{1000, 1000}, {10, 100000}} {
-		b.Run(fmt.Sprintf("%dx%d", c.layers, c.units), func(b *testing.B) { benchReport(b, br, c.layers, c.units) })
+		for _, stats := range []bool{false, true} {
+			name := fmt.Sprintf("%dx%d", c.layers, c.units)
+			if stats {
+				name += "-stats"
+			}
+			b.Run(name, func(b *testing.B) { benchReport(b, br, c.layers, c.units, stats) })
+		}
 	}
 }
 
-func benchReport(b *testing.B, br *browser, layers, units int) {
+func benchReport(b *testing.B, br *browser, layers, units int, stats bool) {
 	dir := b.TempDir()
 	prof, html := filepath.Join(dir, "large.json"), filepath.Join(dir, "large.html")
-	largeProfileFile(b, prof, layers, units)
+	largeProfileFile(b, prof, layers, units, stats)
 	var build, load, open time.Duration
 	var loadEvent float64 // ms from navigation start, as the page's timing says
 	for i := 0; i < b.N; i++ {
