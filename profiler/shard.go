@@ -250,13 +250,25 @@ func sameInputs(x, y *ShardRecord) string {
 	for i, f := range x.Inputs {
 		g := y.Inputs[i]
 		if f.Size != g.Size || f.Fingerprint != g.Fingerprint {
-			return fmt.Sprintf("input %d is %s (%d bytes, %s) and %s (%d bytes, %s)", i+1, f.Path, f.Size, f.Fingerprint, g.Path, g.Size, g.Fingerprint)
+			if f.Path == g.Path {
+				return fmt.Sprintf("input %d, %s, was %d bytes with fingerprint %s and %d bytes with %s (the file changed between the runs?)",
+					i+1, f.Path, f.Size, shortPrint(f.Fingerprint), g.Size, shortPrint(g.Fingerprint))
+			}
+			return fmt.Sprintf("input %d is %s (%d bytes, fingerprint %s) and %s (%d bytes, %s)", i+1, f.Path, f.Size, shortPrint(f.Fingerprint), g.Path, g.Size, shortPrint(g.Fingerprint))
 		}
 	}
 	if !slices.Equal(x.Layers, y.Layers) {
 		return fmt.Sprintf("layers %s and %s", strings.Join(x.Layers, ","), strings.Join(y.Layers, ","))
 	}
 	return ""
+}
+
+// shortPrint is enough of a fingerprint to tell two apart in a message.
+func shortPrint(fp string) string {
+	if len(fp) > 19 {
+		return fp[:19] + "..."
+	}
+	return fp
 }
 
 // mergeParts merges two parts of one sharded run: the union of their

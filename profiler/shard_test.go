@@ -331,7 +331,7 @@ func TestShardMergeRefusals(t *testing.T) {
 		}), "different settings: saturation ranges"},
 		{"inputs", ps[0], variant(func(o *profiler.Options) {
 			o.Inputs = []profiler.InputFile{{Path: "x.npy", Size: 10, Fingerprint: "g"}}
-		}), "different input sets: input 1 is x.npy (10 bytes, f) and x.npy (10 bytes, g)"},
+		}), "different input sets: input 1, x.npy, was 10 bytes with fingerprint f and 10 bytes with g"},
 		{"same shard", ps[1], ps[1], "overlapping shards: both hold shard 1 of 3"},
 		{"merged overlap", m01, ps[0], "overlapping shards: both hold shard 0 of 3"},
 		{"count", ps[0], parts(t, ls, opt, 2)[1], "parts of 3 shards and of 2"},
