@@ -374,3 +374,53 @@ func TestPartEncodeIsEncodingJSONsBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestPartChecks(t *testing.T) {
+	ls, opt := shardLayers(5), shardOptions(false)
+	ps := parts(t, ls, opt, 2)
+	doc := string(encode(t, ps[0]))
+	for _, c := range []struct {
+		name string
+		edit func(*profiler.Profile)
+		want string
+	}{
+		{"observations", func(p *profiler.Profile) { p.Layers[0].Ranges[0].Count-- }, "but its ranges hold"},
+		{"past the layer", func(p *profiler.Profile) { p.Layers[0].Ranges[0].First = 1 << 40 }, "past the layer's"},
+		{"overlapping ranges", func(p *profiler.Profile) {
+			r := p.Layers[0].Ranges[0]
+			p.Layers[0].Ranges = []profiler.ObsRange{{r.First, 1}, {r.First, r.Count - 1}}
+		}, "not after the range before it"},
+		{"no ranges", func(p *profiler.Profile) { p.Layers[0].Ranges = nil }, "a part without ranges"},
+		{"unlisted layer", func(p *profiler.Profile) { p.Shard.Layers = p.Shard.Layers[1:] }, "not in the shard record's layers"},
+		{"shard index", func(p *profiler.Profile) { p.Shard.Shards = []int{2} }, "want ascending indices below count 2"},
+		{"ranges without record", func(p *profiler.Profile) { p.Shard = nil }, "observations"},
+	} {
+		p, err := profiler.DecodeProfile(strings.NewReader(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.edit(p)
+		var b bytes.Buffer
+		p.Encode(&b)
+		if _, err := profiler.DecodeProfile(&b); !errors.Is(err, profiler.ErrFormat) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want %q", c.name, err, c.want)
+		}
+	}
+	// every shard merged, but a layer's observations not all there (a
+	// part forged to hold less)
+	short := roundTrip(t, ps[1])
+	split := ""
+	for i, l := range short.Layers {
+		if slices.ContainsFunc(ps[0].Layers, func(m profiler.LayerProfile) bool { return m.Name == l.Name }) {
+			split = l.Name
+			short.Layers = slices.Delete(short.Layers, i, i+1)
+			break
+		}
+	}
+	if split == "" {
+		t.Fatal("no layer is split between the two shards")
+	}
+	if _, err := profiler.Merge(ps[0], short); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("every shard is merged, but layer %q holds observations [0, ", split)) {
+		t.Errorf("a gap: err %v", err)
+	}
+}
