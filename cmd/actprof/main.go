@@ -106,6 +106,11 @@ func run(ctx context.Context, e *env, args []string) int {
 			continue
 		}
 		err := c.run(ctx, e, args[1:])
+		var ck *checkpointed
+		if errors.As(err, &ck) {
+			fmt.Fprintf(e.stderr, "actprof: %s\n", oneLine(err))
+			return exitCheckpointed
+		}
 		var intr interrupted
 		if err != nil && errors.As(context.Cause(ctx), &intr) {
 			// whatever the run's error, a signal stopped it: outputs were

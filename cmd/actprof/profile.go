@@ -105,6 +105,8 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	device := fs.String("device", "auto", "where to count: auto (a GPU through actprof-cuda when one is usable, else the CPU), cpu, cuda, cuda:N, cuda:N,M,... or cuda:all (blocks spread over the GPUs)")
 	generic := fs.Bool("generic", false, "use the plain-Go CPU kernels, not the vector ones (for comparison)")
 	durable := fs.Bool("sync", false, "flush the profile and pattern store to stable storage (fsync) before renaming them into place")
+	checkpointEvery := fs.Duration("checkpoint-every", 30*time.Second, "with -o: write the run's progress to OUT.ckpt this often (`DURATION`; 0: never), and when a stop signal ends it (exit 75)")
+	resume := fs.Bool("resume", false, "with -o: go on from OUT.ckpt, the checkpoint of an interrupted run of the same command")
 	withStats := fs.Bool("stats", false, "also compute value statistics: per unit min, max, mean, mean |x|, first and last fired; per layer the value and L0 histograms; constant, dormant and saturated units (any of the next four flags implies it)")
 	dormantTau := fs.Float64("dormant-tau", profiler.DefaultDormantTau, "a unit is dormant when its mean |x| is at most `TAU` times the layer's mean over units (0: the units whose every value is 0)")
 	var saturate multiFlag
@@ -144,6 +146,15 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	shard, shardWhy, err := chooseShard(*shardFlag, os.Getenv)
 	if err != nil {
 		return err
+	}
+	if *resume && (*out == "" || atomicfile.Special(*out)) {
+		return usagef("--resume needs -o FILE: the checkpoint is FILE.ckpt")
+	}
+	if *resume && *patterns != "" {
+		return usagef("--resume with --patterns: a run writing patterns is not checkpointed; run it again from the start")
+	}
+	if *checkpointEvery < 0 {
+		return usagef("--checkpoint-every must be a duration >= 0 (e.g. 30s; 0: never)")
 	}
 	if shard != nil && *patterns != "" {
 		return usagef("--patterns with a shard (%s): a shard's pattern store is not supported; profile the patterns in one run, or pass --shard none", shardWhy)
@@ -258,7 +269,14 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 		opt.Patterns = sw
 	}
 	start := time.Now()
-	p, err := profiler.Run(ctx, ls, opt)
+	segmented := *out != "" && !atomicfile.Special(*out) && sw == nil && (*checkpointEvery > 0 || *resume)
+	var p *profiler.Profile
+	if segmented {
+		p, err = runSegments(ctx, e.stderr, ls, opt, shard, checkpointPath(*out), max(*checkpointEvery, 0), *resume, *durable)
+		opt.Shard = shard
+	} else {
+		p, err = profiler.Run(ctx, ls, opt)
+	}
 	if prog != nil {
 		prog.finish()
 	}
@@ -276,6 +294,9 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if segmented {
+		removeCheckpoint(checkpointPath(*out))
 	}
 	if !*quiet {
 		var total int64
