@@ -79,6 +79,11 @@ func runSegments(ctx context.Context, stderr io.Writer, ls []profiler.Layer, opt
 	}
 	share := total / int64(b.Count)
 	k := int(min(max((share+segmentBytes()-1)/segmentBytes(), 1), maxSegments))
+	if !allReadAt(ls) {
+		// a streamed layer (a deflated .npz member) would be read from its
+		// start again for every segment: one segment, no checkpoints
+		k = 1
+	}
 	if opt.Inputs == nil {
 		if opt.Inputs, err = input.InputFiles(ls); err != nil {
 			return nil, err
@@ -198,3 +203,20 @@ func readCheckpoint(path string, opt profiler.Options, b profiler.ShardSpec) (*p
 // removeCheckpoint removes the checkpoint once the output is written (one
 // that cannot be removed is refused by a later run, never misused).
 func removeCheckpoint(path string) { _ = os.Remove(path) }
+
+// allReadAt reports whether every layer is read at offsets (a file region),
+// so that a segment of it costs only its own bytes.
+func allReadAt(ls []profiler.Layer) bool {
+	for _, l := range ls {
+		src, err := l.Open()
+		if err != nil {
+			return false // the run reports it
+		}
+		_, ok := src.(profiler.ReaderAtSource)
+		src.Close()
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
