@@ -383,7 +383,7 @@ def flags(d, rng):
         expect_fail("flags", " ".join(extra).replace(d, "D"), ["profile", "--quiet"] + extra + [inp], d, must=must)
     code, _, err, _ = run(["profile", "--quiet", "--unit-axis", "fc9=0", inp])
     record("flags", "--unit-axis fc9=0 warns", code == 0 and "names no layer" in err, err)
-    for f in ("--dead", "--rare", "--always-on", "--rare-rate"):
+    for f in ("--dead", "--rare", "--always-on", "--rare-rate", "--dormant", "--constant", "--saturated"):
         out = os.path.join(d, "synth-" + f.strip("-"))
         expect_fail("flags", f"synth {f} NaN", ["synth", "-o", out, f, "NaN"], d)
         record("flags", f"synth {f} NaN leaves no folder", not os.path.exists(out))

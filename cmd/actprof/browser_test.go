@@ -438,6 +438,22 @@ func TestTimelineInBrowser(t *testing.T) {
 		if row[0] != []string{"T=0", "T=1", "T=3"}[k] || row[1] != strconv.Itoa(l.Units) || err != nil || dead < want*(1-1e-3) || dead > want*(1+1e-3) {
 			t.Errorf("checkpoint %d: row %q, want %d units, dead fraction %g", k, row, l.Units, want)
 		}
+		// the dormant fraction: the first profile has value statistics,
+		// the others not ("–")
+		if len(row) != 6 {
+			t.Fatalf("checkpoint %d: row %q: want a dormant column", k, row)
+		}
+		if k > 0 {
+			if row[4] != "\u2013" {
+				t.Errorf("checkpoint %d (no statistics): dormant %q", k, row[4])
+			}
+			continue
+		}
+		dorm, err := strconv.ParseFloat(row[4], 64)
+		want = float64(len(l.Stats.Dormant)) / float64(l.Units)
+		if err != nil || want == 0 || dorm < want*(1-1e-3) || dorm > want*(1+1e-3) {
+			t.Errorf("checkpoint %d: dormant %q, want %g", k, row[4], want)
+		}
 	}
 	if n := eval[int](t, b, `document.querySelectorAll("#detail svg.plot").length`); n != 2 {
 		t.Errorf("%d plots in a layer's detail, want 2", n)
