@@ -320,6 +320,27 @@ def outputs(d, rng):
         os.umask(old)
 
 
+def wait_reading(pid, path, limit=5.0):
+    """Waits until process pid has path open (its run has begun), so that
+    "after t" counts from the run's start, not from the exec: on a busy
+    machine the Go runtime and the packages' init may take longer than t,
+    and a signal then ends the process before it can say anything."""
+    t0 = time.time()
+    want = os.path.realpath(path)
+    while time.time() - t0 < limit:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            return
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == want:
+                    return
+            except OSError:
+                pass
+        time.sleep(0.001)
+
+
 def signals(d, rng):
     """SIGINT, SIGTERM and SIGHUP in the middle of a run: 128+N, one line,
     nothing left behind, old outputs kept."""
@@ -335,6 +356,7 @@ def signals(d, rng):
             p = subprocess.Popen([BIN, "profile", "--quiet", "--workers", "1", "--chunk-size", "4KiB",
                                   "--patterns-level", "best", "--patterns", st, "-o", prof, inp],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            wait_reading(p.pid, inp)
             time.sleep(delay)
             p.send_signal(sig)
             try:
