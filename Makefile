@@ -21,8 +21,9 @@ demo: build
 	$(BIN)/actprof profile --stats --saturate=-1:6 -o demo-data/profile.json demo-data
 
 # What the tests need besides Go (.ci/deps.sh, which .ci/run calls too):
-# Debian's python3-numpy and the CUDA toolkit, installed where missing
-# (apt-get, through sudo when not root); nothing to do when both are there.
+# Debian's python3-numpy, python3-torch, chromium, slurm-wlm and munge (as
+# root) and the CUDA toolkit, installed where missing (apt-get, through sudo
+# when not root); nothing to do when all are there.
 # ACTPROF_DEPS_CUDA=0 leaves the CUDA toolkit out.
 deps:
 	@bash .ci/deps.sh

@@ -210,6 +210,20 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 				return usagef("--saturate %s=%g:%g: the pattern matches no layer", pat, r.Lo, r.Hi)
 			}
 		}
+		for _, l := range ls {
+			if _, exact := statsOpt.Saturate[l.Name]; exact {
+				continue
+			}
+			var hit []string
+			for _, pat := range slices.Sorted(maps.Keys(statsOpt.Saturate)) {
+				if ok, _ := path.Match(pat, l.Name); ok && pat != "" {
+					hit = append(hit, pat)
+				}
+			}
+			if len(hit) > 1 {
+				return usagef("--saturate: layer %q matches the patterns %q and %q: give it one range (its exact name wins)", l.Name, hit[0], hit[1])
+			}
+		}
 	}
 	if lv, note, err := store.ResolveLevel(*level); err != nil || *level == "" {
 		return usagef("--patterns-level %q: want fastest or best", *level)
