@@ -368,7 +368,9 @@ func TestPartEncodeIsEncodingJSONsBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, p := range append(ps, m) {
+	plain := shardOptions(false)
+	plain.UnitAxis, plain.Inputs = nil, nil // settings {}, inputs null
+	for i, p := range append(append(ps, m), parts(t, ls, plain, 2)...) {
 		if got, want := encode(t, p), stdEncode(t, p); !bytes.Equal(got, want) {
 			t.Errorf("part %d: Encode differs from encoding/json:\n--- got\n%s\n--- want\n%s", i, got, want)
 		}
