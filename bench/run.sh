@@ -144,3 +144,6 @@ for lv in best fastest; do
   bin/bigstore -gib 2 -level $lv "$root/.bench/big.actbits" | sed 's/^/    /'
 done
 rm -f "$root/.bench/big.actbits"
+
+echo "== sharded runs and merge (bench/shards.sh)"
+bash bench/shards.sh "$file"
