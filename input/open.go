@@ -104,7 +104,7 @@ func Open(paths []string, opt Options) ([]profiler.Layer, error) {
 func fileKind(name string) string {
 	ext := strings.ToLower(filepath.Ext(name))
 	switch ext {
-	case ".npy", ".npz", ".safetensors":
+	case ".npy", ".npz", ".safetensors", ".pt", ".pth":
 		return ext
 	}
 	return ""
@@ -123,7 +123,7 @@ func openPath(p string, sel func(string) bool) ([]profiler.Layer, error) {
 		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "not a regular file or folder")
 	}
 	if fileKind(p) == "" {
-		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "unknown file type: want .npy, .npz, .safetensors or a folder")
+		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "unknown file type: want .npy, .npz, .safetensors, .pt or a folder")
 	}
 	return openFile(p, sel)
 }
@@ -146,6 +146,8 @@ func openFile(p string, sel func(string) bool) ([]profiler.Layer, error) {
 		return openNpz(p, sel)
 	case ".safetensors":
 		return openSafetensors(p, sel)
+	case ".pt", ".pth":
+		return openPt(p, sel)
 	}
 	return nil, nil
 }

@@ -1,0 +1,65 @@
+# Writes the .pt files of the torch.save reader's test with Debian's
+# PyTorch, and prints per layer the counts of x > 0 over the unit axis
+# (the last; channels of 4-D tensors) as torch computes them, as JSON.
+import json, os, pickle, sys, zipfile
+import torch
+
+out = sys.argv[1]
+torch.manual_seed(3)
+want = {}
+
+def counts(name, t, file):
+    t = t.float()
+    axis = 1 if t.dim() >= 4 else t.dim() - 1
+    dims = [d for d in range(t.dim()) if d != axis]
+    want.setdefault(file, {})[name] = (t > 0).sum(dim=dims).tolist()
+
+base = torch.randn(64, 24)
+conv = torch.relu(torch.randn(5, 6, 3, 3))
+views = torch.randn(40, 16)
+d = {"enc": {"fc1": torch.relu(base), "fc2": base.double()},
+     "blocks": [torch.randn(10, 8).half(), torch.randn(10, 7).bfloat16()],
+     "conv": conv, "step": 7, "note": "metadata is not a layer"}
+torch.save(d, os.path.join(out, "model.pt"))
+for k, t in [("enc.fc1", d["enc"]["fc1"]), ("enc.fc2", d["enc"]["fc2"]), ("blocks.0", d["blocks"][0]),
+             ("blocks.1", d["blocks"][1]), ("conv", conv)]:
+    counts(k, t, "model.pt")
+# views into one storage: two row slices and a transposed matrix
+torch.save({"head": views[:25], "tail": views[25:], "tr": views.t()}, os.path.join(out, "views.pt"))
+counts("head", views[:25], "views.pt")
+counts("tail", views[25:], "views.pt")
+counts("tr", views.t(), "views.pt")
+# a lone tensor takes the file's name
+torch.save(torch.randn(30, 5), os.path.join(out, "lone.pth"))
+counts("lone", torch.load(os.path.join(out, "lone.pth")), "lone.pth")
+
+# bad files
+bad = os.path.join(out, "bad")
+os.makedirs(bad)
+torch.save({"x": torch.randn(4, 6)[:, ::2]}, os.path.join(bad, "strided.pt"))
+torch.save({"x": torch.randint(0, 5, (4, 3))}, os.path.join(bad, "ints.pt"))
+torch.save(torch.randn(3, 3), os.path.join(bad, "legacy.pt"), _use_new_zipfile_serialization=False)
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch " + os.path.join(bad, "pwned"),))
+
+# the evil pickle inside a torch.save archive in place of data.pkl
+src = os.path.join(out, "lone.pth")
+with zipfile.ZipFile(src) as z, zipfile.ZipFile(os.path.join(bad, "evil.pt"), "w", zipfile.ZIP_STORED) as w:
+    for i in z.infolist():
+        data = z.read(i.filename)
+        if i.filename.endswith("data.pkl"):
+            data = pickle.dumps(Evil(), protocol=2)
+        w.writestr(i, data)
+# a forged storage size: the pickle claims more elements than the entry holds
+with zipfile.ZipFile(src) as z, zipfile.ZipFile(os.path.join(bad, "forged.pt"), "w", zipfile.ZIP_STORED) as w:
+    for i in z.infolist():
+        data = z.read(i.filename)
+        if i.filename.endswith("data.pkl"):
+            data = data.replace(b"K\x96", b"M\x00\x10")  # numel 150 -> 4096
+        w.writestr(i, data)
+# a truncated archive
+raw = open(src, "rb").read()
+open(os.path.join(bad, "truncated.pt"), "wb").write(raw[: len(raw) // 2])
+print(json.dumps(want))

@@ -1,0 +1,64 @@
+package input
+
+import (
+	"os"
+	"strconv"
+	"testing"
+)
+
+// The restricted unpickler on any bytes: an error or a value, never a
+// panic, a hang or unbounded memory. Seeds: a torch.save data.pkl
+// (testdata/fuzz/FuzzUnpickle) and small hand-made pickles.
+func FuzzUnpickle(f *testing.F) {
+	for _, s := range []string{
+		"\x80\x02}q\x00.",                                       // {}
+		"\x80\x02]q\x00(K\x01K\x02e.",                           // [1, 2]
+		"\x80\x02cposix\nsystem\nq\x00.",                        // a refused global
+		"\x80\x02(K\x01t\x85.",                                  // nested tuples
+		"\x80\x02\x8a\x09\x01\x02\x03\x04\x05\x06\x07\x08\x09.", // a 9-byte long
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := unpickle(data)
+		if err == nil {
+			var out []namedTensor
+			_ = collectTensors(v, "", "f", 0, &out)
+		}
+	})
+}
+
+// The seed pickle of torch.save decodes to its tensors.
+func TestUnpickleTorchSeed(t *testing.T) {
+	raw, err := os.ReadFile("testdata/fuzz/FuzzUnpickle/torch-dict")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the corpus file's []byte("...") literal
+	s := string(raw)
+	i, j := len("go test fuzz v1\n[]byte(\""), len(s)-len("\")\n")
+	data := unquoteGo(t, s[i-1:j+1])
+	v, err := unpickle(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []namedTensor
+	if err := collectTensors(v, "", "f", 0, &out); err != nil || len(out) != 2 || out[0].name != "a" || out[1].name != "b.0" {
+		t.Fatalf("tensors %+v, %v", out, err)
+	}
+	if a := out[0].t; a.storage.dtype != "FloatStorage" || len(a.size) != 2 || a.size[0] != 2 || a.size[1] != 3 || a.stride[0] != 3 {
+		t.Fatalf("tensor a: %+v", a)
+	}
+	if b := out[1].t; b.storage.dtype != "HalfStorage" || b.storage.numel != 6 {
+		t.Fatalf("tensor b: %+v", b)
+	}
+}
+
+func unquoteGo(t *testing.T, q string) []byte {
+	t.Helper()
+	s, err := strconv.Unquote(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(s)
+}
