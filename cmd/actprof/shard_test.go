@@ -131,16 +131,7 @@ func actprofEnv(t *testing.T, vars []string, args ...string) (string, string, in
 		}
 	}
 	cmd.Env = append(cmd.Env, vars...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return so.String(), se.String(), code
+	return runCmd(t, cmd)
 }
 
 // sameProfileFile compares a merged profile with the single run's: the
