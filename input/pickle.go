@@ -14,10 +14,13 @@ import (
 // os.system call, a class of the user's) is refused by name: nothing is
 // ever executed, imported or emulated beyond building these values.
 
-// pickle values: nil, bool, int64, *big.Int, float64, string, []any
-// (list), pkTuple, *pkDict, pkGlobal, ptStorage, *ptTensor.
+// pickle values: nil, bool, int64, *big.Int, float64, string, *pkList,
+// pkTuple, *pkDict, pkGlobal, ptStorage, *ptTensor. Lists and dicts are
+// pointers: the memo shares them, and an APPEND or SETITEM after a memo
+// PUT must show through every reference, as in Python.
 type (
 	pkTuple  []any
+	pkList   struct{ items []any }
 	pkGlobal struct{ module, name string }
 	pkDict   struct {
 		keys []any
@@ -58,6 +61,12 @@ const (
 	maxPickleStack = 1 << 20
 	maxPickleDepth = 256
 	maxPickleDims  = 32
+	// maxPickleItems bounds the elements of all lists and dicts together
+	// (a pickle can refill the stack and append it again and again), and
+	// maxPickleVisits the containers and tensors walked to find the tensors (through the
+	// memo a few bytes can make a value that reaches a sub-value 2^256 times).
+	maxPickleItems  = 1 << 22
+	maxPickleVisits = 1 << 20
 )
 
 var errPickle = errors.New("pickle")
@@ -67,7 +76,7 @@ func unpickle(data []byte) (any, error) {
 	var stack []any
 	var marks []int
 	memo := map[uint32]any{}
-	pos := 0
+	pos, elems := 0, 0
 	fail := func(format string, args ...any) (any, error) {
 		return nil, fmt.Errorf("%w: at byte %d: %s", errPickle, pos, fmt.Sprintf(format, args...))
 	}
@@ -137,7 +146,7 @@ func unpickle(data []byte) (any, error) {
 		case '}':
 			v = &pkDict{}
 		case ']':
-			v = []any{}
+			v = &pkList{}
 		case ')':
 			v = pkTuple{}
 		case 'N':
@@ -316,12 +325,15 @@ func unpickle(data []byte) (any, error) {
 			if len(stack) == 0 || len(marks) > 0 && len(stack) <= marks[len(marks)-1] {
 				return fail("opcode %q without a container", op)
 			}
+			if elems += len(items); elems > maxPickleItems {
+				return fail("lists and dicts of more than %d elements", maxPickleItems)
+			}
 			switch c := stack[len(stack)-1].(type) {
-			case []any:
+			case *pkList:
 				if op != 'a' && op != 'e' {
 					return fail("SETITEM on a list")
 				}
-				stack[len(stack)-1] = append(c, items...)
+				c.items = append(c.items, items...)
 			case *pkDict:
 				if op != 's' && op != 'u' || len(items)%2 != 0 {
 					return fail("APPEND on a dict")

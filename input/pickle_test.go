@@ -22,8 +22,7 @@ func FuzzUnpickle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := unpickle(data)
 		if err == nil {
-			var out []namedTensor
-			_ = collectTensors(v, "", "f", 0, &out)
+			_, _ = collectTensors(v, "f")
 		}
 	})
 }
@@ -42,8 +41,8 @@ func TestUnpickleTorchSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []namedTensor
-	if err := collectTensors(v, "", "f", 0, &out); err != nil || len(out) != 2 || out[0].name != "a" || out[1].name != "b.0" {
+	out, err := collectTensors(v, "f")
+	if err != nil || len(out) != 2 || out[0].name != "a" || out[1].name != "b.0" {
 		t.Fatalf("tensors %+v, %v", out, err)
 	}
 	if a := out[0].t; a.storage.dtype != "FloatStorage" || len(a.size) != 2 || a.size[0] != 2 || a.size[1] != 3 || a.stride[0] != 3 {
@@ -61,4 +60,41 @@ func unquoteGo(t *testing.T, q string) []byte {
 		t.Fatal(err)
 	}
 	return []byte(s)
+}
+
+// A few hundred bytes whose value reaches one tuple 2^199 times through the
+// memo, and a list that holds itself: the walk stops with an error, fast.
+func TestUnpickleSharedBounds(t *testing.T) {
+	dag := []byte("\x80\x02)q\x00")
+	for i := 1; i < 200; i++ {
+		dag = append(dag, 'h', byte(i-1), 0x86, 'q', byte(i)) // T_i = (T_i-1, T_i-1)
+	}
+	dag = append(dag, '.')
+	cycle := []byte("\x80\x02]q\x00(h\x00h\x00e.") // L = [L, L]
+	for name, p := range map[string][]byte{"dag": dag, "cycle": cycle} {
+		v, err := unpickle(p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := collectTensors(v, "f"); err == nil {
+			t.Errorf("%s: walked without error", name)
+		}
+	}
+}
+
+// A list memoized before its APPEND and referenced twice is one list with
+// its elements under both keys, as Python's unpickler builds it.
+func TestUnpickleSharedList(t *testing.T) {
+	// {'a': L, 'b': L} with L = [1, 'x']
+	v, err := unpickle([]byte("\x80\x02}q\x00(X\x01\x00\x00\x00a]q\x01(K\x01X\x01\x00\x00\x00xeX\x01\x00\x00\x00bh\x01u."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := v.(*pkDict)
+	for i, k := range []string{"a", "b"} {
+		l, ok := d.vals[i].(*pkList)
+		if d.keys[i] != k || !ok || len(l.items) != 2 || l.items[0] != int64(1) || l.items[1] != "x" {
+			t.Errorf("%s: %#v", k, d.vals[i])
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,6 +62,17 @@ func openPt(path string, sel func(string) bool) ([]profiler.Layer, error) {
 		return nil, profiler.FileErrorf(path, profiler.ErrFormat, "a zip archive without data.pkl: not a torch.save file")
 	}
 	prefix := strings.TrimSuffix(pkl.Name, "data.pkl")
+	if bo := entries[prefix+"byteorder"]; bo != nil {
+		// newer torch.save records the byte order of the storages
+		order, err := readSmallEntry(bo, 16)
+		if err != nil {
+			return nil, profiler.FileErrorf(path, profiler.ErrFormat, "byteorder: %v", err)
+		}
+		if string(order) != "little" {
+			return nil, profiler.FileErrorf(path, profiler.ErrUnsupported,
+				"storages saved big-endian (byteorder %q): load and re-save it with torch.save on a little-endian machine", order)
+		}
+	}
 	if pkl.UncompressedSize64 > maxPickleBytes {
 		return nil, profiler.FileErrorf(path, profiler.ErrFormat, "data.pkl of %d bytes: more than a description of tensors", pkl.UncompressedSize64)
 	}
@@ -78,8 +90,8 @@ func openPt(path string, sel func(string) bool) ([]profiler.Layer, error) {
 		return nil, profiler.FileErrorf(path, profiler.ErrFormat, "data.pkl: %v", err)
 	}
 	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	var tensors []namedTensor
-	if err := collectTensors(root, "", stem, 0, &tensors); err != nil {
+	tensors, err := collectTensors(root, stem)
+	if err != nil {
 		return nil, profiler.FileErrorf(path, profiler.ErrUnsupported, "%v", err)
 	}
 	if len(tensors) == 0 {
@@ -104,6 +116,19 @@ func openPt(path string, sel func(string) bool) ([]profiler.Layer, error) {
 	return layers, nil
 }
 
+// readSmallEntry reads a zip entry of at most max bytes.
+func readSmallEntry(e *zip.File, max int64) ([]byte, error) {
+	if e.UncompressedSize64 > uint64(max) {
+		return nil, fmt.Errorf("an entry of %d bytes, want at most %d", e.UncompressedSize64, max)
+	}
+	rc, err := e.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, max))
+}
+
 type namedTensor struct {
 	name string
 	t    *ptTensor
@@ -111,22 +136,52 @@ type namedTensor struct {
 
 // collectTensors walks the pickled value: dict keys and list indices
 // joined with '.' name the tensors; a lone tensor takes the file's stem.
-func collectTensors(v any, name, stem string, depth int, out *[]namedTensor) error {
-	if depth > maxPickleDepth {
+// Numbers, strings and None beside the tensors are metadata, not layers.
+func collectTensors(v any, stem string) ([]namedTensor, error) {
+	w := tensorWalk{stem: stem}
+	if err := w.walk(v); err != nil {
+		return nil, err
+	}
+	return w.out, nil
+}
+
+type tensorWalk struct {
+	stem   string
+	path   []string // keys and indices down to the value walked
+	visits int
+	out    []namedTensor
+}
+
+func (w *tensorWalk) name() string {
+	if len(w.path) == 0 {
+		return w.stem
+	}
+	return strings.Join(w.path, ".")
+}
+
+// walk visits v, at w.path. Scalars are passed over without a visit, so
+// that metadata such as a long list of numbers costs little; containers
+// and tensors count against maxPickleVisits.
+func (w *tensorWalk) walk(v any) error {
+	switch v.(type) {
+	case nil, bool, int64, *big.Int, float64, string:
+		return nil // metadata beside the tensors: not a layer
+	}
+	if len(w.path) > maxPickleDepth {
 		return fmt.Errorf("containers nested deeper than %d", maxPickleDepth)
 	}
-	join := func(k string) string {
-		if name == "" {
-			return k
-		}
-		return name + "." + k
+	if w.visits++; w.visits > maxPickleVisits {
+		return fmt.Errorf("more than %d containers and tensors to walk (containers shared many times over)", maxPickleVisits)
+	}
+	child := func(k string, e any) error {
+		w.path = append(w.path, k)
+		err := w.walk(e)
+		w.path = w.path[:len(w.path)-1]
+		return err
 	}
 	switch x := v.(type) {
 	case *ptTensor:
-		if name == "" {
-			name = stem
-		}
-		*out = append(*out, namedTensor{name, x})
+		w.out = append(w.out, namedTensor{w.name(), x})
 	case *pkDict:
 		for i, k := range x.keys {
 			var ks string
@@ -136,28 +191,30 @@ func collectTensors(v any, name, stem string, depth int, out *[]namedTensor) err
 			case int64:
 				ks = strconv.FormatInt(kk, 10)
 			default:
-				return fmt.Errorf("a dict key of type %T: want strings", k)
+				return fmt.Errorf("%s: a dict key of type %T: want strings", w.name(), k)
 			}
-			if err := collectTensors(x.vals[i], join(ks), stem, depth+1, out); err != nil {
+			if err := child(ks, x.vals[i]); err != nil {
 				return err
 			}
 		}
-	case []any:
-		for i, e := range x {
-			if err := collectTensors(e, join(strconv.Itoa(i)), stem, depth+1, out); err != nil {
+	case *pkList:
+		for i, e := range x.items {
+			if err := child(strconv.Itoa(i), e); err != nil {
 				return err
 			}
 		}
 	case pkTuple:
 		for i, e := range x {
-			if err := collectTensors(e, join(strconv.Itoa(i)), stem, depth+1, out); err != nil {
+			if err := child(strconv.Itoa(i), e); err != nil {
 				return err
 			}
 		}
-	case nil, bool, int64, float64, string:
-		// metadata beside the tensors: not a layer
+	case ptStorage:
+		return fmt.Errorf("%s: a storage saved without its tensor: save the tensor", w.name())
+	case pkGlobal:
+		return fmt.Errorf("%s: a reference to %s.%s, not a tensor", w.name(), x.module, x.name)
 	default:
-		return fmt.Errorf("a value of type %T", v)
+		return fmt.Errorf("%s: a value of type %T", w.name(), v)
 	}
 	return nil
 }

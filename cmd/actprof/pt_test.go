@@ -12,7 +12,8 @@ import (
 
 // torch.save files written by Debian's PyTorch: dicts, nested dicts and
 // lists, float32/float64/float16/bfloat16, a 4-D map, views of one storage
-// and a transposed one, a lone tensor; counts equal torch's own.
+// and a transposed one, a lone tensor, a list under two keys; counts equal
+// torch's own.
 func TestTorchSaveFiles(t *testing.T) {
 	py := requireTorch(t)
 	dir := t.TempDir()
@@ -62,6 +63,8 @@ func TestTorchSaveFiles(t *testing.T) {
 		{"evil.pt", "posix.system"},
 		{"forged.pt", "holds 600 bytes"},
 		{"truncated.pt", "zip"},
+		{"forgedview.pt", "beyond its storage of 40"},
+		{"bigendian.pt", "big-endian"},
 	} {
 		path := filepath.Join(dir, "bad", c.file)
 		o := filepath.Join(dir, "bad.json")

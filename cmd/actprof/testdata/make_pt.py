@@ -1,7 +1,7 @@
 # Writes the .pt files of the torch.save reader's test with Debian's
 # PyTorch, and prints per layer the counts of x > 0 over the unit axis
 # (the last; channels of 4-D tensors) as torch computes them, as JSON.
-import json, os, pickle, sys, zipfile
+import collections, json, os, pickle, sys, zipfile
 import torch
 
 out = sys.argv[1]
@@ -32,6 +32,12 @@ counts("tr", views.t(), "views.pt")
 # a lone tensor takes the file's name
 torch.save(torch.randn(30, 5), os.path.join(out, "lone.pth"))
 counts("lone", torch.load(os.path.join(out, "lone.pth")), "lone.pth")
+# one list under two keys: pickled once, referenced twice
+shared = [torch.randn(6, 4), torch.randn(6, 3)]
+torch.save({"a": shared, "b": shared}, os.path.join(out, "shared.pt"))
+for k in "ab":
+    for i, t in enumerate(shared):
+        counts("%s.%d" % (k, i), t, "shared.pt")
 
 # bad files
 bad = os.path.join(out, "bad")
@@ -59,6 +65,19 @@ with zipfile.ZipFile(src) as z, zipfile.ZipFile(os.path.join(bad, "forged.pt"), 
         if i.filename.endswith("data.pkl"):
             data = data.replace(b"K\x96", b"M\x00\x10")  # numel 150 -> 4096
         w.writestr(i, data)
+# a forged view: a tensor of more elements than its storage holds
+class ForgedView:
+    def __init__(self, t):
+        self.t = t
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor_v2,
+                (self.t.storage(), 8, (10, 4), (4, 1), False, collections.OrderedDict()))
+torch.save({"x": ForgedView(torch.randn(10, 4))}, os.path.join(bad, "forgedview.pt"))
+# tensors saved on a big-endian machine (recorded by newer torch.save)
+with zipfile.ZipFile(src) as z, zipfile.ZipFile(os.path.join(bad, "bigendian.pt"), "w", zipfile.ZIP_STORED) as w:
+    for i in z.infolist():
+        w.writestr(i, z.read(i.filename))
+    w.writestr(z.infolist()[0].filename.split("/")[0] + "/byteorder", b"big")
 # a truncated archive
 raw = open(src, "rb").read()
 open(os.path.join(bad, "truncated.pt"), "wb").write(raw[: len(raw) // 2])
