@@ -1,0 +1,369 @@
+package profiler
+
+import (
+	"cmp"
+	"fmt"
+	"path"
+	"slices"
+	"sync"
+)
+
+// LiveOptions set up a Live profile. The zero value of every field but
+// Backend means its default, as in Options.
+type LiveOptions struct {
+	// Backend counts; required (cpu.New() for tensors in host memory).
+	Backend   Backend
+	Threshold float64
+	RareBelow float64
+	// UnitAxis: as Options.UnitAxis (a layer's name, or "" for all).
+	UnitAxis map[string]int
+	// Stats, if set, adds every layer's value statistics.
+	Stats *StatsOptions
+	// ChunkBytes is the size of the blocks handed to the backend
+	// (default the backend's, else DefaultChunkBytes).
+	ChunkBytes int
+}
+
+// Live profiles layers whose activations arrive batch by batch, as a
+// running model produces them: each Add counts one batch of one layer,
+// and Profile returns what a run over each layer's batches concatenated
+// along axis 0 returns. Observations are numbered in the order the batches
+// were added, so first and last fired are those of the concatenation.
+//
+// Add counts before it returns: the caller may reuse or free its buffer as
+// soon as Add returns, and must not write it while Add runs. Memory is
+// each layer's tally, whatever the number of batches, plus one contiguous
+// copy of a batch that is not C-contiguous. Add and Profile may be called
+// from several goroutines; batches of one layer are counted in the order
+// their Add calls take the layer's lock.
+type Live struct {
+	opt    LiveOptions
+	thr    Threshold
+	mu     sync.Mutex
+	layers map[string]*liveLayer
+	done   bool
+}
+
+type liveLayer struct {
+	mu    sync.Mutex
+	name  string
+	dtype DType
+	shape []int // the first batch's
+	axis  int   // non-negative
+	units int64
+	inner int64
+	// rows is the outer extent so far (the concatenation's, axis 0 for a
+	// layer whose unit axis is not the last, else all axes before it).
+	rows int64
+	// varied: a token layer whose middle axes changed between batches;
+	// its shape is then given as [rows, units].
+	varied bool
+	tally  *Tally
+	err    error // a failed count leaves the layer unusable
+}
+
+// NewLive checks opt and returns an empty live profile.
+func NewLive(opt LiveOptions) (*Live, error) {
+	if opt.Backend == nil {
+		return nil, fmt.Errorf("%w: no backend", ErrBadOption)
+	}
+	if opt.Threshold > maxFinite || opt.Threshold < -maxFinite || opt.Threshold != opt.Threshold {
+		return nil, fmt.Errorf("%w: threshold must be finite", ErrBadOption)
+	}
+	thr, err := NewThreshold(opt.Threshold)
+	if err != nil {
+		return nil, err
+	}
+	if opt.RareBelow == 0 {
+		opt.RareBelow = DefaultRareBelow
+	}
+	if !(opt.RareBelow > 0 && opt.RareBelow <= 1) {
+		return nil, fmt.Errorf("%w: rare-below %g not in (0, 1]", ErrBadOption, opt.RareBelow)
+	}
+	if opt.ChunkBytes <= 0 {
+		opt.ChunkBytes = DefaultChunkBytes
+		if dev, ok := opt.Backend.(Device); ok && dev.ChunkBytes() > 0 {
+			opt.ChunkBytes = dev.ChunkBytes()
+		}
+	}
+	if opt.Stats != nil {
+		if err := opt.Stats.StatsParams.Check(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadOption, err)
+		}
+		for pat, r := range opt.Stats.Saturate {
+			if !(r.Lo < r.Hi) {
+				return nil, fmt.Errorf("%w: saturate %g:%g is not a range lo < hi", ErrBadOption, r.Lo, r.Hi)
+			}
+			if _, err := path.Match(pat, ""); err != nil {
+				return nil, fmt.Errorf("%w: saturate %q: bad layer pattern", ErrBadOption, pat)
+			}
+		}
+	}
+	return &Live{opt: opt, thr: thr, layers: map[string]*liveLayer{}}, nil
+}
+
+// Add counts one batch of layer name: an array of dtype and shape whose
+// element i0, i1, ... is at byte offset i0*strides[0] + i1*strides[1] + ...
+// of data (strides nil: C order). A batch that is not C-contiguous is
+// copied to a contiguous buffer first. Every batch of a layer has the
+// layer's dtype, number of axes and unit count; axis 0 may vary, and for a
+// layer whose units are on the last axis, every axis before it.
+func (lv *Live) Add(name string, dtype DType, shape []int, strides []int64, data []byte) error {
+	l, err := lv.layer(name, dtype, shape)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	g, err := l.check(dtype, shape)
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", name, err)
+	}
+	size := int64(dtype.Size())
+	contig, err := contiguous(shape, strides, size, len(data))
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", name, err)
+	}
+	if !contig {
+		data = gather(data, shape, strides, size)
+	} else {
+		data = data[:g.Elements()*size]
+	}
+	// The block's geometry is the concatenation's so far: its elements
+	// start where the earlier batches' end.
+	whole := Geometry{Outer: l.rows + g.Outer, Units: g.Units, Inner: g.Inner, UnitAxis: g.UnitAxis}
+	step := chunkElems(whole, int(size), lv.opt.ChunkBytes, true)
+	start := l.rows * g.Units * g.Inner
+	for off := int64(0); off < g.Elements(); off += step {
+		n := min(step, g.Elements()-off)
+		blk := Block{DType: dtype, Thr: lv.thr, Geom: whole, Data: data[off*size : (off+n)*size], Start: start + off}
+		if err := lv.opt.Backend.Count(&blk, l.tally); err != nil {
+			l.err = fmt.Errorf("layer %s: %w", name, err)
+			return l.err
+		}
+	}
+	if g.UnitAxis == len(shape)-1 && !slices.Equal(shape[1:], l.shape[1:]) {
+		l.varied = true
+	}
+	l.rows += g.Outer
+	return nil
+}
+
+// layer returns name's layer, creating it on its first batch.
+func (lv *Live) layer(name string, dtype DType, shape []int) (*liveLayer, error) {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	if lv.done {
+		return nil, fmt.Errorf("%w: the live profile is finished", ErrBadOption)
+	}
+	if l := lv.layers[name]; l != nil {
+		return l, nil
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%w: empty layer name", ErrBadOption)
+	}
+	if !dtype.Valid() {
+		return nil, fmt.Errorf("%w: layer %s: unknown dtype", ErrUnsupported, name)
+	}
+	axis, ok := lv.opt.UnitAxis[name]
+	if !ok {
+		axis, ok = lv.opt.UnitAxis[""]
+	}
+	if !ok {
+		axis = DefaultUnitAxis(len(shape))
+	}
+	g, err := NewGeometry(shape, axis)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", name, err)
+	}
+	if g.UnitAxis == 0 {
+		return nil, fmt.Errorf("%w: layer %s: unit axis 0 is the batch axis, which varies between batches", ErrShape, name)
+	}
+	l := &liveLayer{name: name, dtype: dtype, shape: slices.Clone(shape), axis: g.UnitAxis, units: g.Units, inner: g.Inner,
+		tally: NewTally(int(g.Units))}
+	if so := lv.opt.Stats; so != nil {
+		sat, err := so.saturateFor(name)
+		if err != nil {
+			return nil, err
+		}
+		l.tally.Stats = NewStats(int(g.Units), sat)
+	}
+	lv.layers[name] = l
+	return l, nil
+}
+
+// check returns the geometry of a batch of l.
+func (l *liveLayer) check(dtype DType, shape []int) (Geometry, error) {
+	if dtype != l.dtype {
+		return Geometry{}, fmt.Errorf("%w: batch of dtype %s, the layer's is %s", ErrShape, dtype, l.dtype)
+	}
+	if len(shape) != len(l.shape) {
+		return Geometry{}, fmt.Errorf("%w: %d-D batch %v, the layer's batches are %d-D %v", ErrShape, len(shape), shape, len(l.shape), l.shape)
+	}
+	g, err := NewGeometry(shape, l.axis)
+	if err != nil {
+		return Geometry{}, err
+	}
+	fixed := l.shape[1:]
+	got := shape[1:]
+	if l.axis == len(shape)-1 {
+		fixed, got = l.shape[l.axis:], shape[l.axis:]
+	}
+	if !slices.Equal(fixed, got) {
+		return Geometry{}, fmt.Errorf("%w: batch %v does not match the layer's batches %v: only axis 0%s may vary", ErrShape, shape, l.shape,
+			cmp.Or(map[bool]string{true: " and the axes before the unit axis"}[l.axis == len(shape)-1], ""))
+	}
+	const limit = int64(1) << 62
+	if l.rows > limit/g.Units/g.Inner-g.Outer {
+		return Geometry{}, fmt.Errorf("%w: layer too large", ErrShape)
+	}
+	return g, nil
+}
+
+// contiguous checks that shape and strides lie within n bytes and reports
+// whether they are C order.
+func contiguous(shape []int, strides []int64, size int64, n int) (bool, error) {
+	if strides != nil && len(strides) != len(shape) {
+		return false, fmt.Errorf("%w: %d strides for %d axes", ErrShape, len(strides), len(shape))
+	}
+	elems := int64(1)
+	for _, d := range shape {
+		elems *= int64(d)
+	}
+	if strides == nil {
+		if elems*size > int64(n) {
+			return false, fmt.Errorf("%w: batch %v needs %d bytes, given %d", ErrShape, shape, elems*size, n)
+		}
+		return true, nil
+	}
+	contig := true
+	want := size
+	var hi int64 // the last element's offset
+	for i := len(shape) - 1; i >= 0; i-- {
+		if strides[i] < 0 {
+			return false, fmt.Errorf("%w: negative stride %d", ErrUnsupported, strides[i])
+		}
+		if shape[i] != 1 && strides[i] != want {
+			contig = false
+		}
+		hi += int64(shape[i]-1) * strides[i]
+		want *= int64(shape[i])
+	}
+	if elems > 0 && hi+size > int64(n) {
+		return false, fmt.Errorf("%w: batch %v with strides %v reaches byte %d, given %d", ErrShape, shape, strides, hi+size, n)
+	}
+	return contig, nil
+}
+
+// gather copies a strided array into a new C-order buffer.
+func gather(data []byte, shape []int, strides []int64, size int64) []byte {
+	elems := int64(1)
+	for _, d := range shape {
+		elems *= int64(d)
+	}
+	out := make([]byte, elems*size)
+	idx := make([]int, len(shape))
+	var off int64
+	last := len(shape) - 1
+	for o := int64(0); o < elems*size; {
+		// copy a run along the last axis
+		p := off
+		for range shape[last] {
+			copy(out[o:o+size], data[p:p+size])
+			o += size
+			p += strides[last]
+		}
+		// advance the outer index
+		k := last - 1
+		for ; k >= 0; k-- {
+			idx[k]++
+			off += strides[k]
+			if idx[k] < shape[k] {
+				break
+			}
+			off -= int64(idx[k]) * strides[k]
+			idx[k] = 0
+		}
+		if k < 0 {
+			break
+		}
+	}
+	return out
+}
+
+// Profile returns the profile of every batch added so far, layers in name
+// order (as a folder of layers is read). A layer whose middle axes varied
+// is given as the 2-D [observations, units]. The live profile stays usable:
+// later batches add to it.
+func (lv *Live) Profile() (*Profile, error) {
+	lv.mu.Lock()
+	names := make([]string, 0, len(lv.layers))
+	for n := range lv.layers {
+		names = append(names, n)
+	}
+	lv.mu.Unlock()
+	slices.Sort(names)
+	prof := &Profile{FormatVersion: FormatVersion, Tool: ToolVersion, Backend: lv.opt.Backend.Name(),
+		Threshold: lv.opt.Threshold, RareBelow: lv.opt.RareBelow}
+	if lv.opt.Stats != nil {
+		sp := lv.opt.Stats.StatsParams
+		prof.Stats = &sp
+	}
+	for _, n := range names {
+		lv.mu.Lock()
+		l := lv.layers[n]
+		lv.mu.Unlock()
+		lp, err := l.profile(lv.opt.RareBelow, prof.Stats)
+		if err != nil {
+			return nil, err
+		}
+		prof.Layers = append(prof.Layers, lp)
+	}
+	return prof, nil
+}
+
+func (l *liveLayer) profile(rareBelow float64, sp *StatsParams) (LayerProfile, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return LayerProfile{}, l.err
+	}
+	shape := slices.Clone(l.shape)
+	axis := l.axis
+	if l.varied {
+		shape, axis = []int{int(l.rows), int(l.units)}, 1
+	} else {
+		// the concatenation's axis 0
+		shape[0] = int(l.rows / outerPerRow(l.shape, l.axis))
+	}
+	g := Geometry{Outer: l.rows, Units: l.units, Inner: l.inner, UnitAxis: axis}
+	t := &Tally{Counts: slices.Clone(l.tally.Counts), NaNs: slices.Clone(l.tally.NaNs)}
+	lp := NewLayerProfile(Plan{Layer: Layer{Name: l.name, DType: l.dtype, Shape: shape}, Geom: g}, t, rareBelow)
+	if l.tally.Stats != nil {
+		s := NewStats(int(l.units), l.tally.Stats.Saturate)
+		s.Add(l.tally.Stats)
+		lp.Stats = newLayerStats(s)
+		lp.classifyStats(sp)
+	}
+	return lp, nil
+}
+
+// outerPerRow is the outer extent of one index of axis 0: the product of
+// the axes between axis 0 and the unit axis.
+func outerPerRow(shape []int, axis int) int64 {
+	n := int64(1)
+	for _, d := range shape[1:axis] {
+		n *= int64(d)
+	}
+	return n
+}
+
+// Finish ends the live profile: later Adds are refused.
+func (lv *Live) Finish() {
+	lv.mu.Lock()
+	lv.done = true
+	lv.mu.Unlock()
+}
