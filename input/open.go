@@ -1,5 +1,6 @@
 // Package input reads recorded activations: .npy files, .npz archives,
-// safetensors files and folders of them, including folders of .npy shards.
+// safetensors files, torch.save .pt files and folders of them, including
+// folders of .npy shards.
 // Open lists the layers and checks their headers; each layer's Open then
 // gives its bytes with bounded memory: uncompressed data through ReadAt
 // (pread, from the profiler's workers in parallel; profiler.ReaderAtSource)
@@ -33,7 +34,10 @@ type Options struct {
 //   - a .npz archive: one layer per .npy member, named by the member name
 //     without .npy, in archive order;
 //   - a .safetensors file: one layer per tensor, in order of data offset;
-//   - a folder: each .npy, .npz and .safetensors file in it as above, and
+//   - a .pt or .pth file (torch.save, zip format): one layer per tensor,
+//     named by its dict keys and list indices joined with '.', a lone
+//     tensor by the file name without its extension;
+//   - a folder: each .npy, .npz, .safetensors, .pt and .pth file in it as above, and
 //     each subfolder holding .npy files as one layer named by the subfolder,
 //     its .npy files (in lexical order) being shards joined on axis 0. Other
 //     files, and names starting with '.', are ignored. Entries are taken in
@@ -92,9 +96,9 @@ func Open(paths []string, opt Options) ([]profiler.Layer, error) {
 	}
 	if len(layers) == 0 {
 		if len(paths) == 1 {
-			return nil, profiler.FileErrorf(paths[0], profiler.ErrFormat, "no layers: no .npy, .npz or .safetensors data found")
+			return nil, profiler.FileErrorf(paths[0], profiler.ErrFormat, "no layers: no .npy, .npz, .safetensors or .pt data found")
 		}
-		return nil, fmt.Errorf("%w: no layers in %s: no .npy, .npz or .safetensors data found", profiler.ErrFormat, strings.Join(paths, ", "))
+		return nil, fmt.Errorf("%w: no layers in %s: no .npy, .npz, .safetensors or .pt data found", profiler.ErrFormat, strings.Join(paths, ", "))
 	}
 	return layers, nil
 }

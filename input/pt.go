@@ -107,7 +107,7 @@ func openPt(path string, sel func(string) bool) ([]profiler.Layer, error) {
 		if !sel(nt.name) {
 			continue
 		}
-		l, err := ptLayer(path, f, entries, prefix, nt)
+		l, err := ptLayer(path, st.Size(), entries, prefix, nt)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +223,7 @@ func (w *tensorWalk) walk(v any) error {
 // C-contiguous view is a region of its storage's entry, a Fortran-order one
 // (a transposed matrix) a region read as FortranOrder (its shape the
 // logical one, as for a Fortran-order .npy).
-func ptLayer(path string, f *os.File, entries map[string]*zip.File, prefix string, nt namedTensor) (profiler.Layer, error) {
+func ptLayer(path string, fileSize int64, entries map[string]*zip.File, prefix string, nt namedTensor) (profiler.Layer, error) {
 	t := nt.t
 	fail := func(format string, args ...any) (profiler.Layer, error) {
 		return profiler.Layer{}, profiler.FileErrorf(path, profiler.ErrUnsupported, "tensor %q: %s", nt.name, fmt.Sprintf(format, args...))
@@ -244,16 +244,12 @@ func ptLayer(path string, f *os.File, entries map[string]*zip.File, prefix strin
 		return profiler.Layer{}, profiler.FileErrorf(path, profiler.ErrFormat, "tensor %q: storage %s holds %d bytes, but the pickle says %d elements of %d bytes",
 			nt.name, t.storage.key, e.UncompressedSize64, t.storage.numel, size)
 	}
-	if len(t.size) < 1 {
-		return fail("a 0-d tensor (a scalar): not a layer of units")
-	}
+	// Shapes the profiler cannot count (0-d, 1-d, an axis of length 0) are
+	// its to refuse, with the same messages as for the other formats.
 	shape := make([]int, len(t.size))
 	n := int64(1)
 	for i, d := range t.size {
-		if d == 0 {
-			return fail("shape %v has an axis of length 0", t.size)
-		}
-		if n > (1<<62)/d {
+		if d != 0 && n > (1<<62)/d {
 			return profiler.Layer{}, profiler.FileErrorf(path, profiler.ErrFormat, "tensor %q: shape %v overflows", nt.name, t.size)
 		}
 		n *= d
@@ -261,7 +257,7 @@ func ptLayer(path string, f *os.File, entries map[string]*zip.File, prefix strin
 	}
 	fortran := false
 	switch {
-	case hasStrides(t.size, t.stride, false):
+	case n == 0, hasStrides(t.size, t.stride, false):
 	case hasStrides(t.size, t.stride, true):
 		fortran = true
 	default:
@@ -274,13 +270,30 @@ func ptLayer(path string, f *os.File, entries map[string]*zip.File, prefix strin
 	if err != nil {
 		return profiler.Layer{}, profiler.FileErrorf(path, profiler.ErrFormat, "tensor %q: %v", nt.name, err)
 	}
-	off, length := base+t.offset*size, n*size
-	if len(shape) == 1 {
-		return fail("a 1-d tensor of shape %v: want [observations, units, ...] (unsqueeze it)", t.size)
+	if end := base + int64(e.UncompressedSize64); end > fileSize {
+		return profiler.Layer{}, profiler.FileErrorf(path, profiler.ErrTruncated, "tensor %q: storage %s ends at byte %d, the file has %d", nt.name, t.storage.key, end, fileSize)
 	}
+	off, length := base+t.offset*size, n*size
 	label := fmt.Sprintf("tensor %q: ", nt.name)
+	// A tensor of its whole storage has the zip entry's CRC-32 checked as
+	// it is read, as a stored .npz member's is (crcCheck): the read that
+	// completes the data fails on a mismatch. A view of part of a storage
+	// cannot be checked without reading the rest, and is not.
+	var whole *npzMember
+	if t.offset == 0 && n == t.storage.numel && length > 0 {
+		whole = &npzMember{archive: path, name: "tensor " + strconv.Quote(nt.name), crc: e.CRC32, hdr: NpyHeader{DataBytes: length}}
+	}
 	l := profiler.Layer{Name: nt.name, Path: path, DType: dt, Shape: shape, FortranOrder: fortran,
-		Open: func() (profiler.Source, error) { return openRegion(path, label, off, length) }}
+		Open: func() (profiler.Source, error) {
+			s, err := openRegion(path, label, off, length)
+			if err != nil {
+				return nil, err
+			}
+			if whole != nil {
+				s.crc = newCRCCheck(whole)
+			}
+			return s, nil
+		}}
 	return l, nil
 }
 

@@ -65,6 +65,8 @@ func TestTorchSaveFiles(t *testing.T) {
 		{"truncated.pt", "zip"},
 		{"forgedview.pt", "beyond its storage of 40"},
 		{"bigendian.pt", "big-endian"},
+		{"corrupt.pt", "CRC-32 mismatch"},
+		{"oned.pt", "1-D array [9]: need at least 2 axes"},
 	} {
 		path := filepath.Join(dir, "bad", c.file)
 		o := filepath.Join(dir, "bad.json")

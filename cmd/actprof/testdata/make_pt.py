@@ -78,6 +78,16 @@ with zipfile.ZipFile(src) as z, zipfile.ZipFile(os.path.join(bad, "bigendian.pt"
     for i in z.infolist():
         w.writestr(i, z.read(i.filename))
     w.writestr(z.infolist()[0].filename.split("/")[0] + "/byteorder", b"big")
+# a corrupt storage: one byte of the data changed, the CRC-32 left as it was
+raw = bytearray(open(src, "rb").read())
+with zipfile.ZipFile(src) as z:
+    e = next(i for i in z.infolist() if "/data/" in i.filename)
+    name_len, extra_len = int.from_bytes(raw[e.header_offset + 26:e.header_offset + 28], "little"), \
+        int.from_bytes(raw[e.header_offset + 28:e.header_offset + 30], "little")
+    raw[e.header_offset + 30 + name_len + extra_len + 17] ^= 0x40
+open(os.path.join(bad, "corrupt.pt"), "wb").write(raw)
+# a 1-d tensor: refused as a 1-D .npy array is
+torch.save({"v": torch.randn(9)}, os.path.join(bad, "oned.pt"))
 # a truncated archive
 raw = open(src, "rb").read()
 open(os.path.join(bad, "truncated.pt"), "wb").write(raw[: len(raw) // 2])
