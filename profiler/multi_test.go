@@ -71,6 +71,9 @@ func (f *fakeDevice) FreeHost(b []byte) {
 func (f *fakeDevice) Close() error { f.closed = true; return nil }
 
 func TestMultiConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the whole conformance suite again; run without -short (make test does)")
+	}
 	backendtest.Run(t, func() (profiler.Backend, error) {
 		return profiler.NewMulti(newFake("fake:0"), newFake("fake:1"), newFake("fake:2"))
 	}, backendtest.Options{SkipPast2to32: "the CPU reference's own suite runs it"})
