@@ -290,3 +290,27 @@ func TestCSVGolden(t *testing.T) {
 		t.Fatalf("csv:\n%s", b.String())
 	}
 }
+
+// The table and the JSON profile of a profile with value statistics, as
+// golden files (go test ./report -update to accept a change).
+func TestStatsTableAndJSONGolden(t *testing.T) {
+	p := statsProfile(t, "tanh", planted(8), &profiler.Range{Lo: -1, Hi: 1})
+	p.Tool, p.Backend = "actprof test", "cpu" // whatever the machine's vector support
+	var tb, js bytes.Buffer
+	if err := WriteTable(&tb, p); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "table-stats.golden", tb.Bytes())
+	if err := p.Encode(&js); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "profile-stats.json.golden", js.Bytes())
+	// the table's columns against the profile's lists
+	s := p.Layers[0].Stats
+	line := strings.Split(tb.String(), "\n")[3]
+	for _, want := range []string{withPct(len(s.Dormant), 5), withPct(len(s.Constant), 5), withPct(len(s.Saturated), 5)} {
+		if !strings.Contains(line, want) {
+			t.Errorf("table row %q lacks %q", line, want)
+		}
+	}
+}
