@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/actprof/actprof/internal/atomicfile"
 	"github.com/actprof/actprof/profiler"
@@ -23,6 +25,30 @@ func readProfile(path string) (*profiler.Profile, error) {
 		return nil, &profiler.FileError{Path: path, Err: err}
 	}
 	return p, nil
+}
+
+// readProfileNoting is readProfile, with a note on stderr when the profile is a
+// part of a sharded run.
+func readProfileNoting(e *env, path string) (*profiler.Profile, error) {
+	p, err := readProfile(path)
+	if err == nil {
+		notePart(e, path, p)
+	}
+	return p, err
+}
+
+// notePart says on stderr that a profile is a part of a sharded run: its
+// figures are of some shards of the data, not of all of it.
+func notePart(e *env, path string, p *profiler.Profile) {
+	if p.Shard == nil {
+		return
+	}
+	shards := make([]string, len(p.Shard.Shards))
+	for i, s := range p.Shard.Shards {
+		shards[i] = strconv.Itoa(s)
+	}
+	fmt.Fprintf(e.stderr, "actprof: note: %s holds shard %s of %d only: merge every part (actprof merge) for the whole dataset\n",
+		path, strings.Join(shards, ", "), p.Shard.Count)
 }
 
 // ruleFlag collects one metric's repeatable LIMIT or GLOB=LIMIT values.
@@ -86,7 +112,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	if len(rules) == 0 {
 		return usagef("no rules: give at least one of --max-dead-frac, --max-dead, --max-rare-frac, --min-activation-probability, --max-new-dead, --max-dormant-frac, --max-saturated-frac, --max-constant-frac")
 	}
-	p, err := readProfile(pos[0])
+	p, err := readProfileNoting(e, pos[0])
 	if err != nil {
 		return err
 	}
@@ -143,11 +169,11 @@ func cmdDiff(ctx context.Context, e *env, args []string) error {
 	if !(*factor > 1) {
 		return usagef("--factor must be above 1")
 	}
-	old, err := readProfile(pos[0])
+	old, err := readProfileNoting(e, pos[0])
 	if err != nil {
 		return err
 	}
-	cur, err := readProfile(pos[1])
+	cur, err := readProfileNoting(e, pos[1])
 	if err != nil {
 		return err
 	}
@@ -179,7 +205,7 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 	if *out != "" && !atomicfile.Special(*out) && sameFile(*out, pos[0]) {
 		return usagef("-o %s is the profile being read: choose another name", *out)
 	}
-	p, err := readProfile(pos[0])
+	p, err := readProfileNoting(e, pos[0])
 	if err != nil {
 		return err
 	}

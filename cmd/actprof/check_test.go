@@ -126,3 +126,22 @@ func TestExportCSV(t *testing.T) {
 		}
 	}
 }
+
+// check, export, diff and report of a part of a sharded run say so on
+// stderr: its figures are those of some shards only.
+func TestPartNote(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "fc.npy")
+	writeNpy(t, in, []int{6, 2}, []float32{1, -1, 1, 1, -1, -1, 1, -1, 2, 1, -1, 3})
+	part := filepath.Join(dir, "p.json")
+	if _, se, code := actprof(t, "profile", "--quiet", "--shard", "1/2", "-o", part, in); code != 0 {
+		t.Fatal(se)
+	}
+	for _, args := range [][]string{{"check", part, "--max-dead-frac", "1"}, {"export", "--csv", part}, {"diff", part, part},
+		{"report", part, "-o", filepath.Join(dir, "r.html")}} {
+		_, se, code := actprof(t, args...)
+		if code != 0 || !strings.Contains(se, "holds shard 1 of 2 only") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, se)
+		}
+	}
+}

@@ -42,7 +42,7 @@ func cmdReport(ctx context.Context, e *env, args []string) error {
 	if !atomicfile.Special(*out) && sameFile(*out, pos[0]) {
 		return usagef("-o %s is the profile being read: choose another name", *out)
 	}
-	p, err := readProfile(pos[0])
+	p, err := readProfileNoting(e, pos[0])
 	if err != nil {
 		return err
 	}
