@@ -25,6 +25,9 @@ type (
 	pkDict   struct {
 		keys []any
 		vals []any
+		// ordered: made by collections.OrderedDict(), which may then get
+		// attributes by BUILD (a state_dict's _metadata): passed over.
+		ordered bool
 	}
 )
 
@@ -356,6 +359,17 @@ func unpickle(data []byte) (any, error) {
 				return fail("%v", err)
 			}
 			v = st
+		case 'b': // BUILD: obj.__dict__.update(state)
+			state, ok1 := pop()
+			if !ok1 || len(stack) == 0 || len(marks) > 0 && len(stack) <= marks[len(marks)-1] {
+				return fail("BUILD on a short stack")
+			}
+			d, ok2 := stack[len(stack)-1].(*pkDict)
+			_, ok3 := state.(*pkDict)
+			if !ok2 || !d.ordered || !ok3 {
+				return fail("BUILD of anything but an OrderedDict's attributes: refused")
+			}
+			continue // attributes are not items: no tensors there
 		case 'R': // REDUCE
 			args, ok1 := pop()
 			fn, ok2 := pop()
@@ -435,7 +449,7 @@ func reduce(g pkGlobal, args pkTuple) (any, error) {
 		if len(args) != 0 {
 			return nil, errors.New("OrderedDict with arguments")
 		}
-		return &pkDict{}, nil
+		return &pkDict{ordered: true}, nil
 	case "torch._utils._rebuild_parameter":
 		// (tensor, requires_grad, backward_hooks): a Parameter is its tensor
 		if len(args) < 1 {

@@ -38,6 +38,18 @@ torch.save({"a": shared, "b": shared}, os.path.join(out, "shared.pt"))
 for k in "ab":
     for i, t in enumerate(shared):
         counts("%s.%d" % (k, i), t, "shared.pt")
+# pickle protocol 4 (frames, short strings, memoize), metadata of every
+# kind beside the tensors
+p4 = {"a": {"b": torch.randn(20, 7)}, "c": [torch.randn(5, 3).half()], "n": 2 ** 70, "f": 1.5, "t": (1, None, True)}
+torch.save(p4, os.path.join(out, "proto4.pt"), pickle_protocol=4)
+counts("a.b", p4["a"]["b"], "proto4.pt")
+counts("c.0", p4["c"][0], "proto4.pt")
+# an OrderedDict with attributes, as a state_dict() has (_metadata, by BUILD)
+sd = collections.OrderedDict(acts=torch.randn(12, 5), more=torch.randn(12, 2).double())
+sd._metadata = collections.OrderedDict([("", {"version": 1})])
+torch.save(sd, os.path.join(out, "statedict.pt"))
+counts("acts", sd["acts"], "statedict.pt")
+counts("more", sd["more"], "statedict.pt")
 
 # bad files
 bad = os.path.join(out, "bad")
