@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build demo deps test test-slurm test-big vet fmt-check fuzz bench clean kernels cuda cuda-check bench-cuda gpu-bundle probe
+.PHONY: all build python demo deps test test-slurm test-big vet fmt-check fuzz bench clean kernels cuda cuda-check bench-cuda gpu-bundle probe
 
 # Machine code for these GPUs, plus PTX for compute_90 that newer GPUs JIT.
 CUDA_ARCHS := 70 75 80 86 89 90
@@ -12,6 +12,12 @@ all: build
 
 build:
 	$(GO) build -o $(BIN)/actprof ./cmd/actprof
+
+# The Python package's library (python/actprof/_libactprof.so, a cgo
+# c-shared build of python/capi): with PYTHONPATH=python, `import
+# actprof.torch` profiles a running PyTorch model.
+python:
+	$(GO) build -buildmode=c-shared -o python/actprof/_libactprof.so ./python/capi
 
 # The main job on a built-in example: a synthetic dataset with planted dead,
 # rare, always-on, dormant, constant and saturated units, profiled with value

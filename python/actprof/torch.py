@@ -1,0 +1,170 @@
+"""Live activation profiles of a running PyTorch model.
+
+    import actprof.torch as ap
+    with ap.profile(model, modules=(torch.nn.ReLU,), out="profile.json", stats=True) as prof:
+        for x, _ in loader:
+            model(x)
+    print(prof.summary())
+
+A selected module's output tensor is a layer named by the module's
+qualified name. Each output is counted by actprof's CPU backend inside the
+forward hook, before the hook returns, so PyTorch cannot free or overwrite
+it while actprof reads it; a non-contiguous output is copied to C order
+first. CUDA tensors are refused: the GPU path is not built into this
+library. Not supported: tensors produced inside CUDA graphs or
+torch.compile regions (hooks there do not run per batch), outputs that are
+not tensors, and counting in forked DataLoader workers (count in the main
+process; workers only load data).
+"""
+
+import fnmatch
+import os
+
+import torch
+
+from ._lib import Error, Profile
+
+__all__ = ["profile", "record", "Error"]
+
+_DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float64: "float64"}
+
+
+def _select(model, modules, names):
+    """The (qualified name, module) pairs chosen by type and/or name glob."""
+    modules = tuple(modules) if modules else ()
+    names = [names] if isinstance(names, str) else list(names or ())
+    if not modules and not names:
+        raise ValueError("actprof: select modules by type (modules=...) and/or name glob (names=[...])")
+    out = []
+    for qn, m in model.named_modules():
+        if qn == "":
+            continue
+        if modules and not isinstance(m, modules):
+            continue
+        if names and not any(fnmatch.fnmatchcase(qn, g) for g in names):
+            continue
+        out.append((qn, m))
+    if not out:
+        raise ValueError("actprof: no module of the model matches modules=%r names=%r" % (modules, names))
+    return out
+
+
+def _output(name, out):
+    if not isinstance(out, torch.Tensor):
+        raise TypeError("actprof: layer %s: output is a %s, not a tensor" % (name, type(out).__name__))
+    return out.detach()
+
+
+class profile:
+    """A context manager that profiles the selected modules' outputs.
+
+    threshold: a unit fires when x > threshold. unit_axis: an int for every
+    layer or a dict {name: axis, "": default} (default: the last axis; axis 1
+    of 4-D and 5-D maps). stats=True adds the value statistics (further
+    keyword arguments: dormant_tau, saturated_above, dead_window, saturate).
+    out: where the profile JSON is written when the block ends without an
+    exception (whole or not at all); an exception writes nothing.
+    """
+
+    def __init__(self, model, modules=(), names=(), out=None, threshold=0.0, unit_axis=None, stats=False,
+                 rare_below=None, **stats_options):
+        self._chosen = _select(model, modules, names)
+        self._out = out
+        self._args = dict(threshold=threshold, rare_below=rare_below, unit_axis=unit_axis, stats=stats, **stats_options)
+        self._prof = None
+        self._handles = []
+        self._summary = None
+
+    def _hook(self, name):
+        def hook(module, inputs, output):
+            t = _output(name, output)
+            if t.device.type != "cpu":
+                raise NotImplementedError(
+                    "actprof: layer %s: tensor on %s: counting CUDA tensors in place is not built into this "
+                    "library (only the CPU path is); run the model on the CPU or write files with actprof.torch.record"
+                    % (name, t.device))
+            dt = _DTYPES.get(t.dtype)
+            if dt is None:
+                raise Error("actprof: layer %s: dtype %s not supported (float32, float16, bfloat16, float64)" % (name, t.dtype))
+            size = t.element_size()
+            self._prof.count(name, t.data_ptr(), dt, list(t.shape), [s * size for s in t.stride()], "cpu")
+        return hook
+
+    def __enter__(self):
+        self._prof = Profile(**self._args)
+        for name, m in self._chosen:
+            self._handles.append(m.register_forward_hook(self._hook(name)))
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        try:
+            if exc_type is None:
+                self._summary = self._prof.summary()
+                if self._out is not None:
+                    self._prof.write(self._out)
+        finally:
+            self._prof.close()
+        return False
+
+    def summary(self):
+        """The table `actprof profile` prints for the batches so far."""
+        if self._summary is not None:
+            return self._summary
+        if self._prof is None or self._prof._h is None:
+            raise Error("actprof: no profile (the block has not run, or ended with an exception)")
+        return self._prof.summary()
+
+    def write(self, path):
+        """Write the profile so far (inside the block)."""
+        self._prof.write(path)
+
+
+class record:
+    """A context manager that writes the selected modules' outputs as .npy
+    shards, one folder per layer (out_dir/<name>/00000000.npy, ...), which
+    `actprof profile out_dir` reads as one layer per folder. Each batch is
+    written in the hook (memory: one batch). dtype: None keeps float32,
+    float16 and float64; bfloat16, which .npy cannot hold, is written as
+    float32 (exactly); dtype="float16" or "float32" casts every layer."""
+
+    def __init__(self, model, modules=(), names=(), out_dir="activations", dtype=None):
+        import numpy  # noqa: F401  (needed by the hooks)
+        self._chosen = _select(model, modules, names)
+        self._dir = os.fspath(out_dir)
+        self._dtype = {None: None, "float16": torch.float16, "float32": torch.float32}[dtype]
+        self._handles = []
+        self._seq = {}
+
+    def _hook(self, name):
+        import numpy as np
+        folder = os.path.join(self._dir, name)
+
+        def hook(module, inputs, output):
+            t = _output(name, output).cpu()
+            if self._dtype is not None:
+                t = t.to(self._dtype)
+            elif t.dtype == torch.bfloat16:
+                t = t.float()
+            k = self._seq.get(name, 0)
+            self._seq[name] = k + 1
+            path = os.path.join(folder, "%08d.npy" % k)
+            tmp = os.path.join(folder, ".%08d.npy.tmp" % k)
+            with open(tmp, "wb") as f:
+                np.save(f, t.contiguous().numpy())
+            os.replace(tmp, path)
+        return hook
+
+    def __enter__(self):
+        for name, m in self._chosen:
+            os.makedirs(os.path.join(self._dir, name), exist_ok=True)
+            self._handles.append(m.register_forward_hook(self._hook(name)))
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        return False

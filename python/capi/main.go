@@ -1,0 +1,275 @@
+// Command capi is actprof's C ABI, built with -buildmode=c-shared into
+// python/actprof/_libactprof.so (make python), which the Python package
+// loads with ctypes. The calls are coarse (one per batch of a layer):
+//
+//	char *actprof_open(const char *config_json, int64_t *handle);
+//	char *actprof_count(int64_t handle, const char *layer, void *data,
+//	                    const char *dtype, int ndim, const int64_t *shape,
+//	                    const int64_t *strides, const char *device);
+//	char *actprof_summary(int64_t handle, char **table);
+//	char *actprof_write(int64_t handle, const char *path);
+//	char *actprof_close(int64_t handle);
+//	void  actprof_free(char *s);
+//
+// Each returns NULL on success or an error message (free it with
+// actprof_free); a Go panic becomes such a message, never a crash.
+// Strides are in bytes (NULL: C order). Facts a caller must respect: one
+// Go runtime lives in a process, so the library is loaded once and never
+// unloaded; a child forked from a process that has called into the
+// library must not call into it (the Go runtime's threads are not in the
+// child): the Python package checks the process id before every call and
+// refuses in a child, and the library checks it again.
+package main
+
+/*
+#include <stdint.h>
+#include <stdlib.h>
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/actprof/actprof/cpu"
+	"github.com/actprof/actprof/internal/atomicfile"
+	"github.com/actprof/actprof/profiler"
+	"github.com/actprof/actprof/report"
+)
+
+// config is open's JSON.
+type config struct {
+	Threshold float64        `json:"threshold"`
+	RareBelow float64        `json:"rare_below"`
+	UnitAxis  map[string]int `json:"unit_axis"`
+	Stats     bool           `json:"stats"`
+	// Statistics' readings (defaults as the CLI's) and saturation ranges
+	// by layer pattern.
+	DormantTau     *float64              `json:"dormant_tau"`
+	SaturatedAbove *float64              `json:"saturated_above"`
+	DeadWindow     uint64                `json:"dead_window"`
+	Saturate       map[string][2]float64 `json:"saturate"`
+}
+
+type session struct {
+	live *profiler.Live
+	pid  int
+}
+
+var (
+	mu       sync.Mutex
+	sessions = map[int64]*session{}
+	next     int64
+)
+
+func main() {}
+
+// cerr is err as a C string (nil for nil).
+func cerr(err error) *C.char {
+	if err == nil {
+		return nil
+	}
+	return C.CString(err.Error())
+}
+
+// guard turns a panic into an error.
+func guard(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("actprof: internal error: %v", r)
+	}
+}
+
+func get(h C.int64_t) (*session, error) {
+	mu.Lock()
+	s := sessions[int64(h)]
+	mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("actprof: no open profile %d (closed already?)", int64(h))
+	}
+	if s.pid != os.Getpid() {
+		return nil, fmt.Errorf("actprof: the profile was opened in process %d; a forked child (a DataLoader worker) cannot count into it", s.pid)
+	}
+	return s, nil
+}
+
+func open(cfg string, handle *C.int64_t) (err error) {
+	defer guard(&err)
+	var c config
+	dec := json.NewDecoder(strings.NewReader(cfg))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return fmt.Errorf("actprof: bad configuration: %v", err)
+	}
+	opt := profiler.LiveOptions{Backend: cpu.New(), Threshold: c.Threshold, RareBelow: c.RareBelow, UnitAxis: c.UnitAxis}
+	if c.Stats {
+		so := profiler.DefaultStats()
+		if c.DormantTau != nil {
+			so.DormantTau = *c.DormantTau
+		}
+		if c.SaturatedAbove != nil {
+			so.SaturatedAbove = *c.SaturatedAbove
+		}
+		so.DeadWindow = c.DeadWindow
+		if len(c.Saturate) > 0 {
+			so.Saturate = map[string]profiler.Range{}
+			for k, v := range c.Saturate {
+				so.Saturate[k] = profiler.Range{Lo: v[0], Hi: v[1]}
+			}
+		}
+		opt.Stats = so
+	} else if c.DormantTau != nil || c.SaturatedAbove != nil || c.DeadWindow != 0 || c.Saturate != nil {
+		return fmt.Errorf("actprof: statistics' settings given without stats")
+	}
+	lv, err := profiler.NewLive(opt)
+	if err != nil {
+		return fmt.Errorf("actprof: %w", err)
+	}
+	mu.Lock()
+	next++
+	sessions[next] = &session{live: lv, pid: os.Getpid()}
+	*handle = C.int64_t(next)
+	mu.Unlock()
+	return nil
+}
+
+//export actprof_open
+func actprof_open(cfg *C.char, handle *C.int64_t) *C.char {
+	return cerr(open(C.GoString(cfg), handle))
+}
+
+var dtypes = map[string]profiler.DType{"float32": profiler.Float32, "float16": profiler.Float16, "bfloat16": profiler.BFloat16, "float64": profiler.Float64}
+
+func count(h C.int64_t, layer *C.char, data unsafe.Pointer, dtype *C.char, ndim C.int, shape, strides *C.int64_t, device *C.char) (err error) {
+	defer guard(&err)
+	s, err := get(h)
+	if err != nil {
+		return err
+	}
+	name := C.GoString(layer)
+	dev := C.GoString(device)
+	if dev != "cpu" {
+		return fmt.Errorf("actprof: layer %s: tensor on %s: this library counts host (cpu) tensors only; its GPU path is not built", name, dev)
+	}
+	dt, ok := dtypes[C.GoString(dtype)]
+	if !ok {
+		return fmt.Errorf("actprof: layer %s: dtype %s not supported (float32, float16, bfloat16, float64)", name, C.GoString(dtype))
+	}
+	if ndim < 0 || ndim > 32 {
+		return fmt.Errorf("actprof: layer %s: %d axes", name, int(ndim))
+	}
+	sh := make([]int, int(ndim))
+	var st []int64
+	cs := unsafe.Slice((*int64)(unsafe.Pointer(shape)), int(ndim))
+	for i, d := range cs {
+		if d < 0 || d > 1<<50 {
+			return fmt.Errorf("actprof: layer %s: dimension %d", name, d)
+		}
+		sh[i] = int(d)
+	}
+	if strides != nil {
+		st = append(st, unsafe.Slice((*int64)(unsafe.Pointer(strides)), int(ndim))...)
+	}
+	// the bytes the batch spans
+	size := int64(dt.Size())
+	n, empty := size, false
+	for i, d := range sh {
+		if d == 0 {
+			empty = true
+		}
+		if st == nil {
+			n *= int64(d)
+		} else if st[i] > 0 {
+			n += int64(d-1) * st[i]
+		} else if st[i] < 0 {
+			return fmt.Errorf("actprof: layer %s: negative stride %d", name, st[i])
+		}
+	}
+	var buf []byte
+	if !empty {
+		if data == nil {
+			return fmt.Errorf("actprof: layer %s: null data pointer", name)
+		}
+		buf = unsafe.Slice((*byte)(data), int(n))
+	}
+	if err := s.live.Add(name, dt, sh, st, buf); err != nil {
+		return fmt.Errorf("actprof: %w", err)
+	}
+	return nil
+}
+
+//export actprof_count
+func actprof_count(h C.int64_t, layer *C.char, data unsafe.Pointer, dtype *C.char, ndim C.int, shape, strides *C.int64_t, device *C.char) *C.char {
+	return cerr(count(h, layer, data, dtype, ndim, shape, strides, device))
+}
+
+func summary(h C.int64_t, table **C.char) (err error) {
+	defer guard(&err)
+	s, err := get(h)
+	if err != nil {
+		return err
+	}
+	p, err := s.live.Profile()
+	if err != nil {
+		return fmt.Errorf("actprof: %w", err)
+	}
+	var b strings.Builder
+	if err := report.WriteTable(&b, p); err != nil {
+		return fmt.Errorf("actprof: %w", err)
+	}
+	*table = C.CString(b.String())
+	return nil
+}
+
+//export actprof_summary
+func actprof_summary(h C.int64_t, table **C.char) *C.char {
+	return cerr(summary(h, table))
+}
+
+func write(h C.int64_t, path string) (err error) {
+	defer guard(&err)
+	s, err := get(h)
+	if err != nil {
+		return err
+	}
+	p, err := s.live.Profile()
+	if err != nil {
+		return fmt.Errorf("actprof: %w", err)
+	}
+	if err := atomicfile.Write(path, func(w io.Writer) error { return p.Encode(w) }); err != nil {
+		return fmt.Errorf("actprof: %w", err)
+	}
+	return nil
+}
+
+//export actprof_write
+func actprof_write(h C.int64_t, path *C.char) *C.char {
+	return cerr(write(h, C.GoString(path)))
+}
+
+func closeSession(h C.int64_t) (err error) {
+	defer guard(&err)
+	if _, err := get(h); err != nil {
+		return err
+	}
+	mu.Lock()
+	s := sessions[int64(h)]
+	delete(sessions, int64(h))
+	mu.Unlock()
+	s.live.Finish()
+	return nil
+}
+
+//export actprof_close
+func actprof_close(h C.int64_t) *C.char {
+	return cerr(closeSession(h))
+}
+
+//export actprof_free
+func actprof_free(s *C.char) {
+	C.free(unsafe.Pointer(s))
+}

@@ -1,0 +1,234 @@
+"""Checks of actprof.torch against PyTorch's own reductions (run by
+python/capi's Go test, which builds the library and then profiles the
+shards this writes with the actprof command).
+
+usage: live_check.py OUT_DIR
+Writes OUT_DIR/<model>/live.json (the live profile) and OUT_DIR/<model>/rec/
+(ap.record's shards of the same batches) for the models whose live
+profile the Go test compares with the offline one.
+"""
+
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn as nn
+
+import actprof.torch as ap
+
+torch.manual_seed(0)
+OUT = sys.argv[1]
+T = 0.0
+
+
+class HalfReLU(nn.Module):
+    """A ReLU whose output is float16 (CPU PyTorch has no float16 ReLU)."""
+
+    def forward(self, x):
+        return torch.relu(x).half()
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.act1 = nn.Linear(12, 40), nn.ReLU()
+        self.fc2, self.act2 = nn.Linear(40, 24), HalfReLU()
+        self.fc3 = nn.Linear(24, 3)
+
+    def forward(self, x):
+        return self.fc3(self.act2(self.fc2(self.act1(self.fc1(x)))).float())
+
+
+class CNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.act1 = nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()
+        self.conv2, self.act2 = nn.Conv2d(8, 6, 3, stride=2), nn.ReLU()
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = self.act2(self.conv2(self.act1(self.conv1(x))))
+        return self.head(h.mean((2, 3)))
+
+
+class Tokens(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 16)
+        self.mlp = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 16))
+        self.out = nn.Linear(16, 50)
+
+    def forward(self, x):
+        return self.out(self.mlp(self.emb(x)))
+
+
+def train(model, batch, target, steps=5):
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(batch_out(model, batch), target)
+        loss.backward()
+        opt.step()
+
+
+def batch_out(model, x):
+    y = model(x)
+    return y.reshape(-1, y.shape[-1])
+
+
+class Capture:
+    """The reference: each selected output kept, as [observations, units] in observation order."""
+
+    def __init__(self, model, names):
+        self.acts = {n: [] for n in names}
+        self.hs = [m.register_forward_hook(self.hook(n)) for n, m in model.named_modules() if n in names]
+
+    def hook(self, name):
+        def h(m, i, o):
+            a = o.detach().double()
+            if a.dim() >= 4:
+                a = a.movedim(1, -1)
+            self.acts[name].append(a.reshape(-1, a.shape[-1]))
+        return h
+
+    def close(self):
+        for h in self.hs:
+            h.remove()
+
+
+def check(profile_path, cap, dtypes, stats=True):
+    with open(profile_path) as f:
+        p = json.load(f)
+    layers = {l["name"]: l for l in p["layers"]}
+    assert sorted(layers) == sorted(cap.acts), (sorted(layers), sorted(cap.acts))
+    for name, parts in cap.acts.items():
+        a = torch.cat(parts)
+        l = layers[name]
+        assert l["dtype"] == dtypes[name], (name, l["dtype"])
+        assert l["observations"] == a.shape[0], (name, l["observations"], a.shape)
+        fired = a > T
+        want = fired.sum(0).tolist()
+        assert l["counts"] == want, (name, l["counts"], want)
+        assert l["nan_counts"] == torch.isnan(a).sum(0).tolist()
+        if not stats:
+            continue
+        s = l["stats"]
+        assert s["min"] == a.min(0).values.tolist(), name
+        assert s["max"] == a.max(0).values.tolist(), name
+        idx = torch.arange(a.shape[0]).unsqueeze(1).expand_as(a)
+        first = torch.where(fired, idx, torch.full_like(idx, a.shape[0])).min(0).values
+        first = torch.where(first == a.shape[0], torch.full_like(first, -1), first)
+        last = torch.where(fired, idx, torch.full_like(idx, -1)).max(0).values
+        assert s["first_fired"] == first.tolist(), (name, s["first_fired"], first.tolist())
+        assert s["last_fired"] == last.tolist(), name
+        for got, ref in ((s["sum"], a.sum(0)), (s["sum_abs"], a.abs().sum(0))):
+            for g, r, m in zip(got, ref.tolist(), a.abs().sum(0).tolist()):
+                assert math.isclose(g, r, rel_tol=1e-9, abs_tol=1e-9 * (m + 1)), (name, g, r)
+        assert sum(s["value_hist"]) == a.numel(), name
+        l0 = fired.sum(1)
+        assert s["l0_hist"][0] == int((l0 < s["l0_bin_width"]).sum()), name
+
+
+def run_model(tag, model, names, dtypes, batches, record=True, loader=None):
+    d = os.path.join(OUT, tag)
+    os.makedirs(d, exist_ok=True)
+    live = os.path.join(d, "live.json")
+    cap = Capture(model, names)
+    rec = ap.record(model, names=names, out_dir=os.path.join(d, "rec")) if record else None
+    with torch.no_grad(), ap.profile(model, names=names, out=live, stats=True) as prof:
+        if rec:
+            rec.__enter__()
+        for x in (loader if loader is not None else batches):
+            model(x[0] if isinstance(x, (list, tuple)) else x)
+        if rec:
+            rec.__exit__(None, None, None)
+    cap.close()
+    check(live, cap, dtypes)
+    table = prof.summary()
+    for n in names:
+        assert ("\n" + n + " ") in table, table
+    return prof
+
+
+# An MLP (float32 and float16 layers), varying batch sizes, batches from a
+# DataLoader with 2 worker processes.
+mlp = MLP()
+train(mlp, torch.randn(64, 12), torch.randint(0, 3, (64,)))
+ds = torch.utils.data.TensorDataset(torch.randn(70, 12))
+loader = torch.utils.data.DataLoader(ds, batch_size=16, num_workers=2)  # 16, 16, 16, 16, 6
+run_model("mlp", mlp, ["act1", "act2"], {"act1": "float32", "act2": "float16"}, None, loader=loader)
+
+# A CNN: 4-D maps, units on the channel axis, varying batch sizes.
+cnn = CNN()
+train(cnn, torch.randn(16, 3, 9, 9), torch.randint(0, 3, (16,)))
+run_model("cnn", cnn, ["act1", "act2"], {"act1": "float32", "act2": "float32"},
+          [torch.randn(n, 3, 9, 9) for n in (5, 1, 8, 3)])
+
+# A bfloat16 MLP (live only: .npy has no bfloat16).
+mlpb = nn.Sequential(nn.Linear(12, 20), nn.ReLU(), nn.Linear(20, 3))
+train(mlpb, torch.randn(64, 12), torch.randint(0, 3, (64,)))
+mlpb = mlpb.to(torch.bfloat16)
+run_model("bf16", mlpb, ["1"], {"1": "bfloat16"}, [torch.randn(n, 12).bfloat16() for n in (7, 2, 11)], record=False)
+
+# A token model: batch size and sequence length vary (live only: the
+# shards of varying length are not one array).
+tok = Tokens()
+xs = torch.randint(0, 50, (8, 6))
+opt = torch.optim.SGD(tok.parameters(), lr=0.05)
+for _ in range(5):
+    opt.zero_grad()
+    nn.functional.cross_entropy(tok(xs).reshape(-1, 50), xs.reshape(-1)).backward()
+    opt.step()
+with torch.inference_mode():
+    run_model("tokens", tok, ["mlp.1"], {"mlp.1": "float32"},
+              [torch.randint(0, 50, s) for s in ((2, 5), (3, 9), (1, 4))], record=False)
+
+# Non-contiguous outputs count as their values.
+class T2(nn.Module):
+    def forward(self, x):
+        return torch.relu(x).t()
+
+
+tm = nn.Sequential(T2())
+run_model("strided", tm, ["0"], {"0": "float32"}, [torch.randn(9, n) for n in (4, 7)], record=False)
+
+# An exception inside the block writes nothing; library errors arrive as
+# exceptions with its message.
+bad = os.path.join(OUT, "bad.json")
+try:
+    with ap.profile(mlp, names=["act1"], out=bad):
+        mlp(torch.randn(4, 12))
+        raise KeyError("stop")
+except KeyError:
+    pass
+assert not os.path.exists(bad), "half-written output"
+with ap.profile(mlp, names=["act1"]) as prof:
+    mlp(torch.randn(4, 12))
+    try:
+        x = torch.zeros(4, 41)
+        prof._prof.count("act1", x.data_ptr(), "float32", [4, 41])
+        raise AssertionError("a batch of 41 units was accepted")
+    except ap.Error as e:
+        assert "does not match the layer's batches" in str(e), e
+    try:
+        prof._hook("act1")(None, (), torch.empty(2, 3, device="meta"))
+        raise AssertionError("a meta tensor was accepted")
+    except NotImplementedError as e:
+        assert "not built" in str(e), e
+    # A forked child must not count: it gets an error, not a hang.
+    pid = os.fork()
+    if pid == 0:
+        try:
+            prof._prof.count("act1", x.data_ptr(), "float32", [4, 40])
+            os._exit(3)
+        except ap.Error as e:
+            os._exit(0 if "forked child" in str(e) else 4)
+        except BaseException:
+            os._exit(5)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    mlp(torch.randn(3, 12))  # the parent still counts
+assert "7      " in prof.summary().split("\n")[3], prof.summary()
+print("live_check: ok")
