@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strings"
 )
 
 // A restricted unpickler for the data.pkl of torch.save's zip files: the
@@ -46,15 +47,32 @@ type ptTensor struct {
 	stride  []int64
 }
 
-// allowedGlobals are the globals a tensor pickle may name.
+// allowedGlobals are the callables a tensor pickle may name.
 var allowedGlobals = map[string]bool{
 	"torch._utils._rebuild_tensor_v2": true,
 	"torch._utils._rebuild_parameter": true,
 	"collections.OrderedDict":         true,
-	"torch.FloatStorage":              true, "torch.DoubleStorage": true, "torch.HalfStorage": true,
-	"torch.BFloat16Storage": true, "torch.IntStorage": true, "torch.LongStorage": true, "torch.ShortStorage": true,
-	"torch.CharStorage": true, "torch.ByteStorage": true, "torch.BoolStorage": true,
-	"torch.ComplexFloatStorage": true, "torch.ComplexDoubleStorage": true,
+}
+
+// allowedGlobal reports whether a pickle may name module.name: one of
+// allowedGlobals, or a storage type (torch.FloatStorage, and those of
+// dtypes actprof does not read, such as torch.LongStorage or newer torch's
+// torch.Float8_e4m3fnStorage, so that a tensor of one is refused for its
+// dtype, by name). A storage type is only ever a name here: it cannot be
+// called.
+func allowedGlobal(module, name string) bool {
+	if allowedGlobals[module+"."+name] {
+		return true
+	}
+	if module != "torch" || len(name) <= len("Storage") || !strings.HasSuffix(name, "Storage") {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Bounds on what a pickle may build: far beyond any real checkpoint of
@@ -270,7 +288,7 @@ func unpickle(data []byte) (any, error) {
 			}
 			pos += len(mod) + len(name) + 2
 			g := pkGlobal{string(mod), string(name)}
-			if !allowedGlobals[g.module+"."+g.name] {
+			if !allowedGlobal(g.module, g.name) {
 				return fail("global %s.%s is not one torch.save writes for tensors: refused (actprof never runs pickled code)", g.module, g.name)
 			}
 			v = g
@@ -282,7 +300,7 @@ func unpickle(data []byte) (any, error) {
 			if !ok1 || !ok2 || !ok3 || !ok4 {
 				return fail("STACK_GLOBAL without two strings")
 			}
-			if !allowedGlobals[ms+"."+ns] {
+			if !allowedGlobal(ms, ns) {
 				return fail("global %s.%s is not one torch.save writes for tensors: refused (actprof never runs pickled code)", ms, ns)
 			}
 			v = pkGlobal{ms, ns}

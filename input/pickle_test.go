@@ -3,6 +3,7 @@ package input
 import (
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -95,6 +96,35 @@ func TestUnpickleSharedList(t *testing.T) {
 		l, ok := d.vals[i].(*pkList)
 		if d.keys[i] != k || !ok || len(l.items) != 2 || l.items[0] != int64(1) || l.items[1] != "x" {
 			t.Errorf("%s: %#v", k, d.vals[i])
+		}
+	}
+}
+
+// Storage types are names, whatever their dtype; other torch globals and
+// storage types named as callables are refused, naming the global.
+func TestUnpickleGlobals(t *testing.T) {
+	for _, c := range []struct {
+		pickle, want string // want: "" for success, else part of the error
+	}{
+		{"\x80\x02ctorch\nFloat8_e4m3fnStorage\n.", ""},
+		{"\x80\x02ctorch\nLongStorage\n.", ""},
+		{"\x80\x02ctorch\nload\n.", "global torch.load is not one"},
+		{"\x80\x02ctorch\nStorage\n.", "global torch.Storage is not one"},
+		{"\x80\x02ctorch\nx.yStorage\n.", "global torch.x.yStorage is not one"},
+		{"\x80\x02cbuiltins\neval\n.", "global builtins.eval is not one"},
+		{"\x80\x02\x8c\x05posix\x8c\x06system\x93.", "global posix.system is not one"},
+		{"\x80\x02ctorch\nFloatStorage\n)R.", "torch.FloatStorage cannot be called"},
+	} {
+		v, err := unpickle([]byte(c.pickle))
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q: %v", c.pickle, err)
+		case c.want == "":
+			if _, ok := v.(pkGlobal); !ok {
+				t.Errorf("%q: %#v", c.pickle, v)
+			}
+		case err == nil || !strings.Contains(err.Error(), c.want):
+			t.Errorf("%q: error %v, want %q", c.pickle, err, c.want)
 		}
 	}
 }
