@@ -120,6 +120,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzCountMatchesOracle -fuzztime 20s ./cpu/
 	$(GO) test -run XXX -fuzz FuzzNpyHeader -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzSafetensorsHeader -fuzztime 20s ./input/
+	$(GO) test -run XXX -fuzz FuzzUnpickle -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzDecoders -fuzztime 20s ./store/
 	$(GO) test -run XXX -fuzz FuzzOpen -fuzztime 30s -fuzzminimizetime 2s ./store/
 
