@@ -39,9 +39,15 @@ func openPt(path string, sel func(string) bool) ([]profiler.Layer, error) {
 		return nil, fileError(path, err)
 	}
 	var magic [4]byte
-	if _, err := io.ReadFull(f, magic[:]); err != nil || string(magic[:]) != "PK\x03\x04" {
+	n, _ := io.ReadFull(f, magic[:])
+	switch {
+	case n >= 1 && magic[0] == 0x80:
+		// a pickle: torch.save's legacy format, whose tensors lie inside
+		// the pickle stream
 		return nil, profiler.FileErrorf(path, profiler.ErrUnsupported,
-			"not a zip-format torch.save file (a legacy one?): re-save it with torch.save(obj, path) from PyTorch 1.6 or newer (_use_new_zipfile_serialization=True)")
+			"a legacy (non-zip) torch.save file: load it and re-save it with torch.save(obj, path) from PyTorch 1.6 or newer (or _use_new_zipfile_serialization=True)")
+	case n < 4 || string(magic[:]) != "PK\x03\x04":
+		return nil, profiler.FileErrorf(path, profiler.ErrFormat, "not a torch.save file: neither a zip archive nor a legacy pickle")
 	}
 	zr, err := zip.NewReader(f, st.Size())
 	if err != nil {

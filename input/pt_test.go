@@ -112,3 +112,25 @@ func checkTorchSaveCRC(t *testing.T, path string) {
 		t.Fatalf("last read: %v, want a CRC-32 mismatch naming %s", last, path)
 	}
 }
+
+// Files that are no zip archive: a legacy torch.save pickle is told apart,
+// with how to re-save it, from anything else.
+func TestTorchSaveNotZip(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ data, want string }{
+		{"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.", "legacy (non-zip) torch.save file: load it and re-save it"},
+		{"", "not a torch.save file"},
+		{"PK", "not a torch.save file"},
+		{"hello, world", "not a torch.save file"},
+		{"PK\x03\x04 and then nothing", "a damaged zip archive"},
+	} {
+		path := filepath.Join(dir, "x.pt")
+		if err := os.WriteFile(path, []byte(c.data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open([]string{path}, Options{})
+		if !isSentinel(err) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%q: %v, want %q", c.data, err, c.want)
+		}
+	}
+}

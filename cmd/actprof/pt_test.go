@@ -59,7 +59,7 @@ func TestTorchSaveFiles(t *testing.T) {
 	for _, c := range []struct{ file, want string }{
 		{"strided.pt", "non-contiguous"},
 		{"ints.pt", "LongStorage"},
-		{"legacy.pt", "re-save"},
+		{"legacy.pt", "legacy (non-zip) torch.save file: load it and re-save it"},
 		{"evil.pt", "posix.system"},
 		{"forged.pt", "holds 600 bytes"},
 		{"truncated.pt", "zip"},
