@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/actprof/actprof/profiler"
 )
@@ -60,9 +62,10 @@ func Fingerprint(path string) (size int64, fp string, err error) {
 
 // InputFiles lists the files layers are read from, each once, in order,
 // with their sizes and fingerprints: the input set a shard's profile
-// records.
+// records. Files are fingerprinted by up to fingerprintWorkers at once (a
+// folder may hold thousands of small ones).
 func InputFiles(layers []profiler.Layer) ([]profiler.InputFile, error) {
-	var out []profiler.InputFile
+	var paths []string
 	seen := map[string]bool{}
 	for _, l := range layers {
 		files := l.Files
@@ -70,16 +73,34 @@ func InputFiles(layers []profiler.Layer) ([]profiler.InputFile, error) {
 			files = []string{l.Path}
 		}
 		for _, p := range files {
-			if seen[p] {
-				continue
+			if !seen[p] {
+				seen[p] = true
+				paths = append(paths, p)
 			}
-			seen[p] = true
-			size, fp, err := Fingerprint(p)
-			if err != nil {
-				return nil, err
+		}
+	}
+	out := make([]profiler.InputFile, len(paths))
+	errs := make([]error, len(paths))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(fingerprintWorkers, len(paths)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(paths); i = int(next.Add(1) - 1) {
+				size, fp, err := Fingerprint(paths[i])
+				out[i], errs[i] = profiler.InputFile{Path: paths[i], Size: size, Fingerprint: fp}, err
 			}
-			out = append(out, profiler.InputFile{Path: p, Size: size, Fingerprint: fp})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
 }
+
+// fingerprintWorkers bounds the files fingerprinted at once.
+const fingerprintWorkers = 8
