@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,16 +25,11 @@ const maxFingerprintHeader = 16 << 20
 // dataset have the same fingerprints; a file rewritten with other values
 // at its ends, another header or another size has another.
 func Fingerprint(path string) (size int64, fp string, err error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
-		return 0, "", fileError(path, err)
+		return 0, "", err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, "", fileError(path, err)
-	}
-	size = st.Size()
 	head := int64(fingerprintEdge)
 	if strings.HasSuffix(strings.ToLower(path), ".safetensors") && size >= 8 {
 		var n [8]byte

@@ -263,21 +263,9 @@ func checkDataSize(want, have int64, where string) error {
 
 // openNpy reads the header of the .npy file at path and returns its layer.
 func openNpy(path, name string) (profiler.Layer, error) {
-	f, err := os.Open(path)
+	h, err := readNpy(path)
 	if err != nil {
-		return profiler.Layer{}, fileError(path, err)
-	}
-	defer f.Close()
-	h, err := ParseNpyHeader(f)
-	if err != nil {
-		return profiler.Layer{}, fileError(path, err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return profiler.Layer{}, fileError(path, err)
-	}
-	if err := checkDataSize(h.DataBytes, st.Size()-h.DataOffset, "file"); err != nil {
-		return profiler.Layer{}, fileError(path, err)
+		return profiler.Layer{}, err
 	}
 	return profiler.Layer{
 		Name: name, Path: path, DType: h.DType, Shape: h.Shape, FortranOrder: h.FortranOrder,

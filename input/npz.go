@@ -73,16 +73,12 @@ func streamError(err error) error {
 // openNpz lists the .npy members of the archive at path whose layer names
 // (member names without .npy) sel selects, and reads their headers.
 func openNpz(path string, sel func(string) bool) ([]profiler.Layer, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
-		return nil, fileError(path, err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fileError(path, err)
-	}
-	zr, err := zip.NewReader(f, st.Size())
+	zr, err := zip.NewReader(f, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		var pe *os.PathError
 		if !errors.As(err, &pe) {
@@ -99,7 +95,7 @@ func openNpz(path string, sel func(string) bool) ([]profiler.Layer, error) {
 		if !sel(name) {
 			continue
 		}
-		m, err := newNpzMember(f, st.Size(), path, zf)
+		m, err := newNpzMember(f, size, path, zf)
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +109,7 @@ func openNpz(path string, sel func(string) bool) ([]profiler.Layer, error) {
 
 // newNpzMember locates member zf of archive f (of size bytes) and reads its
 // .npy header.
-func newNpzMember(f *os.File, size int64, path string, zf *zip.File) (*npzMember, error) {
+func newNpzMember(f io.ReaderAt, size int64, path string, zf *zip.File) (*npzMember, error) {
 	m := &npzMember{archive: path, name: zf.Name, method: zf.Method, crc: zf.CRC32}
 	if zf.Flags&1 != 0 {
 		return nil, m.errorf(profiler.ErrUnsupported, "encrypted member: save the archive without encryption")
@@ -185,18 +181,13 @@ func (m *npzMember) open() (profiler.Source, error) {
 		}
 		return s, nil
 	}
-	f, err := os.Open(m.archive)
+	f, size, err := openSized(m.archive)
 	if err != nil {
-		return nil, fileError(m.archive, err)
+		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
+	if size < m.off+m.csize {
 		f.Close()
-		return nil, fileError(m.archive, err)
-	}
-	if st.Size() < m.off+m.csize {
-		f.Close()
-		return nil, m.errorf(profiler.ErrTruncated, "member data end at byte %d, archive has %d", m.off+m.csize, st.Size())
+		return nil, m.errorf(profiler.ErrTruncated, "member data end at byte %d, archive has %d", m.off+m.csize, size)
 	}
 	r, closer := m.reader(f)
 	s := &flateSource{m: m, f: f, fr: closer, r: &crcReader{r: r}, left: m.hdr.DataBytes}
@@ -216,7 +207,7 @@ func (m *npzMember) open() (profiler.Source, error) {
 // member's CRC and length are checked when its last byte is read.
 type flateSource struct {
 	m    *npzMember
-	f    *os.File
+	f    Object
 	fr   io.Closer
 	r    *crcReader
 	left int64 // data bytes not yet returned

@@ -11,8 +11,6 @@ package input
 
 import (
 	"fmt"
-	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -116,14 +114,18 @@ func fileKind(name string) string {
 
 // openPath lists the layers of one path given to Open.
 func openPath(p string, sel func(string) bool) ([]profiler.Layer, error) {
-	st, err := os.Stat(p)
+	st, err := storeFor(p)
 	if err != nil {
-		return nil, fileError(p, err)
+		return nil, err
 	}
-	if st.IsDir() {
-		return openDir(p, sel)
+	kind, err := st.Stat(p)
+	if err != nil {
+		return nil, err
 	}
-	if !st.Mode().IsRegular() {
+	switch kind {
+	case kindDir:
+		return openDir(st, p, sel)
+	case kindOther:
 		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "not a regular file or folder")
 	}
 	if fileKind(p) == "" {
@@ -132,7 +134,7 @@ func openPath(p string, sel func(string) bool) ([]profiler.Layer, error) {
 	return openFile(p, sel)
 }
 
-// openFile lists the layers of a .npy, .npz or .safetensors file.
+// openFile lists the layers of a .npy, .npz, .safetensors or .pt file.
 func openFile(p string, sel func(string) bool) ([]profiler.Layer, error) {
 	base := filepath.Base(p)
 	switch ext := fileKind(base); ext {
@@ -156,52 +158,9 @@ func openFile(p string, sel func(string) bool) ([]profiler.Layer, error) {
 	return nil, nil
 }
 
-// entry is a folder entry with symbolic links followed.
-type entry struct {
-	name, path string
-	dir        bool
-}
-
-// readDir lists dir's entries in lexical order, following symbolic links
-// and leaving out names starting with '.' and anything that is neither a
-// regular file nor a folder.
-func readDir(dir string) ([]entry, error) {
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fileError(dir, err)
-	}
-	var out []entry
-	for _, de := range des {
-		if strings.HasPrefix(de.Name(), ".") {
-			continue
-		}
-		e := entry{name: de.Name(), path: filepath.Join(dir, de.Name())}
-		mode := de.Type()
-		if mode&fs.ModeSymlink != 0 {
-			st, err := os.Stat(e.path)
-			switch {
-			case err == nil:
-				mode = st.Mode().Type()
-			case fileKind(e.name) == "":
-				continue // a broken link that would be ignored anyway
-			default:
-				return nil, fileError(e.path, err)
-			}
-		}
-		switch {
-		case mode.IsDir():
-			e.dir = true
-		case !mode.IsRegular():
-			continue
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
 // openDir lists the layers of a dataset folder.
-func openDir(dir string, sel func(string) bool) ([]profiler.Layer, error) {
-	entries, err := readDir(dir)
+func openDir(st store, dir string, sel func(string) bool) ([]profiler.Layer, error) {
+	entries, err := st.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +174,7 @@ func openDir(dir string, sel func(string) bool) ([]profiler.Layer, error) {
 			layers = append(layers, ls...)
 			continue
 		}
-		sub, err := readDir(e.path)
+		sub, err := st.ReadDir(e.path)
 		if err != nil {
 			return nil, err
 		}

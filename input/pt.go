@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,17 +28,13 @@ var ptDTypes = map[string]profiler.DType{
 const maxPickleBytes = 64 << 20
 
 func openPt(path string, sel func(string) bool) ([]profiler.Layer, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
-		return nil, fileError(path, err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fileError(path, err)
-	}
 	var magic [4]byte
-	n, _ := io.ReadFull(f, magic[:])
+	n, _ := io.ReadFull(objectReader(f, size), magic[:])
 	switch {
 	case n >= 1 && magic[0] == 0x80:
 		// a pickle: torch.save's legacy format, whose tensors lie inside
@@ -49,7 +44,7 @@ func openPt(path string, sel func(string) bool) ([]profiler.Layer, error) {
 	case n < 4 || string(magic[:]) != "PK\x03\x04":
 		return nil, profiler.FileErrorf(path, profiler.ErrFormat, "not a torch.save file: neither a zip archive nor a legacy pickle")
 	}
-	zr, err := zip.NewReader(f, st.Size())
+	zr, err := zip.NewReader(f, size)
 	if err != nil {
 		return nil, profiler.FileErrorf(path, profiler.ErrFormat, "a damaged zip archive: %v", err)
 	}
@@ -113,7 +108,7 @@ func openPt(path string, sel func(string) bool) ([]profiler.Layer, error) {
 		if !sel(nt.name) {
 			continue
 		}
-		l, err := ptLayer(path, st.Size(), entries, prefix, nt)
+		l, err := ptLayer(path, size, entries, prefix, nt)
 		if err != nil {
 			return nil, err
 		}

@@ -16,11 +16,12 @@ var useMmap = mmapSupported
 // mapFunc maps a window; tests replace it to make mapping fail.
 var mapFunc = mapWindow
 
-// regionSource yields the bytes [off, end) of a regular file: the data of a
-// .npy file, of a stored .npz member or of a safetensors tensor. Each chunk
-// is a read-only mapping of the page-aligned window that covers it, unmapped
-// by the chunk's Release, so memory stays bounded by the chunks in flight
-// whatever the file's size. Where mapping fails the chunk is read with pread
+// regionSource yields the bytes [off, end) of an Object: the data of a
+// .npy file, of a stored .npz member or of a safetensors tensor. For a
+// local file each chunk is a read-only mapping of the page-aligned window
+// that covers it, unmapped by the chunk's Release, so memory stays bounded
+// by the chunks in flight whatever the file's size. Where mapping fails, and
+// for objects that cannot be mapped, the chunk is read with ReadAt (pread)
 // into a buffer from bufPool instead. For a stored .npz member, the bytes
 // read (by Next or ReadAt) go through the member's CRC check: the read that
 // completes the data returns the mismatch, if any.
@@ -31,9 +32,10 @@ var mapFunc = mapWindow
 // a file faults); a file found shorter at read time gives an error wrapping
 // profiler.ErrTruncated.
 type regionSource struct {
-	f        *os.File
-	path     string // for messages
-	label    string // "member.npy: " inside an archive, for messages
+	obj      Object
+	f        *os.File // obj's file where it is a local file, for mapping
+	path     string   // for messages
+	label    string   // "member.npy: " inside an archive, for messages
 	off, end int64
 	base     int64 // the region's first byte, for ReadAt
 	mmap     bool
@@ -42,13 +44,16 @@ type regionSource struct {
 
 // openRegion opens path for reading size bytes from offset off.
 func openRegion(path, label string, off, size int64) (*regionSource, error) {
-	f, err := os.Open(path)
+	obj, err := OpenObject(path)
 	if err != nil {
-		return nil, fileError(path, err)
+		return nil, err
 	}
-	s := &regionSource{f: f, path: path, label: label, off: off, end: off + size, base: off, mmap: useMmap}
+	s := &regionSource{obj: obj, path: path, label: label, off: off, end: off + size, base: off}
+	if m, ok := obj.(mappable); ok {
+		s.f, s.mmap = m.file(), useMmap
+	}
 	if err := s.checkSize(s.end); err != nil {
-		f.Close()
+		obj.Close()
 		return nil, err
 	}
 	return s, nil
@@ -56,12 +61,12 @@ func openRegion(path, label string, off, size int64) (*regionSource, error) {
 
 // checkSize fails unless the file still has at least end bytes.
 func (s *regionSource) checkSize(end int64) error {
-	st, err := s.f.Stat()
+	size, err := s.obj.Size()
 	if err != nil {
-		return fileError(s.path, err)
+		return err
 	}
-	if st.Size() < end {
-		return s.errorf(profiler.ErrTruncated, "file has %d bytes, data end at byte %d", st.Size(), end)
+	if size < end {
+		return s.errorf(profiler.ErrTruncated, "file has %d bytes, data end at byte %d", size, end)
 	}
 	return nil
 }
@@ -74,7 +79,7 @@ func (s *regionSource) errorf(kind error, format string, args ...any) error {
 
 // Next returns the next n bytes (fewer at the end), or io.EOF.
 func (s *regionSource) Next(n int) (profiler.Chunk, error) {
-	if s.f == nil {
+	if s.obj == nil {
 		return profiler.Chunk{}, errors.New("input: Next on a closed source")
 	}
 	if n <= 0 {
@@ -96,7 +101,7 @@ func (s *regionSource) Next(n int) (profiler.Chunk, error) {
 		s.mmap = false // read the rest with pread
 	}
 	buf, release := getBuf(int(k))
-	got, err := s.f.ReadAt(buf, s.off)
+	got, err := s.obj.ReadAt(buf, s.off)
 	if got < len(buf) {
 		release()
 		if err == nil || err == io.EOF {
@@ -118,13 +123,13 @@ func (s *regionSource) chunk(data []byte, release func()) (profiler.Chunk, error
 	return profiler.NewChunk(data, release), nil
 }
 
-// Close closes the file. Chunks not yet released stay valid.
+// Close closes the object. Chunks not yet released stay valid.
 func (s *regionSource) Close() error {
-	if s.f == nil {
+	if s.obj == nil {
 		return nil
 	}
-	err := s.f.Close()
-	s.f = nil
+	err := s.obj.Close()
+	s.obj, s.f = nil, nil
 	return err
 }
 
@@ -134,15 +139,15 @@ func (s *regionSource) Close() error {
 // buffer of its own, which stays in cache while it is counted, with no
 // page faults, and keeps no page of the file mapped.
 func (s *regionSource) ReadAt(p []byte, off int64) (int, error) {
-	f := s.f
-	if f == nil {
+	obj := s.obj
+	if obj == nil {
 		return 0, errors.New("input: ReadAt on a closed source")
 	}
 	pos := s.base + off
 	if off < 0 || pos+int64(len(p)) > s.end {
 		return 0, s.errorf(profiler.ErrTruncated, "read of bytes [%d, %d) past the data's end at %d", pos, pos+int64(len(p)), s.end)
 	}
-	got, err := f.ReadAt(p, pos)
+	got, err := obj.ReadAt(p, pos)
 	if got < len(p) {
 		if err == nil || err == io.EOF {
 			return got, s.errorf(profiler.ErrTruncated, "file ends at byte %d, data end at byte %d", pos+int64(got), s.end)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strings"
 
@@ -235,16 +234,12 @@ func byteCount(n int64) string {
 // openSafetensors reads the header of the safetensors file at path and
 // returns the layers of the tensors sel selects, in order of data offset.
 func openSafetensors(path string, sel func(string) bool) ([]profiler.Layer, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
-		return nil, fileError(path, err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fileError(path, err)
-	}
-	h, err := ParseSafetensorsHeader(f, st.Size())
+	h, err := ParseSafetensorsHeader(objectReader(f, size), size)
 	if err != nil {
 		return nil, fileError(path, err)
 	}

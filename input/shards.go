@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -21,20 +20,16 @@ type shard struct {
 
 // readNpy reads and checks the header of the .npy file at path.
 func readNpy(path string) (NpyHeader, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
-		return NpyHeader{}, fileError(path, err)
+		return NpyHeader{}, err
 	}
 	defer f.Close()
-	h, err := ParseNpyHeader(f)
+	h, err := ParseNpyHeader(objectReader(f, size))
 	if err != nil {
 		return h, fileError(path, err)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		return h, fileError(path, err)
-	}
-	if err := checkDataSize(h.DataBytes, st.Size()-h.DataOffset, "file"); err != nil {
+	if err := checkDataSize(h.DataBytes, size-h.DataOffset, "file"); err != nil {
 		return h, fileError(path, err)
 	}
 	return h, nil
