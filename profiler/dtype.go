@@ -46,3 +46,13 @@ func (d DType) String() string {
 
 // Valid reports whether d is one of the known element types.
 func (d DType) Valid() bool { return d.Size() != 0 }
+
+// ParseDType is the dtype of name (String's), or 0 (not Valid).
+func ParseDType(name string) DType {
+	for d := Float32; d.Valid(); d++ {
+		if d.String() == name {
+			return d
+		}
+	}
+	return 0
+}

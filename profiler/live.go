@@ -1,11 +1,14 @@
 package profiler
 
 import (
+	"bufio"
 	"cmp"
 	"fmt"
+	"os"
 	"path"
 	"slices"
 	"sync"
+	"unsafe"
 )
 
 // LiveOptions set up a Live profile. The zero value of every field but
@@ -22,6 +25,13 @@ type LiveOptions struct {
 	// ChunkBytes is the size of the blocks handed to the backend
 	// (default the backend's, else DefaultChunkBytes).
 	ChunkBytes int
+	// Patterns keeps every observation's fired bits, for WritePatterns.
+	// They are appended to one temporary file per layer as batches are
+	// counted (memory: a batch's bits), in PatternDir (default
+	// os.TempDir()); the files are removed when created where the system
+	// allows it (they vanish with the process) and else by Finish.
+	Patterns   bool
+	PatternDir string
 }
 
 // Live profiles layers whose activations arrive batch by batch, as a
@@ -60,6 +70,12 @@ type liveLayer struct {
 	varied bool
 	tally  *Tally
 	err    error // a failed count leaves the layer unusable
+	// With patterns: the fired bits of the layer's observations so far, in
+	// order, Words(units) native-endian words each, in spill (through bw).
+	spill *os.File
+	bw    *bufio.Writer
+	bits  []uint64 // one block's
+	named bool     // spill still has its name: Finish removes it
 }
 
 // NewLive checks opt and returns an empty live profile.
@@ -137,10 +153,25 @@ func (lv *Live) Add(name string, dtype DType, shape []int, strides []int64, data
 	whole := Geometry{Outer: l.rows + g.Outer, Units: g.Units, Inner: g.Inner, UnitAxis: g.UnitAxis}
 	step := chunkElems(whole, int(size), lv.opt.ChunkBytes, true)
 	start := l.rows * g.Units * g.Inner
+	wd := int64(Words(int(g.Units)))
 	for off := int64(0); off < g.Elements(); off += step {
 		n := min(step, g.Elements()-off)
 		blk := Block{DType: dtype, Thr: lv.thr, Geom: whole, Data: data[off*size : (off+n)*size], Start: start + off}
-		if err := lv.opt.Backend.Count(&blk, l.tally); err != nil {
+		if l.spill != nil {
+			nw := n / (g.Units * g.Inner) * g.Inner * wd // blocks of whole groups
+			if int64(cap(l.bits)) < nw {
+				l.bits = make([]uint64, nw)
+			}
+			l.tally.Bits = l.bits[:nw]
+		}
+		err := lv.opt.Backend.Count(&blk, l.tally)
+		if err == nil && l.spill != nil {
+			if _, werr := l.bw.Write(wordBytes(l.tally.Bits)); werr != nil {
+				err = fmt.Errorf("patterns: %w", werr)
+			}
+		}
+		l.tally.Bits = nil
+		if err != nil {
 			l.err = fmt.Errorf("layer %s: %w", name, err)
 			return l.err
 		}
@@ -191,8 +222,25 @@ func (lv *Live) layer(name string, dtype DType, shape []int) (*liveLayer, error)
 		}
 		l.tally.Stats = NewStats(int(g.Units), sat)
 	}
+	if lv.opt.Patterns {
+		f, err := os.CreateTemp(lv.opt.PatternDir, ".actprof-patterns-*")
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: patterns: %w", name, err)
+		}
+		l.spill, l.bw = f, bufio.NewWriterSize(f, 1<<16)
+		l.named = os.Remove(f.Name()) != nil // an open file outlives its name on Unix, not on Windows
+
+	}
 	lv.layers[name] = l
 	return l, nil
+}
+
+// wordBytes is w's memory as bytes.
+func wordBytes(w []uint64) []byte {
+	if len(w) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), len(w)*8)
 }
 
 // check returns the geometry of a batch of l.
@@ -331,6 +379,21 @@ func (l *liveLayer) profile(rareBelow float64, sp *StatsParams) (LayerProfile, e
 	if l.err != nil {
 		return LayerProfile{}, l.err
 	}
+	t := &Tally{Counts: slices.Clone(l.tally.Counts), NaNs: slices.Clone(l.tally.NaNs)}
+	lp := NewLayerProfile(l.plan(), t, rareBelow)
+	if l.tally.Stats != nil {
+		s := NewStats(int(l.units), l.tally.Stats.Saturate)
+		s.Add(l.tally.Stats)
+		lp.Stats = newLayerStats(s)
+		lp.classifyStats(sp)
+	}
+	return lp, nil
+}
+
+// plan is the layer as one array: the concatenation of its batches along
+// axis 0, or [observations, units] where its middle axes varied (l.mu
+// held).
+func (l *liveLayer) plan() Plan {
 	shape := slices.Clone(l.shape)
 	axis := l.axis
 	if l.varied {
@@ -340,15 +403,93 @@ func (l *liveLayer) profile(rareBelow float64, sp *StatsParams) (LayerProfile, e
 		shape[0] = int(l.rows / outerPerRow(l.shape, l.axis))
 	}
 	g := Geometry{Outer: l.rows, Units: l.units, Inner: l.inner, UnitAxis: axis}
-	t := &Tally{Counts: slices.Clone(l.tally.Counts), NaNs: slices.Clone(l.tally.NaNs)}
-	lp := NewLayerProfile(Plan{Layer: Layer{Name: l.name, DType: l.dtype, Shape: shape}, Geom: g}, t, rareBelow)
-	if l.tally.Stats != nil {
-		s := NewStats(int(l.units), l.tally.Stats.Saturate)
-		s.Add(l.tally.Stats)
-		lp.Stats = newLayerStats(s)
-		lp.classifyStats(sp)
+	return Plan{Layer: Layer{Name: l.name, DType: l.dtype, Shape: shape}, Geom: g}
+}
+
+// Plans returns the layers of the batches added so far, in name order
+// (Profile's), each as one array: the plans a pattern store of the
+// concatenated batches is made for (WritePatterns).
+func (lv *Live) Plans() ([]Plan, error) {
+	var plans []Plan
+	for _, l := range lv.sorted() {
+		l.mu.Lock()
+		err := l.err
+		plans = append(plans, l.plan())
+		l.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
-	return lp, nil
+	return plans, nil
+}
+
+func (lv *Live) sorted() []*liveLayer {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	ls := make([]*liveLayer, 0, len(lv.layers))
+	for _, l := range lv.layers {
+		ls = append(ls, l)
+	}
+	slices.SortFunc(ls, func(a, b *liveLayer) int { return cmp.Compare(a.name, b.name) })
+	return ls
+}
+
+// patternChunkBytes is about the bits WritePatterns hands the sink at once.
+const patternChunkBytes = 4 << 20
+
+// WritePatterns hands sink every observation's fired bits, layer by layer
+// in Plans' order (sink's layer i is Plans()[i]), as a run over the
+// concatenated batches does: the sink sees the PatternSink calls of such
+// a run, in the order of its contract, so a store written this way is the
+// store of that run. Batches must not be added meanwhile (the bits are
+// read back from the layers' temporary files).
+func (lv *Live) WritePatterns(sink PatternSink) error {
+	if !lv.opt.Patterns {
+		return fmt.Errorf("%w: the live profile keeps no patterns", ErrBadOption)
+	}
+	ls := lv.sorted()
+	for i, l := range ls {
+		if err := l.writePatterns(i, sink); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *liveLayer) writePatterns(i int, sink PatternSink) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	if l.spill == nil {
+		return fmt.Errorf("%w: the live profile is finished", ErrBadOption)
+	}
+	p := l.plan()
+	if err := l.bw.Flush(); err != nil {
+		return fmt.Errorf("layer %s: patterns: %w", l.name, err)
+	}
+	if err := sink.BeginLayer(i, p); err != nil {
+		return err
+	}
+	wd := int64(Words(int(l.units)))
+	obs := p.Geom.Observations()
+	chunk := max(patternChunkBytes/8/wd, 1)
+	if c := int64(sink.Layout(i).Chunk); c > 0 {
+		chunk = max(chunk/c, 1) * c
+	}
+	buf := make([]uint64, min(chunk, obs)*wd)
+	for first := int64(0); first < obs; first += chunk {
+		n := min(chunk, obs-first)
+		b := wordBytes(buf[:n*wd])
+		if _, err := l.spill.ReadAt(b, first*wd*8); err != nil {
+			return fmt.Errorf("layer %s: patterns: reading back observations %d to %d: %w", l.name, first, first+n, err)
+		}
+		if err := sink.Write(i, first, int(n), buf[:n*wd]); err != nil {
+			return err
+		}
+	}
+	return sink.EndLayer(i)
 }
 
 // outerPerRow is the outer extent of one index of axis 0: the product of
@@ -361,9 +502,21 @@ func outerPerRow(shape []int, axis int) int64 {
 	return n
 }
 
-// Finish ends the live profile: later Adds are refused.
+// Finish ends the live profile: later Adds are refused, and the
+// patterns' temporary files are removed.
 func (lv *Live) Finish() {
 	lv.mu.Lock()
 	lv.done = true
 	lv.mu.Unlock()
+	for _, l := range lv.sorted() {
+		l.mu.Lock()
+		if l.spill != nil {
+			l.spill.Close()
+			if l.named {
+				os.Remove(l.spill.Name())
+			}
+			l.spill, l.bw = nil, nil
+		}
+		l.mu.Unlock()
+	}
 }

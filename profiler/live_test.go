@@ -172,3 +172,62 @@ func TestLiveRefusals(t *testing.T) {
 		t.Fatalf("observations %d after refused batches", p.Layers[0].Observations)
 	}
 }
+
+// A live profile's patterns are those of a run over the concatenated
+// batches: every layer's bits, layer by layer in the same order (a 2-D
+// layer, a 4-D map with units on axis 1, a token layer of varying length),
+// delivered in chunks the sink's layout asks for.
+func TestLivePatternsEqualRun(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	dt := profiler.Float32
+	for _, chunkObs := range []int{0, 3} {
+		lv, err := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New(), Threshold: 0.1, Patterns: true, PatternDir: t.TempDir(), ChunkBytes: 512})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all [3][]byte
+		var rows [3]int
+		for _, n := range []int{3, 1, 6, 2} {
+			for k, shape := range [][]int{{n, 70}, {n, 5, 3, 2}, {n, 1 + n%3, 130}} {
+				elems := 1
+				for _, d := range shape {
+					elems *= d
+				}
+				data := backendtest.Gen(rng, dt, elems, 0.1)
+				all[k] = append(all[k], data...)
+				rows[k] += n * map[bool]int{true: shape[1], false: 1}[k == 2]
+				if err := lv.Add([]string{"a", "b", "c"}[k], dt, shape, nil, data); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		got := &collect{chunkObs: chunkObs}
+		if err := lv.WritePatterns(got); err != nil {
+			t.Fatal(err)
+		}
+		plans, err := lv.Plans()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := &collect{chunkObs: chunkObs}
+		layers := []profiler.Layer{profiler.MemoryLayer("a", dt, []int{rows[0], 70}, all[0]),
+			profiler.MemoryLayer("b", dt, []int{rows[1], 5, 3, 2}, all[1]), profiler.MemoryLayer("c", dt, []int{rows[2], 130}, all[2])}
+		run(t, layers, profiler.Options{Threshold: 0.1, Patterns: want, ChunkBytes: 512})
+		for i := range layers {
+			if !slices.Equal(plans[i].Layer.Shape, layers[i].Shape) {
+				t.Fatalf("layer %s: plan shape %v, want %v", layers[i].Name, plans[i].Layer.Shape, layers[i].Shape)
+			}
+			if !got.ended[i] || !slices.Equal(got.bits[i], want.bits[i]) {
+				t.Fatalf("layer %s (chunk %d): live patterns differ from the run's", layers[i].Name, chunkObs)
+			}
+		}
+		lv.Finish()
+		if err := lv.WritePatterns(got); err == nil {
+			t.Fatal("patterns written after Finish")
+		}
+	}
+	lv, _ := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New()})
+	if err := lv.WritePatterns(&collect{}); err == nil || !strings.Contains(err.Error(), "keeps no patterns") {
+		t.Fatalf("WritePatterns without Patterns: %v", err)
+	}
+}

@@ -106,11 +106,16 @@ type ShardSettings struct {
 // shards hold no rows is in Layers but not in the profile's layers), its
 // input files, and its settings. Each of the profile's layers then lists
 // the observation ranges it holds.
+//
+// A part of a distributed live run (Live.Part) has no input files: Run is
+// the run's id, which its processes agreed on, and parts merge only with
+// parts of the same run.
 type ShardRecord struct {
 	Count    int           `json:"count"`
 	Shards   []int         `json:"shards"`
 	Layers   []string      `json:"layers"`
 	Inputs   []InputFile   `json:"inputs"`
+	Run      string        `json:"run,omitempty"`
 	Settings ShardSettings `json:"settings"`
 }
 
@@ -244,6 +249,15 @@ func describeAxes(m map[string]int) string {
 // order (paths may differ: the data may be mounted elsewhere on another
 // machine), or says how they differ.
 func sameInputs(x, y *ShardRecord) string {
+	if x.Run != y.Run {
+		run := func(r string) string {
+			if r == "" {
+				return "a run over files"
+			}
+			return "live run " + r
+		}
+		return fmt.Sprintf("%s and %s", run(x.Run), run(y.Run))
+	}
 	if len(x.Inputs) != len(y.Inputs) {
 		return fmt.Sprintf("%d input files and %d", len(x.Inputs), len(y.Inputs))
 	}

@@ -31,10 +31,13 @@ def _load():
     lib.actprof_count.argtypes = [i64, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, i64p, i64p, ctypes.c_char_p]
     lib.actprof_summary.argtypes = [i64, ctypes.POINTER(ctypes.c_void_p)]
     lib.actprof_write.argtypes = [i64, ctypes.c_char_p]
+    lib.actprof_layers.argtypes = [i64, ctypes.POINTER(ctypes.c_void_p)]
+    lib.actprof_finish.argtypes = [i64, ctypes.c_char_p]
     lib.actprof_close.argtypes = [i64]
     lib.actprof_free.argtypes = [cp]
     lib.actprof_free.restype = None
-    for f in (lib.actprof_open, lib.actprof_count, lib.actprof_summary, lib.actprof_write, lib.actprof_close):
+    for f in (lib.actprof_open, lib.actprof_count, lib.actprof_summary, lib.actprof_write, lib.actprof_layers,
+              lib.actprof_finish, lib.actprof_close):
         f.restype = cp
     _lib, _pid = lib, os.getpid()
     return lib
@@ -54,9 +57,12 @@ def _call(f, *args):
 class Profile:
     """A live profile: count batches of layers into it, then write or read it."""
 
-    def __init__(self, threshold=0.0, rare_below=None, unit_axis=None, stats=False, **stats_options):
+    def __init__(self, threshold=0.0, rare_below=None, unit_axis=None, stats=False, patterns=False, pattern_dir=None,
+                 **stats_options):
         lib = _load()
-        cfg = {"threshold": float(threshold), "stats": bool(stats)}
+        cfg = {"threshold": float(threshold), "stats": bool(stats), "patterns": bool(patterns)}
+        if pattern_dir is not None:
+            cfg["pattern_dir"] = os.fspath(pattern_dir)
         if rare_below is not None:
             cfg["rare_below"] = float(rare_below)
         if unit_axis is not None:
@@ -78,13 +84,34 @@ class Profile:
         _call(_lib.actprof_count, self._h, layer.encode(), ctypes.c_void_p(ptr), dtype.encode(), n,
               sh, st, device.encode())
 
-    def summary(self):
-        """The table `actprof profile` prints."""
+    def _string(self, f):
         out = ctypes.c_void_p()
-        _call(_lib.actprof_summary, self._h, ctypes.byref(out))
+        _call(f, self._h, ctypes.byref(out))
         s = ctypes.string_at(out.value).decode()
         _lib.actprof_free(out.value)
         return s
+
+    def summary(self):
+        """The table `actprof profile` prints."""
+        return self._string(_lib.actprof_summary)
+
+    def layers(self):
+        """The layers counted so far, in name order: what the ranks of a
+        distributed run tell each other at its end (see finish)."""
+        return json.loads(self._string(_lib.actprof_layers))
+
+    def finish(self, out=None, patterns=None, patterns_level="fastest", part=None):
+        """Write the profile to out and the pattern store to patterns
+        (either may be None); both complete before either is renamed into
+        place, so an error leaves neither. part, for a process of a
+        distributed run: {"rank": r, "run": run id, "layers": [rank 0's
+        layers(), rank 1's, ...]}; the profile is then its part."""
+        spec = {"out": os.fspath(out) if out is not None else "",
+                "patterns": os.fspath(patterns) if patterns is not None else "",
+                "patterns_level": patterns_level or ""}
+        if part is not None:
+            spec["part"] = part
+        _call(_lib.actprof_finish, self._h, json.dumps(spec).encode())
 
     def write(self, path):
         """Write the profile JSON to path, whole or not at all."""

@@ -19,6 +19,7 @@ process; workers only load data).
 
 import fnmatch
 import os
+import uuid
 
 import torch
 
@@ -49,6 +50,18 @@ def _select(model, modules, names):
     return out
 
 
+def _process_group(distributed):
+    """torch.distributed when a process group is to be used, else None."""
+    if distributed is False:
+        return None
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist
+    if distributed:
+        raise ValueError("actprof: distributed=True, but no torch.distributed process group is initialised")
+    return None
+
+
 def _output(name, out):
     if not isinstance(out, torch.Tensor):
         raise TypeError("actprof: layer %s: output is a %s, not a tensor" % (name, type(out).__name__))
@@ -64,13 +77,48 @@ class profile:
     keyword arguments: dormant_tau, saturated_above, dead_window, saturate).
     out: where the profile JSON is written when the block ends without an
     exception (whole or not at all); an exception writes nothing.
+
+    patterns: also write every observation's fired units to this pattern
+    store (.actbits), observations numbered in the order the batches ran;
+    patterns_level: fastest (default) or best. The bits (one per unit and
+    observation) go to a temporary file beside the store as batches are
+    counted, and the store is coded from it when the block ends: it is the
+    store `actprof profile --patterns` writes for the concatenated batches.
+
+    Under torch.distributed (an initialised process group, one process per
+    rank; distributed=None detects it, False ignores it, group= picks a
+    group other than the default): each rank writes its part, shard rank of
+    world_size, to out with {rank} replaced by its rank (out must contain
+    {rank}); `actprof merge` of all the parts is the profile of one process
+    that ran rank 0's batches, then rank 1's, and so on. The ranks agree on
+    a run id when the block starts, and exchange their layers' shapes when
+    it ends (collectives on the group: every rank must enter and leave the
+    block; a rank that raises inside it leaves the others waiting at its end
+    until the group's timeout). Pattern stores of ranks are not supported.
     """
 
     def __init__(self, model, modules=(), names=(), out=None, threshold=0.0, unit_axis=None, stats=False,
-                 rare_below=None, **stats_options):
+                 rare_below=None, patterns=None, patterns_level="fastest", distributed=None, group=None, **stats_options):
         self._chosen = _select(model, modules, names)
         self._out = out
+        self._patterns = os.fspath(patterns) if patterns is not None else None
+        self._level = patterns_level
         self._args = dict(threshold=threshold, rare_below=rare_below, unit_axis=unit_axis, stats=stats, **stats_options)
+        if self._patterns is not None:
+            self._args.update(patterns=True, pattern_dir=os.path.dirname(os.path.abspath(self._patterns)))
+        self._dist = _process_group(distributed)
+        self._group = group
+        if self._dist is not None:
+            rank, world = self._dist.get_rank(group), self._dist.get_world_size(group)
+            if out is None or "{rank}" not in os.fspath(out):
+                raise ValueError("actprof: under torch.distributed (rank %d of %d), out must name each rank's part with "
+                                 "{rank}, e.g. out=\"profile-{rank}.json\"; `actprof merge` then combines the parts" % (rank, world))
+            if self._patterns is not None:
+                raise ValueError("actprof: patterns= under torch.distributed (rank %d of %d): a rank's pattern store is not "
+                                 "supported; write patterns from a run in one process" % (rank, world))
+            self._rank, self._world = rank, world
+            self._out = os.fspath(out).replace("{rank}", str(rank))
+        self._run = None
         self._prof = None
         self._handles = []
         self._summary = None
@@ -91,6 +139,11 @@ class profile:
         return hook
 
     def __enter__(self):
+        if self._dist is not None:
+            run = [uuid.uuid4().hex if self._rank == 0 else None]
+            self._dist.broadcast_object_list(run, src=self._dist.get_global_rank(self._group, 0) if self._group else 0,
+                                             group=self._group)
+            self._run = run[0]
         self._prof = Profile(**self._args)
         for name, m in self._chosen:
             self._handles.append(m.register_forward_hook(self._hook(name)))
@@ -103,8 +156,13 @@ class profile:
         try:
             if exc_type is None:
                 self._summary = self._prof.summary()
-                if self._out is not None:
-                    self._prof.write(self._out)
+                part = None
+                if self._dist is not None:
+                    layers = [None] * self._world
+                    self._dist.all_gather_object(layers, self._prof.layers(), group=self._group)
+                    part = {"rank": self._rank, "run": self._run, "layers": layers}
+                if self._out is not None or self._patterns is not None:
+                    self._prof.finish(self._out, self._patterns, self._level, part)
         finally:
             self._prof.close()
         return False

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/actprof/actprof/profiler"
+	"github.com/actprof/actprof/store"
 )
 
 // TestTorchLive builds the library as make python does, runs
@@ -16,7 +21,11 @@ import (
 // against torch's own reductions) and compares the live profiles with
 // the actprof command's profiles of ap.record's shards of the same
 // batches: counts and every integer statistic equal, sums within
-// float64 rounding.
+// float64 rounding. The live pattern stores are the offline runs' stores,
+// byte for byte, and answer every `patterns samples` and `patterns show`
+// query asked alike. The parts of two torch.distributed processes, merged
+// by `actprof merge`, are the live profile of one process over rank 0's
+// batches and then rank 1's.
 func TestTorchLive(t *testing.T) {
 	py := requireTorch(t)
 	dir := t.TempDir()
@@ -35,9 +44,11 @@ func TestTorchLive(t *testing.T) {
 	}
 	for _, model := range []string{"mlp", "cnn"} {
 		offline := filepath.Join(dir, model+".json")
-		if b, err := exec.Command(bin, "profile", "--stats", "--quiet", "-o", offline, filepath.Join(out, model, "rec")).CombinedOutput(); err != nil {
+		offStore := filepath.Join(dir, model+".actbits")
+		if b, err := exec.Command(bin, "profile", "--stats", "--quiet", "-o", offline, "--patterns", offStore, filepath.Join(out, model, "rec")).CombinedOutput(); err != nil {
 			t.Fatalf("actprof profile: %v\n%s", err, b)
 		}
+		sameStores(t, bin, filepath.Join(out, model, "live.actbits"), offStore, decode(t, filepath.Join(out, model, "live.json")))
 		live, off := decode(t, filepath.Join(out, model, "live.json")), decode(t, offline)
 		if len(live.Layers) != 2 || len(off.Layers) != 2 {
 			t.Fatalf("%s: %d live layers, %d offline", model, len(live.Layers), len(off.Layers))
@@ -48,6 +59,105 @@ func TestTorchLive(t *testing.T) {
 		live.Layers, off.Layers = nil, nil
 		if !reflect.DeepEqual(live, off) {
 			t.Fatalf("%s: profile header %+v, offline %+v", model, live, off)
+		}
+	}
+
+	// merged parts of a distributed run
+	d := filepath.Join(out, "dist")
+	merged := filepath.Join(dir, "merged.json")
+	if b, err := exec.Command(bin, "merge", "-o", merged, filepath.Join(d, "part-1.json"), filepath.Join(d, "part-0.json")).CombinedOutput(); err != nil {
+		t.Fatalf("actprof merge: %v\n%s", err, b)
+	}
+	m, one := decode(t, merged), decode(t, filepath.Join(d, "one.json"))
+	if len(m.Layers) != 2 || len(one.Layers) != 2 {
+		t.Fatalf("%d merged layers, %d of one process", len(m.Layers), len(one.Layers))
+	}
+	for i := range m.Layers {
+		equalLayer(t, m.Layers[i], one.Layers[i])
+	}
+	m.Layers, one.Layers = nil, nil
+	if !reflect.DeepEqual(m, one) {
+		t.Fatalf("merged profile header %+v, one process %+v", m, one)
+	}
+	// one part alone is not the whole run's
+	if b, err := exec.Command(bin, "merge", "-o", filepath.Join(dir, "half.json"), filepath.Join(d, "part-0.json")).CombinedOutput(); err == nil || !strings.Contains(string(b), "missing shards 1 of 2") {
+		t.Fatalf("merge of one part of two: %v\n%s", err, b)
+	}
+}
+
+// sameStores compares two pattern stores: bytes; every observation's
+// fired units, every unit's observations and the counts (those of the live
+// profile p); and the answers of `patterns samples` and `patterns show`
+// for the first and last unit and sample of every layer.
+func sameStores(t *testing.T, bin, live, offline string, p *profiler.Profile) {
+	t.Helper()
+	a, err := os.ReadFile(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(offline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("%s (%d bytes) is not %s (%d bytes)", live, len(a), offline, len(b))
+	}
+	var rs [2]*store.Reader
+	for k, s := range []string{live, offline} {
+		if rs[k], err = store.Open(s); err != nil {
+			t.Fatal(err)
+		}
+		defer rs[k].Close()
+	}
+	if len(rs[0].Header.Layers) != len(p.Layers) {
+		t.Fatalf("%s: %d layers, the profile %d", live, len(rs[0].Header.Layers), len(p.Layers))
+	}
+	for i, info := range rs[0].Header.Layers {
+		var ls [2]*store.Layer
+		for k := range rs {
+			if ls[k], err = rs[k].Layer(info.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := ls[0].Counts()
+		if err != nil || !slices.Equal(c, p.Layers[i].Counts) {
+			t.Fatalf("%s layer %s: counts %v (%v), the live profile's %v", live, info.Name, c, err, p.Layers[i].Counts)
+		}
+		for o := range info.Observations {
+			f0, err0 := ls[0].Fired(o)
+			f1, err1 := ls[1].Fired(o)
+			if err0 != nil || err1 != nil || !slices.Equal(f0, f1) {
+				t.Fatalf("layer %s observation %d: live %v (%v), offline %v (%v)", info.Name, o, f0, err0, f1, err1)
+			}
+		}
+		for u := range info.Units {
+			o0, err0 := ls[0].UnitObservations(u, 0)
+			o1, err1 := ls[1].UnitObservations(u, 0)
+			if err0 != nil || err1 != nil || !slices.Equal(o0, o1) {
+				t.Fatalf("layer %s unit %d: live %v (%v), offline %v (%v)", info.Name, u, o0, err0, o1, err1)
+			}
+		}
+	}
+	ask := func(args ...string) {
+		t.Helper()
+		var got [2]string
+		for k, s := range []string{live, offline} {
+			out, err := exec.Command(bin, append([]string{"patterns", args[0], s}, args[1:]...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("patterns %v: %v\n%s", args, err, out)
+			}
+			got[k] = string(out)
+		}
+		if got[0] != got[1] || len(got[0]) < 3 {
+			t.Fatalf("patterns %v: live store answers\n%s\noffline store\n%s", args, got[0], got[1])
+		}
+	}
+	for _, l := range rs[0].Header.Layers {
+		for _, u := range []int{0, l.Units - 1} {
+			ask("samples", "--layer", l.Name, "--unit", strconv.Itoa(u), "--json")
+		}
+		for _, s := range []int{0, l.Shape[0] - 1} {
+			ask("show", "--layer", l.Name, "--sample", strconv.Itoa(s), "--json")
 		}
 	}
 }
@@ -72,6 +182,13 @@ func sameLayer(t *testing.T, got, want profiler.LayerProfile) {
 		t.Fatalf("offline layer %s has no source", want.Name)
 	}
 	want.Source = ""
+	equalLayer(t, got, want)
+}
+
+// equalLayer compares two layers: the sums within float64 rounding, all
+// else equal.
+func equalLayer(t *testing.T, got, want profiler.LayerProfile) {
+	t.Helper()
 	gs, ws := *got.Stats, *want.Stats
 	for u := range ws.Sum {
 		tol := 1e-12 * (ws.SumAbs[u] + 1)

@@ -8,6 +8,8 @@
 //	                    const int64_t *strides, const char *device);
 //	char *actprof_summary(int64_t handle, char **table);
 //	char *actprof_write(int64_t handle, const char *path);
+//	char *actprof_layers(int64_t handle, char **json);
+//	char *actprof_finish(int64_t handle, const char *outputs_json);
 //	char *actprof_close(int64_t handle);
 //	void  actprof_free(char *s);
 //
@@ -40,6 +42,7 @@ import (
 	"github.com/actprof/actprof/internal/atomicfile"
 	"github.com/actprof/actprof/profiler"
 	"github.com/actprof/actprof/report"
+	"github.com/actprof/actprof/store"
 )
 
 // config is open's JSON.
@@ -54,6 +57,23 @@ type config struct {
 	SaturatedAbove *float64              `json:"saturated_above"`
 	DeadWindow     uint64                `json:"dead_window"`
 	Saturate       map[string][2]float64 `json:"saturate"`
+	// Patterns keeps every observation's fired bits for a pattern store,
+	// in temporary files in PatternDir (default the system's).
+	Patterns   bool   `json:"patterns"`
+	PatternDir string `json:"pattern_dir"`
+}
+
+// outputs is finish's JSON: the profile's path, the pattern store's path
+// and level, and for a process of a distributed run, its part.
+type outputs struct {
+	Out           string `json:"out"`
+	Patterns      string `json:"patterns"`
+	PatternsLevel string `json:"patterns_level"`
+	Part          *struct {
+		Rank   int                        `json:"rank"`
+		Run    string                     `json:"run"`
+		Layers [][]profiler.LiveLayerInfo `json:"layers"`
+	} `json:"part"`
 }
 
 type session struct {
@@ -105,7 +125,8 @@ func open(cfg string, handle *C.int64_t) (err error) {
 	if err := dec.Decode(&c); err != nil {
 		return fmt.Errorf("actprof: bad configuration: %v", err)
 	}
-	opt := profiler.LiveOptions{Backend: cpu.New(), Threshold: c.Threshold, RareBelow: c.RareBelow, UnitAxis: c.UnitAxis}
+	opt := profiler.LiveOptions{Backend: cpu.New(), Threshold: c.Threshold, RareBelow: c.RareBelow, UnitAxis: c.UnitAxis,
+		Patterns: c.Patterns, PatternDir: c.PatternDir}
 	if c.Stats {
 		so := profiler.DefaultStats()
 		if c.DormantTau != nil {
@@ -249,6 +270,110 @@ func write(h C.int64_t, path string) (err error) {
 //export actprof_write
 func actprof_write(h C.int64_t, path *C.char) *C.char {
 	return cerr(write(h, C.GoString(path)))
+}
+
+func layers(h C.int64_t, out **C.char) (err error) {
+	defer guard(&err)
+	s, err := get(h)
+	if err != nil {
+		return err
+	}
+	ls, err := s.live.LayerInfos()
+	if err != nil {
+		return fmt.Errorf("actprof: %w", err)
+	}
+	b, err := json.Marshal(ls)
+	if err != nil {
+		return err
+	}
+	*out = C.CString(string(b))
+	return nil
+}
+
+//export actprof_layers
+func actprof_layers(h C.int64_t, out **C.char) *C.char {
+	return cerr(layers(h, out))
+}
+
+// finish writes the outputs as the actprof command does: both complete
+// before either is renamed into place, so an error leaves neither.
+func finish(h C.int64_t, spec string) (err error) {
+	defer guard(&err)
+	s, err := get(h)
+	if err != nil {
+		return err
+	}
+	var o outputs
+	dec := json.NewDecoder(strings.NewReader(spec))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o); err != nil {
+		return fmt.Errorf("actprof: bad outputs: %v", err)
+	}
+	if o.Patterns != "" && o.Part != nil {
+		return fmt.Errorf("actprof: patterns of a distributed run: a part's pattern store is not supported; write patterns from a run in one process")
+	}
+	if o.Patterns != "" && o.Patterns == o.Out {
+		return fmt.Errorf("actprof: the profile and the pattern store are both %s", o.Out)
+	}
+	var p *profiler.Profile
+	if o.Part != nil {
+		p, err = s.live.Part(o.Part.Rank, o.Part.Run, o.Part.Layers)
+	} else {
+		p, err = s.live.Profile()
+	}
+	if err != nil {
+		return fmt.Errorf("actprof: %w", err)
+	}
+	var pending *atomicfile.Pending
+	if o.Out != "" {
+		if pending, err = atomicfile.Begin(o.Out); err != nil {
+			return fmt.Errorf("actprof: %w", err)
+		}
+		defer pending.Abort() // after Commit, a no-op
+		if err := pending.Fill(p.Encode, false); err != nil {
+			return fmt.Errorf("actprof: %w", err)
+		}
+	}
+	if o.Patterns != "" {
+		if err := writePatterns(s.live, o.Patterns, o.PatternsLevel, p.Threshold); err != nil {
+			return fmt.Errorf("actprof: %w", err)
+		}
+	}
+	if pending != nil {
+		if err := pending.Commit(false); err != nil {
+			if o.Patterns != "" {
+				os.Remove(o.Patterns)
+			}
+			return fmt.Errorf("actprof: %w", err)
+		}
+	}
+	return nil
+}
+
+// writePatterns writes the live profile's pattern store, whole or not at
+// all.
+func writePatterns(lv *profiler.Live, path, level string, threshold float64) error {
+	plans, err := lv.Plans()
+	if err != nil {
+		return err
+	}
+	if len(plans) == 0 {
+		return fmt.Errorf("%s: no layer was counted: no pattern store to write", path)
+	}
+	w, err := store.Create(path, store.NewHeader(plans, threshold), level)
+	if err != nil {
+		return err
+	}
+	if err := lv.WritePatterns(w); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Close()
+}
+
+//export actprof_finish
+func actprof_finish(h C.int64_t, spec *C.char) *C.char {
+	return cerr(finish(h, C.GoString(spec)))
 }
 
 func closeSession(h C.int64_t) (err error) {

@@ -3,9 +3,12 @@ python/capi's Go test, which builds the library and then profiles the
 shards this writes with the actprof command).
 
 usage: live_check.py OUT_DIR
-Writes OUT_DIR/<model>/live.json (the live profile) and OUT_DIR/<model>/rec/
-(ap.record's shards of the same batches) for the models whose live
-profile the Go test compares with the offline one.
+Writes OUT_DIR/<model>/live.json and live.actbits (the live profile and
+pattern store) and OUT_DIR/<model>/rec/ (ap.record's shards of the same
+batches) for the models whose live profile and store the Go test compares
+with the offline ones, and OUT_DIR/dist/ (the parts of two torch.distributed
+processes and the live profile of one process over their batches), which
+the Go test merges and compares.
 """
 
 import json
@@ -137,7 +140,8 @@ def run_model(tag, model, names, dtypes, batches, record=True, loader=None):
     live = os.path.join(d, "live.json")
     cap = Capture(model, names)
     rec = ap.record(model, names=names, out_dir=os.path.join(d, "rec")) if record else None
-    with torch.no_grad(), ap.profile(model, names=names, out=live, stats=True) as prof:
+    store = os.path.join(d, "live.actbits") if record else None
+    with torch.no_grad(), ap.profile(model, names=names, out=live, stats=True, patterns=store) as prof:
         if rec:
             rec.__enter__()
         for x in (loader if loader is not None else batches):
@@ -151,6 +155,53 @@ def run_model(tag, model, names, dtypes, batches, record=True, loader=None):
         assert ("\n" + n + " ") in table, table
     return prof
 
+
+def dist_rank(rank, world, init, model, per_rank, d):
+    """One rank of a distributed run: DDP over gloo, its own batches."""
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    ddp = nn.parallel.DistributedDataParallel(model)
+    with torch.no_grad(), ap.profile(ddp.module, names=["act1", "act2"], out=os.path.join(d, "part-{rank}.json"),
+                                     stats=True) as prof:
+        for x in per_rank[rank]:
+            ddp(x)
+    assert prof._prof is not None
+    dist.destroy_process_group()
+
+
+def distributed(model):
+    """Two ranks, forked before this process loads the library (a forked
+    child must not call into a loaded one), then one process over rank 0's
+    batches and rank 1's."""
+    import torch.multiprocessing as mp
+    d = os.path.join(OUT, "dist")
+    os.makedirs(d, exist_ok=True)
+    per_rank = [[torch.randn(n, 12) for n in (5, 9, 2)], [torch.randn(n, 12) for n in (7, 1)]]
+    import actprof._lib
+    assert actprof._lib._lib is None, "the library is loaded before the ranks fork"
+    mp.start_processes(dist_rank, args=(2, "file://" + os.path.join(d, "rendezvous"), model, per_rank, d),
+                       nprocs=2, start_method="fork")
+    names = ["act1", "act2"]
+    cap = Capture(model, names)
+    with torch.no_grad(), ap.profile(model, names=names, out=os.path.join(d, "one.json"), stats=True):
+        for x in per_rank[0] + per_rank[1]:
+            model(x)
+    cap.close()
+    check(os.path.join(d, "one.json"), cap, {"act1": "float32", "act2": "float16"})
+    for r in (0, 1):
+        with open(os.path.join(d, "part-%d.json" % r)) as f:
+            part = json.load(f)
+        assert part["shard"]["count"] == 2 and part["shard"]["shards"] == [r], part["shard"]
+        assert len(part["shard"]["run"]) == 32, part["shard"]
+        obs = [l["observations"] for l in part["layers"]]
+        assert obs == [sum(x.shape[0] for x in per_rank[r])] * 2, obs
+
+
+# Distributed first: the ranks fork from this process before it loads the
+# library.
+dmlp = MLP()
+train(dmlp, torch.randn(64, 12), torch.randint(0, 3, (64,)))
+distributed(dmlp)
 
 # An MLP (float32 and float16 layers), varying batch sizes, batches from a
 # DataLoader with 2 worker processes.
@@ -204,6 +255,38 @@ try:
 except KeyError:
     pass
 assert not os.path.exists(bad), "half-written output"
+badstore = os.path.join(OUT, "bad.actbits")
+try:
+    with ap.profile(mlp, names=["act1"], out=bad, patterns=badstore):
+        mlp(torch.randn(4, 12))
+        raise KeyError("stop")
+except KeyError:
+    pass
+assert not os.path.exists(bad) and not os.path.exists(badstore), "half-written output"
+# An error in the hook (no folder for the patterns' temporary file), or
+# writing the outputs (a store over a folder), leaves neither.
+try:
+    with ap.profile(mlp, names=["act1"], out=bad, patterns=os.path.join(OUT, "no", "such", "dir.actbits")):
+        mlp(torch.randn(4, 12))
+    raise AssertionError("a store in a missing folder was written")
+except ap.Error as e:
+    assert "no/such" in str(e), e
+assert not os.path.exists(bad), "a profile without its store"
+adir = os.path.join(OUT, "adir")
+os.makedirs(adir)
+try:
+    with ap.profile(mlp, names=["act1"], out=bad, patterns=adir):
+        mlp(torch.randn(4, 12))
+    raise AssertionError("a store over a folder was written")
+except ap.Error as e:
+    assert "adir" in str(e), e
+assert not os.path.exists(bad) and os.path.isdir(adir), "a profile without its store"
+assert not [f for f in os.listdir(OUT) if f.startswith(".")], os.listdir(OUT)
+try:
+    ap.profile(mlp, names=["act1"], distributed=True)
+    raise AssertionError("distributed=True without a process group was accepted")
+except ValueError as e:
+    assert "no torch.distributed process group" in str(e), e
 with ap.profile(mlp, names=["act1"]) as prof:
     mlp(torch.randn(4, 12))
     try:
