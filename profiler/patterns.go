@@ -11,8 +11,10 @@ package profiler
 // written first, alone, from the goroutine that counted it, as soon as it
 // is counted; the other chunks are written after it has returned, from
 // several goroutines at once, in any order of first. Every chunk but the
-// layer's last holds a whole multiple of Layout(i).Chunk observations (so
-// chunk 0 holds at least that many, or the whole layer).
+// layer's last holds a whole multiple of Layout(i).Chunk observations, but
+// chunk 0, which holds Layout(i).Shift fewer (so at least Chunk - Shift,
+// or the whole layer). In a shard's run (Options.Shard) observations are
+// numbered from the first of the layer's rows in the shard.
 type PatternSink interface {
 	// BeginLayer is called before layer i of the run's plans is counted.
 	BeginLayer(i int, p Plan) error
@@ -38,4 +40,9 @@ type PatternLayout struct {
 	// runs as many writing goroutines as counting workers, not one fewer,
 	// so that every core compresses while the workers wait for buffers.
 	Slow bool
+	// Shift, below Chunk and a whole number of the layer's groups
+	// (Geometry.Inner observations), makes chunk 0 that much shorter
+	// than a multiple of Chunk, and so moves where the others start: a
+	// shard's sink whose blocks start where the whole layer's do.
+	Shift int
 }

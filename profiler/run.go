@@ -49,7 +49,8 @@ type Options struct {
 	// Shard, if set, has the run count only its shard's rows of the
 	// layers (ShardRows) and return a part: a profile with a shard record
 	// (listing Inputs, the input set's files, for the merge to check) and
-	// each layer's observation ranges. Not with Patterns.
+	// each layer's observation ranges. With Patterns, the sink gets the
+	// layers of which the shard holds rows, numbered from the first.
 	Shard  *ShardSpec
 	Inputs []InputFile
 }
@@ -233,18 +234,10 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	}
 	var rows []RowRange // with a shard: per plan, its rows
 	if opt.Shard != nil {
-		if opt.Patterns != nil {
-			return nil, fmt.Errorf("%w: a shard's run cannot write patterns", ErrBadOption)
-		}
 		if rows, err = ShardRows(plans, *opt.Shard); err != nil {
 			return nil, err
 		}
-		sr := &ShardRecord{Count: opt.Shard.Count, Shards: []int{opt.Shard.Index},
-			Inputs: slices.Clone(opt.Inputs), Settings: NewShardSettings(&opt)}
-		for _, p := range plans {
-			sr.Layers = append(sr.Layers, p.Layer.Name)
-		}
-		prof.Shard = sr
+		prof.Shard = NewShardRecord(plans, &opt)
 	}
 	var total int64
 	var done atomic.Int64
@@ -345,6 +338,7 @@ type layerCount struct {
 	// costs its counts once, not once per worker.
 	shared   *Tally
 	sharedMu sync.Mutex
+	shift    int64         // elements chunk 0 is shorter than a step (PatternLayout.Shift)
 	pipe     *patternPipe  // with patterns on
 	layout   PatternLayout // the sink's, with patterns on
 	pool     *bufPool      // the run's buffers, kept from layer to layer
@@ -420,7 +414,7 @@ func (lc *layerCount) count(w *worker, data []byte, start int64) error {
 	if lc.pipe == nil {
 		return nil
 	}
-	if err := lc.emit(w.bits, start, int64(len(data)/lc.plan.Layer.DType.Size())); err != nil {
+	if err := lc.emit(w.bits, start-lc.first, int64(len(data)/lc.plan.Layer.DType.Size())); err != nil {
 		return err
 	}
 	w.bits = <-lc.pipe.free
@@ -572,6 +566,7 @@ func (lc *layerCount) run(ctx context.Context, progress func(int64)) (*Tally, er
 			block := max(1, want/g.Inner) * g.Units * g.Inner
 			lc.step = max(1, lc.step/block) * block
 		}
+		lc.shift = int64(lc.layout.Shift) / g.Inner * g.Units * g.Inner
 	}
 	src, err := lc.plan.Layer.Open()
 	if err != nil {
@@ -642,12 +637,15 @@ func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src Read
 	// Parts are counted while still in cache.
 	part := min(step, chunkElems(lc.plan.Geom, int(size), lc.opt.ChunkBytes, true))
 	perStep := (step + part - 1) / part
-	nsteps := (want + step - 1) / step
+	// step s is elements [stepAt(s), stepAt(s+1)): step 0 is lc.shift
+	// shorter than the others
+	nsteps := (want + lc.shift + step - 1) / step
+	stepAt := func(s int64) int64 { return min(max(s*step-lc.shift, 0), want) }
 	var steps []stepState // with patterns on
 	if lc.pipe != nil {
 		steps = make([]stepState, nsteps)
 		for s := range steps {
-			n := min(step, want-int64(s)*step)
+			n := stepAt(int64(s)+1) - stepAt(int64(s))
 			steps[s].left.Store((n + part - 1) / part)
 		}
 	}
@@ -678,8 +676,8 @@ func (lc *layerCount) readAt(ctx context.Context, progress func(int64), src Read
 				if s >= nsteps {
 					return
 				}
-				pos, off := s*step, k*part
-				n := min(step, want-pos)
+				pos, off := stepAt(s), k*part
+				n := stepAt(s+1) - pos
 				if off >= n {
 					continue // the last step is shorter
 				}
@@ -798,6 +796,9 @@ func (lc *layerCount) stream(ctx context.Context, progress func(int64), src Sour
 	}
 	for readErr == nil && pos < want && ctx.Err() == nil {
 		n := min(lc.step, want-pos)
+		if pos == 0 {
+			n = min(lc.step-lc.shift, want)
+		}
 		c, err := src.Next(int(n) * size)
 		if err == nil && len(c.Data) != int(n)*size {
 			c.Release()

@@ -119,6 +119,17 @@ type ShardRecord struct {
 	Settings ShardSettings `json:"settings"`
 }
 
+// NewShardRecord is the shard record of a run of plans over shard
+// opt.Shard of opt.Inputs.
+func NewShardRecord(plans []Plan, opt *Options) *ShardRecord {
+	sr := &ShardRecord{Count: opt.Shard.Count, Shards: []int{opt.Shard.Index},
+		Inputs: slices.Clone(opt.Inputs), Settings: NewShardSettings(opt)}
+	for _, p := range plans {
+		sr.Layers = append(sr.Layers, p.Layer.Name)
+	}
+	return sr
+}
+
 // NewShardSettings records the options of a run that change its results
 // beyond the profile's top-level fields.
 func NewShardSettings(opt *Options) ShardSettings {
@@ -226,6 +237,25 @@ func sameSettings(a, b *Profile) string {
 		return fmt.Sprintf("unit axes %s and %s", describeAxes(x.Settings.UnitAxes), describeAxes(y.Settings.UnitAxes))
 	case !maps.EqualFunc(x.Settings.Saturate, y.Settings.Saturate, slices.Equal[[]float64]):
 		return fmt.Sprintf("saturation ranges %v and %v", x.Settings.Saturate, y.Settings.Saturate)
+	}
+	return ""
+}
+
+// CompareShards says how two shard records of parts that are to merge
+// differ (count, settings, input files, layers), or "": what a merge of
+// pattern stores checks beyond their thresholds. The message starts with
+// the kind of difference ("different settings: ...").
+func CompareShards(x, y *ShardRecord) string {
+	switch {
+	case !maps.Equal(x.Settings.UnitAxes, y.Settings.UnitAxes):
+		return fmt.Sprintf("different settings: unit axes %s and %s", describeAxes(x.Settings.UnitAxes), describeAxes(y.Settings.UnitAxes))
+	case !maps.EqualFunc(x.Settings.Saturate, y.Settings.Saturate, slices.Equal[[]float64]):
+		return fmt.Sprintf("different settings: saturation ranges %v and %v", x.Settings.Saturate, y.Settings.Saturate)
+	case x.Count != y.Count:
+		return fmt.Sprintf("parts of %d shards and of %d", x.Count, y.Count)
+	}
+	if msg := sameInputs(x, y); msg != "" {
+		return "different input sets: " + msg
 	}
 	return ""
 }

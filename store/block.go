@@ -237,10 +237,11 @@ func (b *block) rowData() []byte {
 }
 
 // decodeBlock parses and checks a payload against what the index says
-// (pos and order: the layer's unit positions and their inverse):
-// raw is the head and rows, or, when planes is not nil, the head alone and
-// planes the rows as byte planes.
-func decodeBlock(raw, planes []byte, layer int, first int64, nobs int, pos, order []int32) (*block, error) {
+// (pos and order: the layer's unit positions and their inverse; layer its
+// index among the run's, first the whole layer's observation of the
+// store's local one): raw is the head and rows, or, when planes is not
+// nil, the head alone and planes the rows as byte planes.
+func decodeBlock(raw, planes []byte, layer int, first, local int64, nobs int, pos, order []int32) (*block, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 	}
@@ -261,7 +262,7 @@ func decodeBlock(raw, planes []byte, layer int, first int64, nobs int, pos, orde
 	if n := int(binary.LittleEndian.Uint32(raw[12:])); n != nobs {
 		return nil, bad("block holds %d observations, index says %d", n, nobs)
 	}
-	b := &block{layer: layer, first: first, nobs: nobs, nb: rowBytes(units), pos: pos, order: order, cw: words(nobs)}
+	b := &block{layer: layer, first: local, nobs: nobs, nb: rowBytes(units), pos: pos, order: order, cw: words(nobs)}
 	if units%8 != 0 {
 		pad := byte(0xff) << (units % 8)
 		last := planes[min(len(planes), (b.nb-1)*nobs):]

@@ -31,8 +31,13 @@ var (
 	ErrRange = errors.New("out of range")
 )
 
-// FormatVersion of the .actbits files this package writes and reads.
-const FormatVersion = 3
+// FormatVersion of the .actbits files this package writes. It reads
+// these and those of version 3 (whose index entries all name block 0 as
+// their base, the only difference).
+const FormatVersion = 4
+
+// oldFormatVersion is the earlier version a reader still takes.
+const oldFormatVersion = 3
 
 // Codecs is the header's codec field for version 3: every stored block
 // starts with a codec byte, codecZstd, codecHuff or codecHuffOwn.
@@ -60,6 +65,12 @@ type Header struct {
 	Codec         string      `json:"codec"`
 	Threshold     float64     `json:"threshold"`
 	Layers        []LayerInfo `json:"layers"`
+	// Shard, in a part of a sharded run (profile --shard I/N --patterns),
+	// says which shards of which input set it holds: the record its
+	// partial profile carries. Its Layers are every layer of the run; a
+	// layer of which the part holds no observation is not in Layers, and
+	// each layer that is lists its Ranges. nil in a store of a whole run.
+	Shard *profiler.ShardRecord `json:"shard,omitempty"`
 }
 
 // LayerInfo is one layer of a store.
@@ -76,6 +87,34 @@ type LayerInfo struct {
 	// is no sample axis: the array is one sample, and ObsPerSample is
 	// Observations (obsPerSample).
 	ObsPerSample int64 `json:"observations_per_sample"`
+	// Ranges, in a part (Header.Shard), are the observations of the whole
+	// layer that the part holds, ascending and apart: the part's
+	// observation o is the o-th of them. Observations is their sum;
+	// Shape, and so ObsPerSample, are the whole layer's.
+	Ranges []profiler.ObsRange `json:"ranges,omitempty"`
+}
+
+// WholeObservations is the observations of the whole layer: Observations,
+// or for a part of it those its shape gives.
+func (l LayerInfo) WholeObservations() int64 {
+	if l.Ranges == nil {
+		return l.Observations
+	}
+	g, err := profiler.NewGeometry(l.Shape, l.UnitAxis)
+	if err != nil {
+		return l.Observations
+	}
+	return g.Observations()
+}
+
+// runIndex is the index of header layer i among the run's layers: the
+// layer number its blocks carry (the same in a part and in the merge of
+// parts, so that blocks move between them unchanged).
+func (h *Header) runIndex(i int) int {
+	if h.Shard == nil {
+		return i
+	}
+	return slices.Index(h.Shard.Layers, h.Layers[i].Name)
 }
 
 // obsPerSample is LayerInfo.ObsPerSample for a layer of shape, unit axis
@@ -109,8 +148,10 @@ func CheckHeader(h Header) error {
 // written so; these checks keep a reader from trusting a writer's bug).
 func checkHeader(h Header) string {
 	switch {
-	case h.FormatVersion != FormatVersion || h.Codec != Codecs:
-		return fmt.Sprintf("format version %d codec %q (this actprof reads version %d, codec %s)", h.FormatVersion, h.Codec, FormatVersion, Codecs)
+	case h.FormatVersion != FormatVersion && h.FormatVersion != oldFormatVersion || h.Codec != Codecs:
+		return fmt.Sprintf("format version %d codec %q (this actprof reads versions %d and %d, codec %s)", h.FormatVersion, h.Codec, oldFormatVersion, FormatVersion, Codecs)
+	case h.Shard != nil && h.FormatVersion == oldFormatVersion:
+		return "a shard record in a version 3 header"
 	case math.IsNaN(h.Threshold) || math.IsInf(h.Threshold, 0):
 		return fmt.Sprintf("threshold %v", h.Threshold)
 	}
@@ -119,7 +160,10 @@ func checkHeader(h Header) string {
 
 // checkLayers says what makes h's layers ones no store holds, or "".
 func checkLayers(h Header) string {
-	if len(h.Layers) == 0 {
+	if msg := checkShard(h); msg != "" {
+		return msg
+	}
+	if len(h.Layers) == 0 && h.Shard == nil {
 		return "no layers"
 	}
 	seen := map[string]bool{}
@@ -131,6 +175,70 @@ func checkLayers(h Header) string {
 		if msg := checkLayer(l); msg != "" {
 			return fmt.Sprintf("layer %q: %s", l.Name, msg)
 		}
+		if msg := checkRanges(l, h.Shard != nil); msg != "" {
+			return fmt.Sprintf("layer %q: %s", l.Name, msg)
+		}
+	}
+	return ""
+}
+
+// checkShard says what makes h's shard record one no part has, or "":
+// shards ascending below the count, the run's layers distinct, the
+// header's layers among them in their order.
+func checkShard(h Header) string {
+	sr := h.Shard
+	if sr == nil {
+		return ""
+	}
+	if sr.Count < 1 || len(sr.Shards) == 0 {
+		return fmt.Sprintf("shard: count %d with shards %v", sr.Count, sr.Shards)
+	}
+	for i, s := range sr.Shards {
+		if s < 0 || s >= sr.Count || i > 0 && s <= sr.Shards[i-1] {
+			return fmt.Sprintf("shard: shards %v: want ascending indices below count %d", sr.Shards, sr.Count)
+		}
+	}
+	for i, name := range sr.Layers {
+		if slices.Index(sr.Layers, name) != i {
+			return fmt.Sprintf("shard: layer %q is listed twice", name)
+		}
+	}
+	last := -1
+	for i := range h.Layers {
+		k := h.runIndex(i)
+		if k <= last {
+			return fmt.Sprintf("layer %q: not in the shard record's layers, or out of their order", h.Layers[i].Name)
+		}
+		last = k
+	}
+	return ""
+}
+
+// checkRanges says what is wrong with l's ranges, or "": a part's layers
+// have them (ascending, apart, none empty, within the whole layer, adding
+// up to Observations), a whole run's have none.
+func checkRanges(l LayerInfo, part bool) string {
+	if !part {
+		if l.Ranges != nil {
+			return "ranges without the header's shard record"
+		}
+		return ""
+	}
+	if len(l.Ranges) == 0 {
+		return "a part's layer without ranges"
+	}
+	whole := uint64(l.WholeObservations())
+	var sum, end uint64
+	for i, r := range l.Ranges {
+		last := r.First + r.Count
+		if r.Count == 0 || last < r.First || last > whole || i > 0 && r.First <= end {
+			return fmt.Sprintf("ranges: [%d, +%d) is empty, past the layer's %d observations or not after the range before it", r.First, r.Count, whole)
+		}
+		sum += r.Count
+		end = last
+	}
+	if sum != uint64(l.Observations) {
+		return fmt.Sprintf("%d observations, but its ranges hold %d", l.Observations, sum)
 	}
 	return ""
 }
@@ -153,11 +261,11 @@ func checkLayer(l LayerInfo) string {
 		return err.Error()
 	case l.UnitAxis < 0 || l.UnitAxis >= len(l.Shape):
 		return fmt.Sprintf("unit axis %d of a %d-D shape", l.UnitAxis, len(l.Shape))
-	case g.Units != int64(l.Units) || g.Observations() != l.Observations:
+	case g.Units != int64(l.Units) || l.Ranges == nil && g.Observations() != l.Observations:
 		return fmt.Sprintf("shape %v with unit axis %d has %d units and %d observations, not %d and %d",
 			l.Shape, l.UnitAxis, g.Units, g.Observations(), l.Units, l.Observations)
-	case l.ObsPerSample != obsPerSample(l.Shape, l.UnitAxis, l.Observations):
-		return fmt.Sprintf("%d observations per sample, its shape %v gives %d", l.ObsPerSample, l.Shape, obsPerSample(l.Shape, l.UnitAxis, l.Observations))
+	case l.ObsPerSample != obsPerSample(l.Shape, l.UnitAxis, g.Observations()):
+		return fmt.Sprintf("%d observations per sample, its shape %v gives %d", l.ObsPerSample, l.Shape, obsPerSample(l.Shape, l.UnitAxis, g.Observations()))
 	}
 	return ""
 }

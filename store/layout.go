@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"sort"
+
+	"github.com/actprof/actprof/profiler"
 )
 
 // The layout of a layer's blocks: where they start, which of them make the
@@ -30,11 +33,17 @@ func BlockObs(units int) int {
 // (one sample's positions), with at most rem observations left. With
 // bo = BlockObs(units): where a group fits in a block, blocks are bo
 // rounded down to whole groups; where it does not, each group is cut into
-// ceil(inner/bo) nearly even parts.
+// ceil(inner/bo) nearly even parts. o is an observation of the whole
+// layer: in a part of a sharded run, whose observations start further
+// in, the first block ends where the whole layer's block does, so that
+// the parts' blocks are the whole layer's but at the parts' ends.
 func blockLen(units int, inner, o int64, rem int) int {
 	bo := int64(BlockObs(units))
 	inner = max(inner, 1)
 	n := bo / inner * inner
+	if n > 0 {
+		n -= o % n
+	}
 	if inner > bo {
 		q := (inner + bo - 1) / bo
 		pos := o % inner
@@ -92,6 +101,11 @@ type entry struct {
 	CRC      uint32
 	FirstObs uint64
 	NObs     uint32
+	// Base is the block whose Huffman tables a codec-1 block is coded
+	// with, and from which the first blocks of a codec-0 block's zstd
+	// dictionary are counted: the first block of the run of blocks that
+	// one writer coded together (0 but in the merge of parts).
+	Base uint32
 }
 
 func (e *entry) put(b []byte) {
@@ -100,14 +114,14 @@ func (e *entry) put(b []byte) {
 	binary.LittleEndian.PutUint32(b[12:], e.CRC)
 	binary.LittleEndian.PutUint64(b[16:], e.FirstObs)
 	binary.LittleEndian.PutUint32(b[24:], e.NObs)
-	binary.LittleEndian.PutUint32(b[28:], 0)
+	binary.LittleEndian.PutUint32(b[28:], e.Base)
 }
 
 func getEntry(b []byte) entry {
 	return entry{
 		Offset: binary.LittleEndian.Uint64(b[0:]), Length: binary.LittleEndian.Uint32(b[8:]),
 		CRC: binary.LittleEndian.Uint32(b[12:]), FirstObs: binary.LittleEndian.Uint64(b[16:]),
-		NObs: binary.LittleEndian.Uint32(b[24:]),
+		NObs: binary.LittleEndian.Uint32(b[24:]), Base: binary.LittleEndian.Uint32(b[28:]),
 	}
 }
 
@@ -142,8 +156,12 @@ func appendFooter(dst []byte, off int64, idx []byte) []byte {
 // storage order (pos: unit -> position) and entries, which must cover its
 // observations in order, in blocks no longer than BlockObs, within the
 // data. It returns what is wrong, or "".
+//
+// A block's base must be at or before it (block 0 in version 3), and in a
+// part each block lies within one of the layer's ranges.
 func parseIndex(idx []byte, h Header, dataStart, idxOff int64) (pos [][]int32, index [][]entry, msg string) {
 	for _, l := range h.Layers {
+		gm := newGlobalMap(l)
 		if len(idx) < 4 || int(binary.LittleEndian.Uint32(idx)) != l.Units || len(idx) < 4+4*l.Units+8 {
 			return nil, nil, fmt.Sprintf("index too short or wrong unit count for layer %q", l.Name)
 		}
@@ -169,7 +187,8 @@ func parseIndex(idx []byte, h Header, dataStart, idxOff int64) (pos [][]int32, i
 		for k := range es {
 			e := getEntry(idx[k*entryLen:])
 			if e.FirstObs != next || e.NObs == 0 || int(e.NObs) > BlockObs(l.Units) || int64(e.Offset) < dataStart ||
-				e.Length == 0 || int64(e.Offset)+int64(e.Length) > idxOff {
+				e.Length == 0 || int64(e.Offset)+int64(e.Length) > idxOff || int(e.Base) > k ||
+				h.FormatVersion == oldFormatVersion && e.Base != 0 || !gm.within(e.FirstObs, e.NObs) {
 				return nil, nil, fmt.Sprintf("layer %q: index entry %d is inconsistent", l.Name, k)
 			}
 			next += uint64(e.NObs)
@@ -185,6 +204,47 @@ func parseIndex(idx []byte, h Header, dataStart, idxOff int64) (pos [][]int32, i
 		return nil, nil, fmt.Sprintf("index has %d extra bytes", len(idx))
 	}
 	return pos, index, ""
+}
+
+// globalMap maps a layer's observations to the whole layer's: the
+// identity in a store of a whole run, through the ranges in a part.
+type globalMap struct {
+	ranges []profiler.ObsRange
+	starts []uint64 // the part's first observation in each range
+}
+
+func newGlobalMap(l LayerInfo) globalMap {
+	m := globalMap{ranges: l.Ranges}
+	var n uint64
+	for _, r := range l.Ranges {
+		m.starts = append(m.starts, n)
+		n += r.Count
+	}
+	return m
+}
+
+// rangeOf returns the range holding the part's observation o (-1 for a
+// whole run's layer).
+func (m globalMap) rangeOf(o uint64) int {
+	if m.ranges == nil {
+		return -1
+	}
+	return sort.Search(len(m.starts), func(k int) bool { return m.starts[k] > o }) - 1
+}
+
+// global is the whole layer's observation of the part's o.
+func (m globalMap) global(o uint64) uint64 {
+	k := m.rangeOf(o)
+	if k < 0 {
+		return o
+	}
+	return m.ranges[k].First + o - m.starts[k]
+}
+
+// within reports whether observations [o, o+n) lie in one range.
+func (m globalMap) within(o uint64, n uint32) bool {
+	k := m.rangeOf(o)
+	return k < 0 || o+uint64(n) <= m.starts[k]+m.ranges[k].Count
 }
 
 // dictID names, in a zstd frame of layer i, the dictionary made of the

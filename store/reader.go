@@ -23,22 +23,27 @@ import (
 
 // Reader reads a store. It is safe for concurrent use.
 type Reader struct {
-	path   string
-	f      *os.File
-	size   int64
-	Header Header
-	index  [][]entry
-	pos    [][]int32 // per layer: unit -> position in the storage order
-	order  [][]int32 // per layer: position -> unit
-	dec    *zstd.Decoder
+	path        string
+	f           *os.File
+	size        int64
+	footVersion int
+	Header      Header
+	index       [][]entry
+	pos         [][]int32 // per layer: unit -> position in the storage order
+	order       [][]int32 // per layer: position -> unit
+	dec         *zstd.Decoder
+
+	gmaps []globalMap // per layer: its observations in the whole layer's
+	run   []int       // per layer: its index among the run's (Header.runIndex)
 
 	mu    sync.Mutex
-	dicts []*dictDecoder // per layer, made on first use
+	dicts []map[uint32]*dictDecoder // per layer, by base block, made on first use
 }
 
-// dictDecoder holds what a layer's blocks after block 0 may need from the
-// first blocks: decoders with the raw payloads of the first j blocks as zstd
-// dictionary (by j, made on first use), or block 0's Huffman tables.
+// dictDecoder holds what a layer's blocks after their base may need from
+// the first blocks from there: decoders with the raw payloads of the first
+// j blocks as zstd dictionary (by j, made on first use), or the base's
+// Huffman tables.
 type dictDecoder struct {
 	mu   sync.Mutex
 	decs map[int]*prefixDecoder
@@ -142,8 +147,10 @@ func (r *Reader) readFooter() (off, n int64, sum uint32, err error) {
 	if string(foot[24:]) != footerMagic {
 		return 0, 0, 0, corrupt("truncated: no footer (the file was not completely written)")
 	}
-	if v := binary.LittleEndian.Uint32(foot[20:]); v != FormatVersion {
-		return 0, 0, 0, corrupt("format version %d in the footer (this actprof reads version %d)", v, FormatVersion)
+	if v := binary.LittleEndian.Uint32(foot[20:]); v != FormatVersion && v != oldFormatVersion {
+		return 0, 0, 0, corrupt("format version %d in the footer (this actprof reads versions %d and %d)", v, oldFormatVersion, FormatVersion)
+	} else {
+		r.footVersion = int(v)
 	}
 	off, n = int64(binary.LittleEndian.Uint64(foot)), int64(binary.LittleEndian.Uint64(foot[8:]))
 	if off < 0 || n < 0 || off > r.size || n > r.size {
@@ -178,6 +185,9 @@ func (r *Reader) readHeader() (int64, error) {
 	if msg := checkHeader(h); msg != "" {
 		return 0, corrupt("header: %s", msg)
 	}
+	if h.FormatVersion != r.footVersion {
+		return 0, corrupt("format version %d in the header, %d in the footer", h.FormatVersion, r.footVersion)
+	}
 	r.Header = h
 	return headLen + hl, nil
 }
@@ -200,9 +210,11 @@ func (r *Reader) readIndex(off, n int64, sum uint32, dataStart int64) error {
 	for _, p := range pos {
 		r.order = append(r.order, inverse(p))
 	}
-	r.dicts = make([]*dictDecoder, len(r.Header.Layers))
-	for i := range r.dicts {
-		r.dicts[i] = &dictDecoder{}
+	r.dicts = make([]map[uint32]*dictDecoder, len(r.Header.Layers))
+	for i, l := range r.Header.Layers {
+		r.dicts[i] = map[uint32]*dictDecoder{}
+		r.gmaps = append(r.gmaps, newGlobalMap(l))
+		r.run = append(r.run, r.Header.runIndex(i))
 	}
 	return nil
 }
@@ -210,10 +222,12 @@ func (r *Reader) readIndex(off, n int64, sum uint32, dataStart int64) error {
 // Close closes the file.
 func (r *Reader) Close() error {
 	r.dec.Close()
-	for _, d := range r.dicts {
-		for _, p := range d.decs {
-			if p.dec != nil {
-				p.dec.Close()
+	for _, ds := range r.dicts {
+		for _, d := range ds {
+			for _, p := range d.decs {
+				if p.dec != nil {
+					p.dec.Close()
+				}
 			}
 		}
 	}
@@ -309,7 +323,7 @@ func (l *Layer) block(k int) (*block, error) {
 		return nil, err
 	}
 	e := l.r.index[l.i][k]
-	b, err := decodeBlock(raw, planes, l.i, int64(e.FirstObs), int(e.NObs), l.r.pos[l.i], l.r.order[l.i])
+	b, err := decodeBlock(raw, planes, l.r.run[l.i], int64(l.r.gmaps[l.i].global(e.FirstObs)), int64(e.FirstObs), int(e.NObs), l.r.pos[l.i], l.r.order[l.i])
 	if err != nil {
 		return nil, &profiler.FileError{Path: l.r.path, Err: fmt.Errorf("layer %s: block %d: %w", l.Info.Name, k, err)}
 	}
@@ -328,10 +342,22 @@ func (l *Layer) block(k int) (*block, error) {
 // kept by their decoder and cache, compressed ones only while decoding).
 var readBufs sync.Pool
 
+// seg returns the decoding state of the blocks from base block.
+func (l *Layer) seg(base uint32) *dictDecoder {
+	l.r.mu.Lock()
+	defer l.r.mu.Unlock()
+	d := l.r.dicts[l.i][base]
+	if d == nil {
+		d = &dictDecoder{}
+		l.r.dicts[l.i][base] = d
+	}
+	return d
+}
+
 // dictDec returns the decoder of the layer's zstd blocks whose dictionary
-// is the layer's first j blocks.
-func (l *Layer) dictDec(j int) (*zstd.Decoder, error) {
-	d := l.r.dicts[l.i]
+// is the first j blocks from base.
+func (l *Layer) dictDec(base uint32, j int) (*zstd.Decoder, error) {
+	d := l.seg(base)
 	d.mu.Lock()
 	if d.decs == nil {
 		d.decs = map[int]*prefixDecoder{}
@@ -344,9 +370,9 @@ func (l *Layer) dictDec(j int) (*zstd.Decoder, error) {
 	d.mu.Unlock()
 	p.once.Do(func() {
 		var dict []byte
-		if dict, p.err = l.dictPrefix(j); p.err == nil {
+		if dict, p.err = l.dictPrefix(base, j); p.err == nil {
 			p.dec, p.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30),
-				zstd.WithDecoderDictRaw(dictID(l.i, j), dict))
+				zstd.WithDecoderDictRaw(dictID(l.r.run[l.i], j), dict))
 		}
 	})
 	return p.dec, p.err
@@ -357,8 +383,8 @@ func (l *Layer) dictDec(j int) (*zstd.Decoder, error) {
 // (dictOf: j = 1, 2, 4, 8 and 16).
 // Blocks are added in order, so a block's own dictionary, a prefix
 // shorter than its index, is there before it is read.
-func (l *Layer) dictPrefix(j int) ([]byte, error) {
-	d := l.r.dicts[l.i]
+func (l *Layer) dictPrefix(base uint32, j int) ([]byte, error) {
+	d := l.seg(base)
 	for {
 		d.mu.Lock()
 		t := len(d.ends)
@@ -368,7 +394,7 @@ func (l *Layer) dictPrefix(j int) ([]byte, error) {
 			return p, nil
 		}
 		d.mu.Unlock()
-		raw, err := l.readBlock(t)
+		raw, err := l.readBlock(int(base) + t)
 		if err != nil {
 			return nil, err
 		}
@@ -392,7 +418,7 @@ func (l *Layer) frameDict(k int, data []byte) (int, error) {
 		return 0, nil
 	}
 	j := int(h.DictionaryID>>24) + 1
-	if h.DictionaryID&0xffffff != uint32(l.i+1) || j != dictOf(k) {
+	if h.DictionaryID&0xffffff != uint32(l.r.run[l.i]+1) || j != dictOf(k-int(l.r.index[l.i][k].Base)) {
 		return 0, fmt.Errorf("dictionary %#x is not one of blocks before it", h.DictionaryID)
 	}
 	return j, nil
@@ -434,7 +460,7 @@ func (l *Layer) readPayload(k int, forBlock bool) (raw, planes []byte, err error
 		dec := l.r.dec
 		var j int
 		if j, err = l.frameDict(k, data); err == nil && j > 0 {
-			if dec, err = l.dictDec(j); err != nil {
+			if dec, err = l.dictDec(e.Base, j); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -473,22 +499,23 @@ func (l *Layer) readPayload(k int, forBlock bool) (raw, planes []byte, err error
 	return raw, nil, nil
 }
 
-// layerCodes returns the layer's Huffman tables, which block 0 carries.
-func (l *Layer) layerCodes() (*huff.Codes, error) {
-	d := l.r.dicts[l.i]
+// layerCodes returns the Huffman tables that block base carries: the
+// layer's (block 0's), or in a merge of parts those of a part's blocks.
+func (l *Layer) layerCodes(base uint32) (*huff.Codes, error) {
+	d := l.seg(base)
 	d.codesOnce.Do(func() {
-		e := l.r.index[l.i][0]
+		e := l.r.index[l.i][base]
 		data, err := l.r.readAt(int64(e.Length), int64(e.Offset))
 		switch {
 		case err != nil:
-			d.codesErr = l.errorf(err, "block 0, reading the layer's tables")
+			d.codesErr = l.errorf(err, "block %d, reading the layer's tables", base)
 		case checksum(data) != e.CRC:
-			d.codesErr = l.errorf(ErrCorrupt, "block 0: checksum mismatch")
+			d.codesErr = l.errorf(ErrCorrupt, "block %d: checksum mismatch", base)
 		case data[0] != codecHuffOwn || len(data) < 1+blockHead:
-			d.codesErr = l.errorf(ErrCorrupt, "block 0 has no Huffman tables")
+			d.codesErr = l.errorf(ErrCorrupt, "block %d has no Huffman tables", base)
 		default:
 			if d.codes, _, err = huff.ReadTables(data[1+blockHead:], rowBytes(l.Info.Units)); err != nil {
-				d.codesErr = l.errorf(ErrCorrupt, "block 0: %v", err)
+				d.codesErr = l.errorf(ErrCorrupt, "block %d: %v", base, err)
 			}
 		}
 	})
@@ -507,8 +534,10 @@ func (l *Layer) decodeHuff(k int, codec byte, data []byte) (head, planes []byte,
 	var codes *huff.Codes
 	if codec == codecHuffOwn {
 		codes, data, err = huff.ReadTables(data, nb)
+	} else if base := l.r.index[l.i][k].Base; int(base) == k {
+		err = fmt.Errorf("a block with the tables of its base is its own base")
 	} else {
-		codes, err = l.layerCodes()
+		codes, err = l.layerCodes(base)
 	}
 	if err != nil {
 		return nil, nil, err

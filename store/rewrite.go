@@ -31,6 +31,9 @@ type RewriteOptions struct {
 // r's own: r keeps reading the file it opened).
 func Rewrite(ctx context.Context, r *Reader, path string, opt RewriteOptions) error {
 	h := r.Header
+	if h.Shard != nil {
+		return &profiler.FileError{Path: r.path, Err: fmt.Errorf("%w: a part of a sharded run (shards %v of %d): merge the parts first ('actprof patterns merge')", profiler.ErrBadOption, h.Shard.Shards, h.Shard.Count)}
+	}
 	h.FormatVersion, h.Codec = FormatVersion, Codecs
 	h.Layers = slices.Clone(h.Layers)
 	w, err := Create(path, h, opt.Level)

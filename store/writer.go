@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -87,12 +88,14 @@ type Writer struct {
 	index   [][]entry
 	orders  [][]int32                  // per layer, storage order (set by the layer's chunk 0)
 	state   atomic.Pointer[layerState] // the current layer's, once its chunk 0 is coded
-	layer   int
-	next    int64                   // next observation to write of the layer
-	pending map[int64]*encodedChunk // chunks coded out of order, by first obs
-	inner   int64                   // the current layer's Geometry.Inner
-	scratch freeList[blockScratch]  // coding buffers, one set per goroutine coding
-	bufs    bufList                 // stored blocks, recycled once written
+	layer   int                        // the current layer's index among the run's layers
+	cur     int                        // its index in the header (-1: a layer a part holds nothing of)
+	g0      int64                      // in a part, the whole layer's observation of the layer's first
+	next    int64                      // next observation to write of the layer
+	pending map[int64]*encodedChunk    // chunks coded out of order, by first obs
+	inner   int64                      // the current layer's Geometry.Inner
+	scratch freeList[blockScratch]     // coding buffers, one set per goroutine coding
+	bufs    bufList                    // stored blocks, recycled once written
 }
 
 // layerState is what a layer's chunk 0 sets for its other chunks.
@@ -133,6 +136,26 @@ func (c *encodedChunk) seal() {
 	}
 }
 
+// NewPartHeader describes a shard's plans as the header of its part: the
+// layers of which it holds rows (rows, from profiler.ShardRows), each with
+// its range, and the shard record rec.
+func NewPartHeader(plans []profiler.Plan, threshold float64, rows []profiler.RowRange, rec *profiler.ShardRecord) Header {
+	h := NewHeader(plans, threshold)
+	h.Layers = h.Layers[:0]
+	for i, l := range NewHeader(plans, threshold).Layers {
+		if rows[i].Count == 0 {
+			continue
+		}
+		inner := plans[i].Geom.Inner
+		l.Observations = rows[i].Count * inner
+		l.Ranges = []profiler.ObsRange{{First: uint64(rows[i].First * inner), Count: uint64(l.Observations)}}
+		h.Layers = append(h.Layers, l)
+	}
+	sr := *rec
+	h.Shard = &sr
+	return h
+}
+
 // NewHeader describes plans as a store header.
 func NewHeader(plans []profiler.Plan, threshold float64) Header {
 	h := Header{FormatVersion: FormatVersion, Codec: Codecs, Threshold: threshold}
@@ -150,11 +173,25 @@ func NewHeader(plans []profiler.Plan, threshold float64) Header {
 // at level (ResolveLevel's names). It refuses a header that CheckHeader
 // refuses, before writing anything.
 func Create(path string, h Header, level string) (*Writer, error) {
-	level, _, err := ResolveLevel(level)
-	if err != nil {
+	if _, _, err := ResolveLevel(level); err != nil {
 		return nil, err
 	}
 	if err := CheckHeader(h); err != nil {
+		return nil, err
+	}
+	for _, l := range h.Layers {
+		if len(l.Ranges) > 1 {
+			return nil, fmt.Errorf("%w: layer %s: a writer writes a part of one range a layer", profiler.ErrBadOption, l.Name)
+		}
+	}
+	return create(path, h, level)
+}
+
+// create is Create for a header checked by the caller (Merge, whose parts
+// may hold several ranges of a layer: it writes their blocks itself).
+func create(path string, h Header, level string) (*Writer, error) {
+	level, _, err := ResolveLevel(level)
+	if err != nil {
 		return nil, err
 	}
 	h.FormatVersion, h.Codec = FormatVersion, Codecs
@@ -223,19 +260,47 @@ const writebackBytes = 2 << 20
 func (w *Writer) BeginLayer(i int, p profiler.Plan) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if i < 0 || i >= len(w.hdr.Layers) || w.hdr.Layers[i].Name != p.Layer.Name || w.hdr.Layers[i].Units != int(p.Geom.Units) {
+	h := w.headerIndex(i)
+	if h < 0 && w.hdr.Shard != nil && i < len(w.hdr.Shard.Layers) && w.hdr.Shard.Layers[i] == p.Layer.Name {
+		// a layer of the run of which the part holds nothing: no Write comes
+		w.layer, w.cur = i, -1
+		return w.err
+	}
+	if h < 0 || w.hdr.Layers[h].Name != p.Layer.Name || w.hdr.Layers[h].Units != int(p.Geom.Units) {
 		return fmt.Errorf("%s: layer %d (%s) is not the store header's", w.path, i, p.Layer.Name)
 	}
-	w.layer, w.next, w.pending, w.inner = i, 0, map[int64]*encodedChunk{}, p.Geom.Inner
+	w.layer, w.cur, w.next, w.pending, w.inner = i, h, 0, map[int64]*encodedChunk{}, p.Geom.Inner
+	w.g0 = 0
+	if r := w.hdr.Layers[h].Ranges; len(r) > 0 {
+		w.g0 = int64(r[0].First)
+	}
 	w.state.Store(nil)
 	return w.err
 }
 
+// headerIndex is the index in the header of the run's layer i, or -1.
+func (w *Writer) headerIndex(i int) int {
+	for h := range w.hdr.Layers {
+		if w.hdr.runIndex(h) == i {
+			return h
+		}
+	}
+	return -1
+}
+
 // Layout implements profiler.PatternSink: chunks of whole multiples of
 // the blocks that chunk 0 needs to make the layer's tables (fastest) or
-// dictionary (best); at best Writes cost more than counting.
+// dictionary (best); at best Writes cost more than counting. In a part
+// whose layer starts inside one of the whole layer's blocks, the first
+// chunk is shorter by the observations of that block before it, so that
+// the others start where the whole layer's blocks do.
 func (w *Writer) Layout(i int) profiler.PatternLayout {
-	return profiler.PatternLayout{Chunk: firstBlocksObs(w.hdr.Layers[i].Units, w.inner, w.firstBlocks()), Slow: w.best}
+	units := w.hdr.Layers[w.cur].Units
+	shift := 0
+	if n := int64(blockLen(units, w.inner, 0, math.MaxInt)); w.inner <= int64(BlockObs(units)) {
+		shift = int(w.g0 % n)
+	}
+	return profiler.PatternLayout{Chunk: firstBlocksObs(units, w.inner, w.firstBlocks()), Slow: w.best, Shift: shift}
 }
 
 // firstBlocks is the number of a layer's first blocks that its chunk 0
@@ -253,6 +318,9 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 	if i != w.layer { // set by BeginLayer, before any Write of the layer
 		return fmt.Errorf("%s: patterns of layer %d written during layer %d", w.path, i, w.layer)
 	}
+	if w.cur < 0 {
+		return fmt.Errorf("%s: patterns of layer %d, of which the part holds nothing", w.path, i)
+	}
 	ch := &encodedChunk{first: first, nobs: int64(n)}
 	st := w.state.Load()
 	n0 := 0
@@ -263,13 +331,13 @@ func (w *Writer) Write(i int, first int64, n int, bits []uint64) error {
 			return err
 		}
 		w.mu.Lock()
-		w.orders[i] = st.order
+		w.orders[w.cur] = st.order
 		w.state.Store(st)
 		w.mu.Unlock()
 	} else if st == nil {
 		return fmt.Errorf("%s: layer %d: observations from %d written before chunk 0", w.path, i, first)
 	}
-	w.fail(w.encodeInto(ch, i, st, bits[n0*words(w.hdr.Layers[i].Units):], n0, n-n0))
+	w.fail(w.encodeInto(ch, i, st, bits[n0*words(w.hdr.Layers[w.cur].Units):], n0, n-n0))
 	ch.seal()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -298,7 +366,7 @@ func (w *Writer) flushInOrder(i int) {
 		}
 		delete(w.pending, w.next)
 		for _, b := range c.blocks {
-			w.index[i] = append(w.index[i], entry{Offset: uint64(w.off), Length: uint32(len(*b.data)),
+			w.index[w.cur] = append(w.index[w.cur], entry{Offset: uint64(w.off), Length: uint32(len(*b.data)),
 				CRC: b.crc, FirstObs: uint64(b.first), NObs: uint32(b.nobs)})
 			w.write(*b.data)
 			w.bufs.put(b.data)
@@ -322,7 +390,7 @@ func (w *Writer) flushInOrder(i int) {
 // and codes those first blocks. It returns the layer's state and the
 // observations coded.
 func (w *Writer) firstChunk(ch *encodedChunk, i int, rows []uint64, n int) (*layerState, int, error) {
-	l := w.hdr.Layers[i]
+	l := w.hdr.Layers[w.cur]
 	units, wd, nb := l.Units, words(l.Units), rowBytes(l.Units)
 	var ends []int // the first blocks' ends
 	for o, k := 0, 0; k < w.firstBlocks() && o < n; k++ {
@@ -344,7 +412,7 @@ func (w *Writer) firstChunk(ch *encodedChunk, i int, rows []uint64, n int) (*lay
 		b0 := ends[0]
 		out := w.getBufCap(1 + blockHead + codes.TablesLen() + nb*b0 + 64)
 		*out = append(append((*out)[:0], codecHuffOwn), make([]byte, blockHead)...)
-		putHead((*out)[1:], i, 0, b0)
+		putHead((*out)[1:], i, w.g0, b0)
 		*out = codes.AppendTables(*out)
 		*out = codes.Encode(*out, pl, t0, 0, nb, b0, &sc.sbuf)
 		ch.blocks = append(ch.blocks, encoded{first: 0, nobs: b0, data: out})
@@ -362,7 +430,7 @@ func (w *Writer) firstChunk(ch *encodedChunk, i int, rows []uint64, n int) (*lay
 		if k > 0 {
 			o = ends[k-1]
 		}
-		raw := encodeBlock(i, int64(o), e-o, order, rows[o*wd:e*wd], &sc.tiles, nil)
+		raw := encodeBlock(i, w.g0+int64(o), e-o, order, rows[o*wd:e*wd], &sc.tiles, nil)
 		raws = append(raws, raw)
 		dict = append(dict, raw...)
 		rawEnds = append(rawEnds, len(dict))
@@ -549,7 +617,7 @@ func (l *freeList[T]) put(b *T) {
 // Where blocks start depends on the layer alone (blockLen), not on how the
 // driver cut it into chunks.
 func (w *Writer) encodeInto(c *encodedChunk, i int, st *layerState, rows []uint64, off, n int) error {
-	units := w.hdr.Layers[i].Units
+	units := w.hdr.Layers[w.cur].Units
 	wd, nb := words(units), rowBytes(units)
 	sc := w.scratch.get()
 	defer w.scratch.put(sc)
@@ -562,7 +630,7 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, st *layerState, rows []uint6
 		first := c.first + int64(off+o)
 		k = w.blockLen(i, first, n-o)
 		if w.best {
-			sc.raw = encodeBlock(i, first, k, st.order, rows[o*wd:(o+k)*wd], &sc.tiles, sc.raw)
+			sc.raw = encodeBlock(i, w.g0+first, k, st.order, rows[o*wd:(o+k)*wd], &sc.tiles, sc.raw)
 			data, err := w.compress(sc, zc, st.dict, sc.raw, units, k)
 			if err != nil {
 				return err
@@ -577,7 +645,7 @@ func (w *Writer) encodeInto(c *encodedChunk, i int, st *layerState, rows []uint6
 		out := w.getBufCap(1 + blockHead + nb*k + 64)
 		*out = append((*out)[:0], codec)
 		*out = (*out)[:1+blockHead]
-		putHead((*out)[1:], i, first, k)
+		putHead((*out)[1:], i, w.g0+first, k)
 		if codec == codecHuffOwn {
 			*out = codes.AppendTables(*out)
 		}
@@ -634,18 +702,21 @@ func rowPlanes(buf *[]byte, rows []uint64, w, nb, nobs int) []byte {
 	return pl
 }
 
-// blockLen is the length of layer i's block at observation o, at most rem
-// (i is the current layer).
+// blockLen is the length of the current layer's block at its observation
+// o, at most rem.
 func (w *Writer) blockLen(i int, o int64, rem int) int {
-	return blockLen(w.hdr.Layers[i].Units, w.inner, o, rem)
+	return blockLen(w.hdr.Layers[w.cur].Units, w.inner, w.g0+o, rem)
 }
 
 // EndLayer implements profiler.PatternSink.
 func (w *Writer) EndLayer(i int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.next != w.hdr.Layers[i].Observations || len(w.pending) != 0 {
-		return fmt.Errorf("%s: layer %s: %d of %d observations written", w.path, w.hdr.Layers[i].Name, w.next, w.hdr.Layers[i].Observations)
+	if w.cur < 0 {
+		return w.err
+	}
+	if l := w.hdr.Layers[w.cur]; w.next != l.Observations || len(w.pending) != 0 {
+		return fmt.Errorf("%s: layer %s: %d of %d observations written", w.path, l.Name, w.next, l.Observations)
 	}
 	return w.err
 }

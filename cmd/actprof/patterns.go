@@ -27,7 +27,8 @@ const patternsAbout = `Query a pattern store written by 'actprof profile --patte
   stats STORE                           per layer: distinct patterns, the most common, bits stored
   verify STORE PROFILE.json [DATA...]   recount from the store (and check observations against DATA); exit 1 on any mismatch
   export STORE --layer L -o OUT.npy     packed uint8 rows [observations, ceil(units/8)] for np.unpackbits
-  compact STORE -o OUT [--level best]   rewrite the store at another level (best: smallest), without the activations`
+  compact STORE -o OUT [--level best]   rewrite the store at another level (best: smallest), without the activations
+  merge -o OUT PART.actbits...          merge the stores of 'profile --shard I/N --patterns' into the whole run's`
 
 func cmdPatterns(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
@@ -39,10 +40,10 @@ func cmdPatterns(ctx context.Context, e *env, args []string) error {
 	}
 	sub := map[string]func(context.Context, *env, []string) error{
 		"show": patternsShow, "samples": patternsSamples, "stats": patternsStats, "verify": patternsVerify, "export": patternsExport,
-		"compact": patternsCompact,
+		"compact": patternsCompact, "merge": patternsMerge,
 	}[args[0]]
 	if sub == nil {
-		return usagef("unknown patterns subcommand %q (show, samples, stats, verify, export, compact)", args[0])
+		return usagef("unknown patterns subcommand %q (show, samples, stats, verify, export, compact, merge)", args[0])
 	}
 	return sub(ctx, e, args[1:])
 }
@@ -59,12 +60,25 @@ func openStoreLayer(pos []string, layer string) (*store.Reader, *store.Layer, er
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := notPart(r, pos[0]); err != nil {
+		r.Close()
+		return nil, nil, err
+	}
 	l, err := r.Layer(layer)
 	if err != nil {
 		r.Close()
 		return nil, nil, err
 	}
 	return r, l, nil
+}
+
+// notPart refuses a query by observation of a part of a sharded run,
+// whose observations are numbered from the first it holds.
+func notPart(r *store.Reader, path string) error {
+	if sr := r.Header.Shard; sr != nil {
+		return &profiler.FileError{Path: path, Err: fmt.Errorf("a part of a sharded run (shards %s of %d): merge the parts with 'actprof patterns merge' to query it", joinInts(sr.Shards), sr.Count)}
+	}
+	return nil
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -498,6 +512,42 @@ func patternsCompact(ctx context.Context, e *env, args []string) error {
 		w.Close()
 		fmt.Fprintf(e.stderr, "actprof: wrote %s at level %s: patterns in %s, %.2fx the %s of %s\n",
 			*out, *level, humanBytes(after), float64(after)/float64(max(before, 1)), humanBytes(before), pos[0])
+	}
+	return nil
+}
+
+func patternsMerge(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "patterns merge", "-o OUT.actbits PART.actbits...", "Merge the pattern stores of the shards of a run (profile --shard I/N\n--patterns), in any order, into the store of a single run over all the\ninputs: every query answers as that run's store does, with the whole\nlayers' observation numbers. Blocks within a part are copied, not coded\nagain. Parts of other settings or inputs, overlapping parts and missing\nshards are refused.")
+	out := fs.String("o", "", "write the merged store to `FILE` (atomically)")
+	durable := fs.Bool("sync", false, "flush FILE to stable storage (fsync) before renaming it into place")
+	partial := fs.Bool("partial", false, "write the merge of some of the shards, itself a part, instead of refusing the missing ones")
+	quiet := fs.Bool("quiet", false, "no summary line on stderr")
+	paths, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("-o FILE is required")
+	}
+	if len(paths) == 0 {
+		return usagef("no pattern stores to merge")
+	}
+	for _, p := range paths {
+		if !atomicfile.Special(*out) && sameFile(p, *out) {
+			return usagef("-o %s is one of the stores being merged: choose another name", *out)
+		}
+	}
+	st, err := store.Merge(ctx, *out, paths, store.MergeOptions{Partial: *partial, Sync: *durable})
+	if err != nil {
+		return err
+	}
+	if !*quiet {
+		what := "the whole run's store"
+		if !st.Complete {
+			what = "a part"
+		}
+		fmt.Fprintf(e.stderr, "actprof: merged %d stores into %s (%s): %d blocks copied, %d coded again, %s\n",
+			len(paths), *out, what, st.Copied, st.Recoded, humanBytes(st.Bytes))
 	}
 	return nil
 }

@@ -156,9 +156,6 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if *checkpointEvery < 0 {
 		return usagef("--checkpoint-every must be a duration >= 0 (e.g. 30s; 0: never)")
 	}
-	if shard != nil && *patterns != "" {
-		return usagef("--patterns with a shard (%s): a shard's pattern store is not supported; profile the patterns in one run, or pass --shard none", shardWhy)
-	}
 	if *workers < 0 {
 		return usagef("--workers must be positive")
 	}
@@ -276,7 +273,17 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	}
 	var sw *store.Writer
 	if *patterns != "" {
-		if sw, err = store.Create(*patterns, store.NewHeader(plans, *threshold), *level); err != nil {
+		h := store.NewHeader(plans, *threshold)
+		if shard != nil {
+			// a part: the layers of which the shard holds rows, with the
+			// shard record its profile carries
+			rows, err := profiler.ShardRows(plans, *shard)
+			if err != nil {
+				return err
+			}
+			h = store.NewPartHeader(plans, *threshold, rows, profiler.NewShardRecord(plans, &opt))
+		}
+		if sw, err = store.Create(*patterns, h, *level); err != nil {
 			return err
 		}
 		sw.Sync = *durable

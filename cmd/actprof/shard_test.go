@@ -298,7 +298,6 @@ func TestShardFromScheduler(t *testing.T) {
 		{"k8s index past", []string{"JOB_COMPLETION_INDEX=3", "ACTPROF_SHARDS=3"}, nil, "JOB_COMPLETION_INDEX=3 is not below ACTPROF_SHARDS=3"},
 		{"count alone", []string{"ACTPROF_SHARDS=3"}, nil, "ACTPROF_SHARDS=3 is set but JOB_COMPLETION_INDEX is not"},
 		{"bad flag", nil, []string{"--shard", "4/4"}, `--shard "4/4": want I/N`},
-		{"patterns", nil, []string{"--shard", "0/2", "--patterns", filepath.Join(dir, "x.actbits")}, "--patterns with a shard"},
 	} {
 		out := filepath.Join(dir, "refused.json")
 		_, se, code := actprofEnv(t, c.env, append(append([]string{"profile", "-o", out}, c.args...), ds)...)
