@@ -23,7 +23,11 @@ const maxFingerprintHeader = 16 << 20
 // little-endian), its first 64 KiB (for a .safetensors file, at least its
 // whole header, up to 16 MiB) and its last 64 KiB. Two copies of one
 // dataset have the same fingerprints; a file rewritten with other values
-// at its ends, another header or another size has another.
+// at its ends, another header or another size has another. An S3 object is
+// fingerprinted the same way, with two ranged GETs, so that an object and
+// its local copy have one fingerprint; its ETag is not used, since it
+// depends on how the object was uploaded (in parts or whole) and matches no
+// local file.
 func Fingerprint(path string) (size int64, fp string, err error) {
 	f, size, err := openSized(path)
 	if err != nil {

@@ -157,7 +157,11 @@ func (m *npzMember) reader(f io.ReaderAt) (io.Reader, io.Closer) {
 	if m.method == zip.Store {
 		return sr, io.NopCloser(nil)
 	}
-	fr := flate.NewReader(bufio.NewReaderSize(sr, 64<<10))
+	buf := 64 << 10
+	if _, remote := f.(*s3Object); remote {
+		buf = s3StreamBuffer // a GET per buffer: fewer, larger ones
+	}
+	fr := flate.NewReader(bufio.NewReaderSize(sr, buf))
 	return fr, fr
 }
 

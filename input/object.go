@@ -65,13 +65,30 @@ type entry struct {
 	dir        bool
 }
 
-// storeFor returns the store that holds the object at name.
+// globber is a store that expands patterns itself (an object store, which
+// no shell can list).
+type globber interface {
+	// Glob returns the names that pattern matches, or an error when none
+	// does.
+	Glob(pattern string) ([]string, error)
+	// IsPattern reports whether name is a pattern to expand.
+	IsPattern(name string) bool
+}
+
+// storeFor returns the store that holds the object at name: S3 for an
+// s3:// URL, the local filesystem otherwise.
 func storeFor(name string) (store, error) {
+	if isS3(name) {
+		return newS3Store()
+	}
 	return localStore{}, nil
 }
 
 // OpenObject opens the object at name (a local path, or s3://bucket/key)
-// for reading.
+// for reading. S3 objects are read with ranged GETs from the endpoint and
+// with the credentials that the AWS environment variables and files name
+// (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_PROFILE, ...; see
+// newS3Client).
 func OpenObject(name string) (Object, error) {
 	st, err := storeFor(name)
 	if err != nil {

@@ -26,7 +26,8 @@ type Options struct {
 	Layers []string
 }
 
-// Open lists the layers in paths, in order. A path may be
+// Open lists the layers in paths, in order. A path is a local one or an
+// S3 URL, s3://bucket/key (see OpenObject), and may be
 //
 //   - a .npy file: one layer, named by the file name without .npy;
 //   - a .npz archive: one layer per .npy member, named by the member name
@@ -39,7 +40,11 @@ type Options struct {
 //     each subfolder holding .npy files as one layer named by the subfolder,
 //     its .npy files (in lexical order) being shards joined on axis 0. Other
 //     files, and names starting with '.', are ignored. Entries are taken in
-//     lexical order.
+//     lexical order. In S3, a key ending in '/' (or a key with no object
+//     but objects under key + "/") is such a folder, its objects and the
+//     prefixes one level down being its files and subfolders;
+//   - in S3, a key with glob characters ('*', '?', '[': path.Match, '*'
+//     not matching '/'): each matching object, as above.
 //
 // Headers are read and checked now, data only when a layer is opened; the
 // files must not change in between. Layer names must be unique. Extension
@@ -117,6 +122,24 @@ func openPath(p string, sel func(string) bool) ([]profiler.Layer, error) {
 	st, err := storeFor(p)
 	if err != nil {
 		return nil, err
+	}
+	if g, ok := st.(globber); ok && g.IsPattern(p) {
+		names, err := g.Glob(p)
+		if err != nil {
+			return nil, err
+		}
+		var layers []profiler.Layer
+		for _, n := range names {
+			if fileKind(n) == "" {
+				continue
+			}
+			ls, err := openFile(n, sel)
+			if err != nil {
+				return nil, err
+			}
+			layers = append(layers, ls...)
+		}
+		return layers, nil
 	}
 	kind, err := st.Stat(p)
 	if err != nil {

@@ -181,6 +181,9 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	// written, and the profile and the store are committed together.
 	outputs := []output{{*out, "-o"}, {*patterns, "--patterns"}}
 	for _, o := range []struct{ path, what string }{{*out, "the profile"}, {*patterns, "the pattern store"}} {
+		if strings.HasPrefix(o.path, "s3://") {
+			return fmt.Errorf("%s: cannot write %s: outputs are local files (write it here and upload it)", o.path, o.what)
+		}
 		if o.path != "" && !atomicfile.Special(o.path) {
 			if st, err := os.Stat(filepath.Dir(o.path)); err != nil || !st.IsDir() {
 				return fmt.Errorf("%s: cannot write %s: folder %s does not exist", o.path, o.what, filepath.Dir(o.path))
