@@ -4,8 +4,11 @@
 # (--shard 0/1) and as two concurrent shard processes of one core each
 # (--workers 1) followed by their merge; then bench/mergeparts, the merge of
 # BENCH_MERGE_PARTS (default 1000) parts of a 1M-unit layer against decoding
-# the whole profile once. Times are best of BENCH_REPS (default 3) and
-# reported as ratios to the one process.
+# the whole profile once; then bench/mergestores, the merge of the pattern
+# stores of 16 shards, BENCH_STORE_GIB (default 2) GiB in all, against
+# copying them into one file as cat does. Times are best of BENCH_REPS
+# (default 3) and reported as ratios to the one process (to the copy for
+# the stores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 file=$1
@@ -34,3 +37,4 @@ awk -v o="$one" -v s="$solo" -v t="$two" -v c="$cores" 'BEGIN { split(t, a, " ")
   printf "  one process, %d cores: %.3f s; --shard 0/1: %.3f s (%.2fx); two shard processes of %d core(s) at once: %.3f s, %.3f s with their merge (%.2fx one process; the merge equals one run byte for byte)\n",
     c, o, s, s / o, (c + 1) / 2, a[2], a[1], a[1] / o }'
 go run ./bench/mergeparts -parts "$parts" | sed 's/^/  /'
+go run ./bench/mergestores -gib "${BENCH_STORE_GIB:-2}" -parts 16 -reps "$reps" "$work" | sed 's/^/  /'

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/actprof/actprof/profiler"
 	"github.com/actprof/actprof/store/internal/huff"
@@ -291,7 +292,7 @@ func mergeLayer(ctx context.Context, w *Writer, i int, info LayerInfo, srcs []*m
 			o += n
 		}
 	}
-	return nil
+	return m.flush()
 }
 
 // layerMerger writes one layer of a merge.
@@ -304,6 +305,19 @@ type layerMerger struct {
 	st   *MergeStats
 	sc   *blockScratch
 	rows []uint64
+	// pend is copied blocks not yet written, consecutive in a source's
+	// read window: written in one piece (flush), not block by block
+	// through the writer's buffer
+	pend []byte
+}
+
+// flush writes the copied blocks pending.
+func (m *layerMerger) flush() error {
+	if len(m.pend) > 0 {
+		m.w.write(m.pend)
+		m.pend = nil
+	}
+	return m.w.err
 }
 
 // read returns block k of source s's bytes, read through a window of a
@@ -311,7 +325,10 @@ type layerMerger struct {
 func (m *layerMerger) read(s *mergeSrc, e entry) ([]byte, error) {
 	start, end := int64(e.Offset), int64(e.Offset)+int64(e.Length)
 	if start < s.bufOff || end > s.bufOff+int64(len(s.buf)) {
-		n := min(max(end-start, 4<<20), s.r.size-start)
+		if err := m.flush(); err != nil { // pend may be in the window
+			return nil, err
+		}
+		n := min(max(end-start, 8<<20), s.r.size-start)
 		buf, err := s.r.readInto(s.buf, n, start)
 		if err != nil {
 			return nil, err
@@ -357,12 +374,21 @@ func (m *layerMerger) copyBlock(b srcBlock) (bool, error) {
 	} else if int(e.Base) == b.k {
 		s.carrier[e.Base] = out
 	}
-	m.w.index[m.h] = append(m.w.index[m.h], entry{Offset: uint64(m.w.off), Length: e.Length, CRC: e.CRC,
+	m.w.index[m.h] = append(m.w.index[m.h], entry{Offset: uint64(m.w.off) + uint64(len(m.pend)), Length: e.Length, CRC: e.CRC,
 		FirstObs: len64(m.w.index[m.h]), NObs: b.n, Base: base})
-	m.w.write(data)
+	if len(m.pend) > 0 && unsafe.SliceData(data) != unsafe.SliceData(m.pend[len(m.pend):cap(m.pend)]) {
+		if err := m.flush(); err != nil {
+			return false, err
+		}
+	}
+	if len(m.pend) == 0 {
+		m.pend = data
+	} else {
+		m.pend = m.pend[:len(m.pend)+len(data)]
+	}
 	m.st.Copied++
 	m.st.Bytes += int64(len(data))
-	return true, m.w.err
+	return true, nil
 }
 
 // len64 is the observations the entries cover.
@@ -426,6 +452,9 @@ func (m *layerMerger) recode(pieces []srcBlock, o uint64, n int) error {
 		s.carrier[base] = out
 	} else {
 		dst = m.w.appendOwn(dst, m.sc, head[:], pl, nb, n, nil)
+	}
+	if err := m.flush(); err != nil {
+		return err
 	}
 	m.w.index[m.h] = append(m.w.index[m.h], entry{Offset: uint64(m.w.off), Length: uint32(len(dst)), CRC: checksum(dst),
 		FirstObs: len64(m.w.index[m.h]), NObs: uint32(n), Base: out})
