@@ -147,3 +147,11 @@ rm -f "$root/.bench/big.actbits"
 
 echo "== sharded runs and merge (bench/shards.sh)"
 bash bench/shards.sh "$file"
+
+echo "== live profiles from PyTorch (bench/live/overhead.py: hooks vs the hand-written (x > 0).sum(0) hook, same run)"
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  make python > /dev/null
+  PYTHONPATH=$root/python /usr/bin/python3 bench/live/overhead.py | sed 's/^/  /'
+else
+  echo "  (skipped: /usr/bin/python3 has no torch)"
+fi

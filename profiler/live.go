@@ -32,6 +32,12 @@ type LiveOptions struct {
 	// allows it (they vanish with the process) and else by Finish.
 	Patterns   bool
 	PatternDir string
+	// QueueBytes > 0 counts asynchronously: Add checks a batch, copies it
+	// (to C order) and queues it for a goroutine that counts the queued
+	// batches in the order they were added; Add waits while the queue
+	// holds QueueBytes (a larger batch waits for an empty queue). An error
+	// found in counting is returned by a later Add, Profile or Finish.
+	QueueBytes int64
 }
 
 // Live profiles layers whose activations arrive batch by batch, as a
@@ -52,6 +58,7 @@ type Live struct {
 	mu     sync.Mutex
 	layers map[string]*liveLayer
 	done   bool
+	q      liveQueue
 }
 
 type liveLayer struct {
@@ -118,13 +125,21 @@ func NewLive(opt LiveOptions) (*Live, error) {
 	return &Live{opt: opt, thr: thr, layers: map[string]*liveLayer{}}, nil
 }
 
-// Add counts one batch of layer name: an array of dtype and shape whose
+// Add counts one batch of layer name (with QueueBytes, queues it): an array of dtype and shape whose
 // element i0, i1, ... is at byte offset i0*strides[0] + i1*strides[1] + ...
 // of data (strides nil: C order). A batch that is not C-contiguous is
 // copied to a contiguous buffer first. Every batch of a layer has the
 // layer's dtype, number of axes and unit count; axis 0 may vary, and for a
 // layer whose units are on the last axis, every axis before it.
 func (lv *Live) Add(name string, dtype DType, shape []int, strides []int64, data []byte) error {
+	if lv.opt.QueueBytes > 0 {
+		return lv.enqueue(name, dtype, shape, strides, data)
+	}
+	return lv.addNow(name, dtype, shape, strides, data)
+}
+
+// addNow counts a batch before it returns.
+func (lv *Live) addNow(name string, dtype DType, shape []int, strides []int64, data []byte) error {
 	l, err := lv.layer(name, dtype, shape)
 	if err != nil {
 		return err
@@ -347,6 +362,9 @@ func gather(data []byte, shape []int, strides []int64, size int64) []byte {
 // is given as the 2-D [observations, units]. The live profile stays usable:
 // later batches add to it.
 func (lv *Live) Profile() (*Profile, error) {
+	if err := lv.q.drain(); err != nil {
+		return nil, err
+	}
 	lv.mu.Lock()
 	names := make([]string, 0, len(lv.layers))
 	for n := range lv.layers {
@@ -410,6 +428,9 @@ func (l *liveLayer) plan() Plan {
 // (Profile's), each as one array: the plans a pattern store of the
 // concatenated batches is made for (WritePatterns).
 func (lv *Live) Plans() ([]Plan, error) {
+	if err := lv.q.drain(); err != nil {
+		return nil, err
+	}
 	var plans []Plan
 	for _, l := range lv.sorted() {
 		l.mu.Lock()
@@ -446,6 +467,9 @@ const patternChunkBytes = 4 << 20
 func (lv *Live) WritePatterns(sink PatternSink) error {
 	if !lv.opt.Patterns {
 		return fmt.Errorf("%w: the live profile keeps no patterns", ErrBadOption)
+	}
+	if err := lv.q.drain(); err != nil {
+		return err
 	}
 	ls := lv.sorted()
 	for i, l := range ls {
@@ -505,6 +529,7 @@ func outerPerRow(shape []int, axis int) int64 {
 // Finish ends the live profile: later Adds are refused, and the
 // patterns' temporary files are removed.
 func (lv *Live) Finish() {
+	lv.q.stop()
 	lv.mu.Lock()
 	lv.done = true
 	lv.mu.Unlock()

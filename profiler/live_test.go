@@ -1,6 +1,7 @@
 package profiler_test
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -45,8 +46,11 @@ func TestLiveEqualsRunOfConcatenation(t *testing.T) {
 	stats.Saturate = map[string]profiler.Range{"": {Lo: 0.5, Hi: 10}}
 	for _, dt := range backendtest.DTypes {
 		for _, rest := range [][]int{{37}, {5, 16}, {6, 5, 4}, {70}} {
-			for _, so := range []*profiler.StatsOptions{nil, stats} {
-				lv, err := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New(), Threshold: 0.25, Stats: so, ChunkBytes: 256})
+			for k, so := range []*profiler.StatsOptions{nil, stats, nil, stats} {
+				// the last two count asynchronously, through a queue
+				// smaller than some batches
+				queue := int64(k / 2 * 700)
+				lv, err := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New(), Threshold: 0.25, Stats: so, ChunkBytes: 256, QueueBytes: queue})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -63,6 +67,9 @@ func TestLiveEqualsRunOfConcatenation(t *testing.T) {
 					rows += n
 					if err := lv.Add("l", dt, shape, nil, data); err != nil {
 						t.Fatal(err)
+					}
+					for i := range data { // the caller's buffer is its own again
+						data[i] = 0xff
 					}
 				}
 				got, err := lv.Profile()
@@ -181,7 +188,8 @@ func TestLivePatternsEqualRun(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	dt := profiler.Float32
 	for _, chunkObs := range []int{0, 3} {
-		lv, err := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New(), Threshold: 0.1, Patterns: true, PatternDir: t.TempDir(), ChunkBytes: 512})
+		lv, err := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New(), Threshold: 0.1, Patterns: true, PatternDir: t.TempDir(), ChunkBytes: 512,
+			QueueBytes: int64(chunkObs) * 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,5 +237,73 @@ func TestLivePatternsEqualRun(t *testing.T) {
 	lv, _ := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New()})
 	if err := lv.WritePatterns(&collect{}); err == nil || !strings.Contains(err.Error(), "keeps no patterns") {
 		t.Fatalf("WritePatterns without Patterns: %v", err)
+	}
+}
+
+// failAfter counts with the CPU backend until a block starts at or after
+// element from.
+type failAfter struct {
+	profiler.Backend
+	from int64
+}
+
+func (f failAfter) Count(b *profiler.Block, t *profiler.Tally) error {
+	if b.Start >= f.from {
+		return errors.New("device lost")
+	}
+	return f.Backend.Count(b, t)
+}
+
+// With a queue, a batch refused by its layer's checks is refused by its
+// Add; one that fails in counting by a later call (Add or Profile); Finish
+// counts what is queued.
+func TestLiveQueueErrors(t *testing.T) {
+	lv, err := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New(), QueueBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 4*6*5)
+	if err := lv.Add("a", profiler.Float32, []int{6, 5}, nil, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := lv.Add("a", profiler.Float32, []int{6, 4}, nil, data); err == nil || !strings.Contains(err.Error(), "does not match the layer's batches") {
+		t.Fatalf("a batch of other units: %v", err)
+	}
+	if err := lv.Add("a", profiler.Float32, []int{7, 5}, nil, data); err == nil || !strings.Contains(err.Error(), "needs 140 bytes, given 120") {
+		t.Fatalf("a short buffer: %v", err)
+	}
+	for range 50 {
+		if err := lv.Add("a", profiler.Float32, []int{2, 5}, []int64{40, 4}, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := lv.Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Layers[0].Observations != 6+100 {
+		t.Fatalf("%d observations, want 106", p.Layers[0].Observations)
+	}
+	lv.Add("b", profiler.Float32, []int{6, 5}, nil, data)
+	lv.Finish()
+	if p, err := lv.Profile(); err != nil || p.Layers[1].Observations != 6 {
+		t.Fatalf("after Finish: %v, %+v", err, p)
+	}
+	if err := lv.Add("b", profiler.Float32, []int{6, 5}, nil, data); err == nil || !strings.Contains(err.Error(), "finished") {
+		t.Fatalf("Add after Finish: %v", err)
+	}
+
+	lv, _ = profiler.NewLive(profiler.LiveOptions{Backend: failAfter{cpu.New(), 30}, QueueBytes: 1 << 20})
+	if err := lv.Add("a", profiler.Float32, []int{6, 5}, nil, data); err != nil {
+		t.Fatal(err)
+	}
+	var errs []error
+	for range 3 {
+		errs = append(errs, lv.Add("a", profiler.Float32, []int{6, 5}, nil, data))
+	}
+	_, err = lv.Profile()
+	errs = append(errs, err)
+	if !slices.ContainsFunc(errs, func(e error) bool { return e != nil && strings.Contains(e.Error(), "layer a: device lost") }) || err == nil {
+		t.Fatalf("a failed count: errors %v", errs)
 	}
 }

@@ -34,6 +34,9 @@ type LiveLayerInfo struct {
 
 // LayerInfos returns the live profile's layers, in name order.
 func (lv *Live) LayerInfos() ([]LiveLayerInfo, error) {
+	if err := lv.q.drain(); err != nil {
+		return nil, err
+	}
 	var out []LiveLayerInfo
 	for _, l := range lv.sorted() {
 		l.mu.Lock()

@@ -58,9 +58,10 @@ class Profile:
     """A live profile: count batches of layers into it, then write or read it."""
 
     def __init__(self, threshold=0.0, rare_below=None, unit_axis=None, stats=False, patterns=False, pattern_dir=None,
-                 **stats_options):
+                 queue_bytes=0, **stats_options):
         lib = _load()
-        cfg = {"threshold": float(threshold), "stats": bool(stats), "patterns": bool(patterns)}
+        cfg = {"threshold": float(threshold), "stats": bool(stats), "patterns": bool(patterns),
+               "queue_bytes": int(queue_bytes)}
         if pattern_dir is not None:
             cfg["pattern_dir"] = os.fspath(pattern_dir)
         if rare_below is not None:
@@ -75,7 +76,7 @@ class Profile:
 
     def count(self, layer, ptr, dtype, shape, strides=None, device="cpu"):
         """Count one batch: ptr is the address of its first element, strides in bytes (None: C order).
-        The memory is read before count returns."""
+        The memory is read (counted, or with queue_bytes copied) before count returns."""
         if self._h is None:
             raise Error("actprof: the profile is closed")
         n = len(shape)

@@ -61,6 +61,8 @@ type config struct {
 	// in temporary files in PatternDir (default the system's).
 	Patterns   bool   `json:"patterns"`
 	PatternDir string `json:"pattern_dir"`
+	// QueueBytes > 0 counts asynchronously (profiler.LiveOptions).
+	QueueBytes int64 `json:"queue_bytes"`
 }
 
 // outputs is finish's JSON: the profile's path, the pattern store's path
@@ -126,7 +128,7 @@ func open(cfg string, handle *C.int64_t) (err error) {
 		return fmt.Errorf("actprof: bad configuration: %v", err)
 	}
 	opt := profiler.LiveOptions{Backend: cpu.New(), Threshold: c.Threshold, RareBelow: c.RareBelow, UnitAxis: c.UnitAxis,
-		Patterns: c.Patterns, PatternDir: c.PatternDir}
+		Patterns: c.Patterns, PatternDir: c.PatternDir, QueueBytes: c.QueueBytes}
 	if c.Stats {
 		so := profiler.DefaultStats()
 		if c.DormantTau != nil {

@@ -236,6 +236,30 @@ with torch.inference_mode():
     run_model("tokens", tok, ["mlp.1"], {"mlp.1": "float32"},
               [torch.randint(0, 50, s) for s in ((2, 5), (3, 9), (1, 4))], record=False)
 
+# Counted through the queue, an in-place module's output counts as the
+# hook saw it, though the model overwrites it at once, also through a
+# queue smaller than a batch.
+class InPlace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        h = self.act(x)
+        return h.mul_(-1).add_(float("nan"))
+
+
+ip = InPlace()
+for q in (64 << 20, 100):
+    d = os.path.join(OUT, "inplace-%s" % q)
+    os.makedirs(d)
+    cap = Capture(ip, ["act"])
+    with ap.profile(ip, names=["act"], out=os.path.join(d, "live.json"), stats=True, queue=q):
+        for n in (50, 3, 20):
+            ip(torch.randn(n, 30))
+    cap.close()
+    check(os.path.join(d, "live.json"), cap, {"act": "float32"})
+
 # Non-contiguous outputs count as their values.
 class T2(nn.Module):
     def forward(self, x):
