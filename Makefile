@@ -121,6 +121,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzNpyHeader -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzSafetensorsHeader -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzUnpickle -fuzztime 20s ./input/
+	$(GO) test -run XXX -fuzz FuzzArrowMetadata -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzDecoders -fuzztime 20s ./store/
 	$(GO) test -run XXX -fuzz FuzzOpen -fuzztime 30s -fuzzminimizetime 2s ./store/
 

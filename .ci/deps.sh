@@ -4,7 +4,9 @@
 # of the end-to-end tests and bench/probe.py), python3-torch (trains the small
 # nets whose activations the value statistics' end-to-end test profiles;
 # 171 packages, about 580 MiB, 80 s to install), chromium (the headless
-# browser that the HTML report's test drives), slurm-wlm and munge (a
+# browser that the HTML report's test drives), nodejs and npm (which install
+# npm's apache-arrow and parquet-wasm, the independent writers of the Arrow
+# and Parquet reader tests' files: .ci/node-deps.sh), slurm-wlm and munge (a
 # one-node Slurm cluster for the Slurm examples' test, make test-slurm; as
 # root only), and nvidia-cuda-toolkit from
 # non-free (nvcc, cuda.h, libcuda: make cuda-check and the cuda-tagged
@@ -17,7 +19,8 @@
 # under CI (CI set), else a warning: make test then skips the value
 # statistics' end-to-end test. A missing CUDA toolkit that cannot be installed is an
 # error under CI (CI set), else a warning: make test then skips cuda-check;
-# likewise chromium (make test then skips the browser test).
+# likewise chromium (make test then skips the browser test) and the Arrow
+# writers (make test then skips the Arrow and Parquet reader tests).
 # ACTPROF_DEPS_CUDA=0 leaves the CUDA toolkit out.
 #
 # Called by make deps (so by make test) and by .ci/run.
@@ -27,13 +30,15 @@ py=/usr/bin/python3
 have_numpy() { "$py" -c 'import numpy' >/dev/null 2>&1; }
 have_torch() { "$py" -c 'import torch' >/dev/null 2>&1; }
 have_chromium() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
+have_node() { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }
+have_arrow_writers() { have_node && bash "$(dirname "$0")/node-deps.sh" >/dev/null; }
 have_slurm() { [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/munged ] && command -v sbatch >/dev/null 2>&1; }
 want_slurm() { [ "$(id -u)" -eq 0 ]; } # the local cluster runs jobs as root
 have_cuda() { command -v nvcc >/dev/null 2>&1 && [ -f /usr/include/cuda.h ]; }
 want_cuda() { [ "${ACTPROF_DEPS_CUDA:-1}" != 0 ]; }
 strict() { [ -n "${CI:-}" ] && [ "${CI}" != 0 ] && [ "${CI}" != false ]; }
 
-if have_numpy && have_torch && have_chromium && { ! want_slurm || have_slurm; } && { ! want_cuda || have_cuda; }; then
+if have_numpy && have_torch && have_chromium && have_arrow_writers && { ! want_slurm || have_slurm; } && { ! want_cuda || have_cuda; }; then
   exit 0
 fi
 
@@ -104,6 +109,18 @@ if ! have_chromium; then
     fi
     echo "deps: warning: no chromium: make test skips the HTML report's browser test" >&2
   fi
+fi
+
+if ! have_node; then
+  echo "deps: installing nodejs and npm (they install the Arrow and Parquet tests' writers)"
+  apt_install nodejs npm || true
+fi
+if ! have_arrow_writers; then
+  if strict; then
+    echo "deps: npm's apache-arrow and parquet-wasm are missing and could not be installed (.ci/node-deps.sh)" >&2
+    exit 1
+  fi
+  echo "deps: warning: no apache-arrow/parquet-wasm on Node.js: make test skips the Arrow and Parquet reader tests" >&2
 fi
 
 if want_slurm && ! have_slurm; then

@@ -36,7 +36,13 @@ type Options struct {
 //   - a .pt or .pth file (torch.save, zip format): one layer per tensor,
 //     named by its dict keys and list indices joined with '.', a lone
 //     tensor by the file name without its extension;
-//   - a folder: each .npy, .npz, .safetensors, .pt and .pth file in it as above, and
+//   - an Arrow IPC file (.arrow, .arrows, .feather, .ipc; stream or file
+//     format): one layer per column of lists of floats, named by the column;
+//   - a Hugging Face datasets folder (state.json, or dataset_info.json
+//     beside data-XXXXX-of-YYYYY.arrow shards): its columns, the shards
+//     joined;
+//   - a folder: each .npy, .npz, .safetensors, .pt, .pth and Arrow file in it as above,
+//     each datasets subfolder, its layers named subfolder/column, and
 //     each subfolder holding .npy files as one layer named by the subfolder,
 //     its .npy files (in lexical order) being shards joined on axis 0. Other
 //     files, and names starting with '.', are ignored. Entries are taken in
@@ -99,9 +105,9 @@ func Open(paths []string, opt Options) ([]profiler.Layer, error) {
 	}
 	if len(layers) == 0 {
 		if len(paths) == 1 {
-			return nil, profiler.FileErrorf(paths[0], profiler.ErrFormat, "no layers: no .npy, .npz, .safetensors or .pt data found")
+			return nil, profiler.FileErrorf(paths[0], profiler.ErrFormat, "no layers: no .npy, .npz, .safetensors, .pt or .arrow data found")
 		}
-		return nil, fmt.Errorf("%w: no layers in %s: no .npy, .npz, .safetensors or .pt data found", profiler.ErrFormat, strings.Join(paths, ", "))
+		return nil, fmt.Errorf("%w: no layers in %s: no .npy, .npz, .safetensors, .pt or .arrow data found", profiler.ErrFormat, strings.Join(paths, ", "))
 	}
 	return layers, nil
 }
@@ -113,6 +119,8 @@ func fileKind(name string) string {
 	switch ext {
 	case ".npy", ".npz", ".safetensors", ".pt", ".pth":
 		return ext
+	case ".arrow", ".arrows", ".feather", ".ipc":
+		return ".arrow"
 	}
 	return ""
 }
@@ -147,12 +155,15 @@ func openPath(p string, sel func(string) bool) ([]profiler.Layer, error) {
 	}
 	switch kind {
 	case kindDir:
+		if isDatasetDir(st, p) {
+			return openDataset(st, p, "", sel)
+		}
 		return openDir(st, p, sel)
 	case kindOther:
 		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "not a regular file or folder")
 	}
 	if fileKind(p) == "" {
-		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "unknown file type: want .npy, .npz, .safetensors, .pt or a folder")
+		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "unknown file type: want .npy, .npz, .safetensors, .pt, .arrow or a folder")
 	}
 	return openFile(p, sel)
 }
@@ -177,6 +188,8 @@ func openFile(p string, sel func(string) bool) ([]profiler.Layer, error) {
 		return openSafetensors(p, sel)
 	case ".pt", ".pth":
 		return openPt(p, sel)
+	case ".arrow":
+		return openArrow(p, sel)
 	}
 	return nil, nil
 }
@@ -191,6 +204,14 @@ func openDir(st store, dir string, sel func(string) bool) ([]profiler.Layer, err
 	for _, e := range entries {
 		if !e.dir {
 			ls, err := openFile(e.path, sel)
+			if err != nil {
+				return nil, err
+			}
+			layers = append(layers, ls...)
+			continue
+		}
+		if isDatasetDir(st, e.path) {
+			ls, err := openDataset(st, e.path, e.name+"/", sel)
 			if err != nil {
 				return nil, err
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -59,4 +60,21 @@ func requireTorch(t *testing.T) string {
 		missingReference(t, "PyTorch unavailable (%s with torch; make deps installs python3-torch): %v", py, err)
 	}
 	return py
+}
+
+// requireArrowWriters returns the node_modules folder holding npm's
+// apache-arrow and parquet-wasm, the independent writers of the Arrow and
+// Parquet tests' files, installing them there (.ci/node-deps.sh) if need
+// be; it skips the test (fails it under CI) when they cannot be had.
+func requireArrowWriters(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("bash", "../../.ci/node-deps.sh").Output()
+	if err != nil {
+		msg := err.Error()
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = string(ee.Stderr)
+		}
+		missingReference(t, "Arrow writers unavailable (npm's apache-arrow and parquet-wasm on Node.js; make deps installs them): %s", msg)
+	}
+	return strings.TrimSpace(string(out))
 }
