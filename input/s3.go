@@ -74,15 +74,37 @@ func s3Error(name string, err error) error {
 		if r.Code == "NoSuchBucket" {
 			what = "no such bucket"
 		}
-		return &profiler.FileError{Path: name, Err: fmt.Errorf("%s (%d %s): %w", what, http.StatusNotFound, cmpOr(r.Code, "NotFound"), fs.ErrNotExist)}
+		return &profiler.FileError{Path: name, Err: &kindError{fmt.Sprintf("%s (%d %s)", what, http.StatusNotFound, cmpOr(r.Code, "NotFound")), fs.ErrNotExist}}
 	case r.StatusCode == http.StatusForbidden || r.Code == "AccessDenied":
-		return &profiler.FileError{Path: name, Err: fmt.Errorf("access denied (%d %s): check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE) and the object's permissions: %w", http.StatusForbidden, cmpOr(r.Code, "Forbidden"), fs.ErrPermission)}
+		return &profiler.FileError{Path: name, Err: &kindError{fmt.Sprintf("access denied (%d %s): check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE) and the object's permissions", http.StatusForbidden, cmpOr(r.Code, "Forbidden")), fs.ErrPermission}}
 	case r.StatusCode == http.StatusPreconditionFailed:
 		return profiler.FileErrorf(name, profiler.ErrFormat, "the object changed while it was read (its ETag is no longer the one it had when opened)")
 	case r.StatusCode != 0:
 		return &profiler.FileError{Path: name, Err: fmt.Errorf("S3 error %d %s%s: %s", r.StatusCode, r.Code, tries, oneLineText(r.Message))}
 	}
 	return &profiler.FileError{Path: name, Err: fmt.Errorf("S3 request failed%s: %s", tries, oneLineText(err.Error()))}
+}
+
+// kindError is a message that errors.Is takes for kind.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string        { return e.msg }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+
+// notFound tells a missing bucket from a missing object: a HEAD's 404 has
+// no body to say which.
+func (s s3Store) notFound(bucket string, err error) error {
+	r := minio.ToErrorResponse(err)
+	if r.StatusCode == http.StatusNotFound && r.Code != "NoSuchBucket" {
+		if ok, berr := s.c.core.BucketExists(context.Background(), bucket); berr == nil && !ok {
+			r.Code = "NoSuchBucket"
+			return r
+		}
+	}
+	return err
 }
 
 func cmpOr(a, b string) string {
@@ -107,7 +129,7 @@ func (s s3Store) Open(name string) (Object, error) {
 	}
 	info, err := s.stat(bucket, key)
 	if err != nil {
-		return nil, s3Error(name, err)
+		return nil, s3Error(name, s.notFound(bucket, err))
 	}
 	return &s3Object{c: s.c, name: name, bucket: bucket, key: key, size: info.Size, etag: info.ETag}, nil
 }
@@ -138,7 +160,7 @@ func (s s3Store) Stat(name string) (entryKind, error) {
 		}
 		key += "/"
 		if some, lerr := s.any(bucket, key); lerr != nil || !some {
-			return kindOther, s3Error(name, err)
+			return kindOther, s3Error(name, s.notFound(bucket, err))
 		}
 		return kindDir, nil
 	}
@@ -147,7 +169,7 @@ func (s s3Store) Stat(name string) (entryKind, error) {
 		return kindOther, s3Error(name, err)
 	}
 	if !some {
-		return kindOther, &profiler.FileError{Path: name, Err: fmt.Errorf("no objects under this prefix: %w", fs.ErrNotExist)}
+		return kindOther, &profiler.FileError{Path: name, Err: &kindError{"no objects under this prefix", fs.ErrNotExist}}
 	}
 	return kindDir, nil
 }
@@ -252,7 +274,7 @@ func (s s3Store) Glob(name string) ([]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, &profiler.FileError{Path: name, Err: fmt.Errorf("no object matches: %w", fs.ErrNotExist)}
+		return nil, &profiler.FileError{Path: name, Err: &kindError{"no object matches", fs.ErrNotExist}}
 	}
 	return out, nil
 }

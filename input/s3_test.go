@@ -239,7 +239,7 @@ func TestS3Errors(t *testing.T) {
 		kind      error
 	}{
 		{"s3://bkt/acts/fc2.npy", "s3://bkt/acts/fc2.npy: no such object (404 NoSuchKey)", fs.ErrNotExist},
-		{"s3://nobucket/acts/fc1.npy", "s3://nobucket/acts/fc1.npy: no such", fs.ErrNotExist},
+		{"s3://nobucket/acts/fc1.npy", "s3://nobucket/acts/fc1.npy: no such bucket (404 NoSuchBucket)", fs.ErrNotExist},
 		{"s3://bkt/none/", "s3://bkt/none/: no objects under this prefix", fs.ErrNotExist},
 		{"s3://bkt/acts/*.npz", "s3://bkt/acts/*.npz: no object matches", fs.ErrNotExist},
 	} {
