@@ -126,7 +126,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzOpen -fuzztime 30s -fuzzminimizetime 2s ./store/
 
 # Kernel benchmarks, then the end-to-end run on a 2 GiB file against NumPy
-# and the memory-sweep limit (../shared/bench), as ratios.
+# and the memory-sweep limit (../shared/bench), as ratios; object storage
+# (bench/s3.sh) against the local file.
 bench: build
 	bash bench/run.sh
 

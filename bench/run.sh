@@ -155,3 +155,5 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
   echo "  (skipped: /usr/bin/python3 has no torch)"
 fi
+
+bash bench/s3.sh

@@ -418,6 +418,10 @@ func transient(err error) bool {
 	if code := minio.ToErrorResponse(err).StatusCode; code != 0 {
 		return code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout
 	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return false // a misspelt endpoint or bucket
+	}
 	var be *bodyError
 	var ne net.Error
 	var ue *url.Error
