@@ -10,7 +10,8 @@
 #   4. actprof end to end, --device cuda against --device cpu on the same
 #      files (float32, float16, bfloat16 safetensors, conv and token layers):
 #      the profiles' counts and the pattern stores must be identical;
-#   5. a 4 GiB float32 file timed on the GPU and on all CPU cores;
+#   5. a 4 GiB float32 file timed on the GPU and on all CPU cores, and on
+#      1, 2, 4, 8 cores against the GPU (the --device auto rule);
 #   6. pattern writing on the CPU backend at GOMAXPROCS 2..all cores (the
 #      2 GiB file of make bench, the store on /dev/shm and on disk), beside
 #      the same runs without patterns: how the writer scales.
@@ -96,9 +97,11 @@ for ds in f32 f16 bf16; do
   check cmp "$d/$ds.cpu.actbits" "$d/$ds.cuda.actbits"
   check "$b/actprof" patterns verify "$d/$ds.cuda.actbits" "$d/$ds.cpu.json"
 done
-# --device auto re-executes into actprof-cuda when the GPU is usable.
-"$b/actprof" profile --quiet -o "$d/auto.json" "$d/f32" > /dev/null
-check grep -q '"backend": "cuda:0"' "$d/auto.json"
+# --device auto: a small input counts on the CPU by the rule (saying so), a
+# large one on one worker re-executes into actprof-cuda.
+"$b/actprof" profile -o "$d/auto.json" "$d/f32" 2> "$d/auto.err" > /dev/null
+check grep -q '"backend": "cpu' "$d/auto.json"
+check grep -q 'device auto: counting on the CPU' "$d/auto.err"
 
 fi
 if want 5; then
@@ -127,6 +130,16 @@ for dev in cpu cuda; do
   awk -v s="$s" -v e="$e" -v d=$dev 'BEGIN { printf "%s with --patterns: %.3f s\n", d, e - s }'
 done
 check cmp "$d/big.cpu.actbits" "$d/big.cuda.actbits"
+# The --device auto rule's break-even: whole processes on the 4 GiB file on
+# 1, 2, 4 and 8 cores (GOMAXPROCS), CPU against GPU, and what auto chose.
+for p in 1 2 4 8; do
+  line="GOMAXPROCS=$p: cpu $(GOMAXPROCS=$p timed "$b/actprof" profile --device cpu --quiet -o /dev/null "$d/big")"
+  line="$line, cuda $(GOMAXPROCS=$p timed "$b/actprof" profile --device cuda --quiet -o /dev/null "$d/big")"
+  GOMAXPROCS=$p "$b/actprof" profile -o /dev/null "$d/big" 2> "$d/auto.err" > /dev/null
+  echo "$line; auto: $(grep -o 'counting on the [A-Z]*' "$d/auto.err" | head -1)"
+done
+GOMAXPROCS=1 "$b/actprof" profile -o "$d/auto1.json" "$d/big" 2> /dev/null > /dev/null
+check grep -q '"backend": "cuda:0"' "$d/auto1.json"
 
 fi
 if want 6; then

@@ -154,10 +154,11 @@ func probeGPUs(ctx context.Context, bin string) ([]deviceInfo, error) {
 // command in actprof-cuda (and does not return) when a GPU is wanted and
 // usable from the plain binary.
 //
-// With auto, a machine without actprof-cuda counts on the CPU silently (a
-// CPU-only install); one with actprof-cuda but no usable GPU says so in one
-// line (unless quiet).
-func chooseBackend(ctx context.Context, e *env, device string, generic, quiet bool) (profiler.Backend, error) {
+// With auto, the rule of autodevice.go decides first whether a GPU is
+// worth trying for plan. A machine without actprof-cuda counts on the CPU
+// silently (a CPU-only install); one with actprof-cuda says in one line
+// (unless quiet) which it chose and why, or that no GPU is usable.
+func chooseBackend(ctx context.Context, e *env, device string, plan autoPlan, generic, quiet bool) (profiler.Backend, error) {
 	kind, ordinals, err := parseDevice(device)
 	if err != nil {
 		return nil, err
@@ -166,9 +167,22 @@ func chooseBackend(ctx context.Context, e *env, device string, generic, quiet bo
 	if kind == "cpu" || generic {
 		return cpuBackend, nil
 	}
+	var why string
+	if kind == "auto" {
+		var gpu bool
+		if gpu, why = chooseAuto(plan); !gpu {
+			if _, err := findCudaBinary(); !quiet && (gpuBackend != nil || err == nil) {
+				fmt.Fprintf(e.stderr, "actprof: --device auto: counting on the CPU: %s\n", why)
+			}
+			return cpuBackend, nil
+		}
+	}
 	if gpuBackend != nil { // we are actprof-cuda
 		b, err := gpuBackends(ordinals)
 		if err == nil {
+			if kind == "auto" && !quiet {
+				fmt.Fprintf(e.stderr, "actprof: --device auto: counting on the GPU: %s\n", why)
+			}
 			return b, nil
 		}
 		if kind == "cuda" {
@@ -237,6 +251,9 @@ func cmdDevices(ctx context.Context, e *env, args []string) error {
 	}
 	if len(devs) == 0 {
 		fmt.Fprintf(e.stdout, "cuda    unavailable: %v\n", why)
+		fmt.Fprintf(e.stdout, "auto    counts on the CPU (no GPU)\n")
+	} else {
+		fmt.Fprintf(e.stdout, "auto    %s\n", autoRule(hostCores()))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -500,10 +501,11 @@ func TestOutputToDevNull(t *testing.T) {
 	}
 }
 
-// TestDeviceAutoFallsBack: with actprof-cuda installed beside actprof,
-// --device auto gives the profile --device cpu gives: on the GPU when one is
-// usable, else on the CPU after one notice line; --device cuda without a
-// GPU is an error.
+// TestDeviceAutoFallsBack: with actprof-cuda installed and no GPU,
+// --device auto counts a small input on the CPU by the rule, saying so in
+// one line without probing, and an input above the rule's size probes the
+// GPU, falls back with one notice line and gives the profile of --device
+// cpu; --device cuda is exit 1; actprof devices says why there is no GPU.
 func TestDeviceAutoFallsBack(t *testing.T) {
 	if _, err := os.Stat("/usr/include/cuda.h"); err != nil {
 		missingReference(t, "CUDA headers not installed (Debian's nvidia-cuda-toolkit; make deps installs it): cannot build actprof-cuda")
@@ -517,6 +519,20 @@ func TestDeviceAutoFallsBack(t *testing.T) {
 	if _, se, code := actprof(t, "synth", "-o", dir, "--rows", "500", "--layer", "fc:40", "--layer", "conv:6x3x3"); code != 0 {
 		t.Fatal(se)
 	}
+	sameCounts := func(what, cpuOut, autoOut string) *profiler.Profile {
+		t.Helper()
+		pc, err1 := profiler.DecodeProfile(strings.NewReader(cpuOut))
+		pa, err2 := profiler.DecodeProfile(strings.NewReader(autoOut))
+		if err1 != nil || err2 != nil {
+			t.Fatal(what, err1, err2)
+		}
+		if !slices.EqualFunc(pa.Layers, pc.Layers, func(a, b profiler.LayerProfile) bool {
+			return slices.Equal(a.Counts, b.Counts) && slices.Equal(a.NaNCounts, b.NaNCounts) && a.Observations == b.Observations
+		}) {
+			t.Fatalf("%s: --device auto (%s) differs from --device cpu", what, pa.Backend)
+		}
+		return pa
+	}
 	cpuOut, _, code := actprof(t, "profile", "--quiet", "--device", "cpu", "--json", dir)
 	if code != 0 {
 		t.Fatal("cpu profile failed")
@@ -525,28 +541,52 @@ func TestDeviceAutoFallsBack(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("auto: %d %s", code, autoErr)
 	}
-	pc, err1 := profiler.DecodeProfile(strings.NewReader(cpuOut))
-	pa, err2 := profiler.DecodeProfile(strings.NewReader(autoOut))
-	if err1 != nil || err2 != nil {
-		t.Fatal(err1, err2)
+	if pa := sameCounts("small input", cpuOut, autoOut); pa.Backend != "cpu" && !strings.HasPrefix(pa.Backend, "cpu") {
+		t.Errorf("small input counted on %s", pa.Backend)
 	}
-	gpu := strings.HasPrefix(pa.Backend, "cuda")
-	pa.Backend = pc.Backend
-	if !slices.EqualFunc(pa.Layers, pc.Layers, func(a, b profiler.LayerProfile) bool {
-		return slices.Equal(a.Counts, b.Counts) && slices.Equal(a.NaNCounts, b.NaNCounts) && a.Observations == b.Observations
-	}) {
-		t.Fatalf("--device auto (%s) differs from --device cpu", pa.Backend)
+	if !strings.Contains(autoErr, "actprof: --device auto: counting on the CPU: 0.00 GB of input, at most ") || strings.Contains(autoErr, "no usable GPU") {
+		t.Errorf("small input: no rule line, or a probe: %q", autoErr)
 	}
-	if !gpu {
-		if !strings.Contains(autoErr, "no usable GPU") || !strings.Contains(autoErr, "counting on the CPU") {
-			t.Errorf("no fallback notice: %q", autoErr)
-		}
-		if _, se, code := actprof(t, "profile", "--device", "cuda", dir); code != 1 || strings.Count(se, "\n") != 1 {
-			t.Errorf("--device cuda without a GPU: exit %d, %q", code, se)
-		}
-		if so, _, code := actprof(t, "devices"); code != 0 || !strings.Contains(so, "cuda    unavailable") {
-			t.Errorf("devices: %d %q", code, so)
-		}
+	if _, se, code := actprof(t, "profile", "--device", "auto", "--stats", "-o", os.DevNull, dir); code != 0 || !strings.Contains(se, "counting on the CPU: --stats") {
+		t.Errorf("--stats: exit %d, %q", code, se)
+	}
+
+	// A sparse float32 .npy of 2.05 GB of zeros, above the rule's size on
+	// one worker (1.96 GB): auto tries the GPU, finds none, falls back.
+	big := filepath.Join(t.TempDir(), "big.npy")
+	rows, units := 500_000, 1024
+	hdr := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, units)
+	hdr += strings.Repeat(" ", 63-(10+len(hdr))%64) + "\n"
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(append([]byte("\x93NUMPY\x01\x00"), byte(len(hdr)), byte(len(hdr)>>8)))
+	f.WriteString(hdr)
+	err = f.Truncate(int64(10+len(hdr)) + int64(rows*units*4))
+	if cerr := f.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+	cpuOut, _, code = actprof(t, "profile", "--quiet", "--device", "cpu", "--workers", "1", "--json", big)
+	if code != 0 {
+		t.Fatal("cpu profile of the large file failed")
+	}
+	autoOut, autoErr, code = actprof(t, "profile", "--device", "auto", "--workers", "1", "--json", big)
+	if code != 0 {
+		t.Fatalf("auto, large file: %d %s", code, autoErr)
+	}
+	pa := sameCounts("large input", cpuOut, autoOut)
+	if strings.HasPrefix(pa.Backend, "cuda") {
+		return // a GPU is here after all: it counted, and equally
+	}
+	if !strings.Contains(autoErr, "no usable GPU") || !strings.Contains(autoErr, "counting on the CPU") || strings.Count(autoErr, "no usable GPU") != 1 || strings.Contains(autoErr, "device auto: counting on the CPU") {
+		t.Errorf("large input: no single fallback notice: %q", autoErr)
+	}
+	if _, se, code := actprof(t, "profile", "--device", "cuda", dir); code != 1 || strings.Count(se, "\n") != 1 {
+		t.Errorf("--device cuda without a GPU: exit %d, %q", code, se)
+	}
+	if so, _, code := actprof(t, "devices"); code != 0 || !strings.Contains(so, "cuda    unavailable") || !strings.Contains(so, "auto    counts on the CPU (no GPU)") {
+		t.Errorf("devices: %d %q", code, so)
 	}
 }
 

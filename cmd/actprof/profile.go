@@ -102,7 +102,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	quiet := fs.Bool("quiet", false, "no progress or timing lines on stderr")
 	patterns := fs.String("patterns", "", "also write every observation's fired units to the pattern store `FILE` (.actbits)")
 	level := fs.String("patterns-level", store.DefaultLevel, "pattern store compression: fastest (quickest to write) or best (smallest)")
-	device := fs.String("device", "auto", "where to count: auto (a GPU through actprof-cuda when one is usable, else the CPU), cpu, cuda, cuda:N, cuda:N,M,... or cuda:all (blocks spread over the GPUs)")
+	device := fs.String("device", "auto", "where to count: auto (a GPU through actprof-cuda where one is usable and expected to finish first, else the CPU; actprof devices says when), cpu, cuda, cuda:N, cuda:N,M,... or cuda:all (blocks spread over the GPUs)")
 	generic := fs.Bool("generic", false, "use the plain-Go CPU kernels, not the vector ones (for comparison)")
 	durable := fs.Bool("sync", false, "flush the profile and pattern store to stable storage (fsync) before renaming them into place")
 	checkpointEvery := fs.Duration("checkpoint-every", 30*time.Second, "with -o: write the run's progress to OUT.ckpt this often (`DURATION`; 0: never), and when a stop signal ends it (exit 75)")
@@ -243,7 +243,15 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	backend, err := chooseBackend(ctx, e, *device, *generic, *quiet)
+	shards := 1
+	if shard != nil {
+		shards = shard.Count
+	}
+	plan := newAutoPlan(ls, shards, statsOpt != nil, *patterns != "")
+	if *workers > 0 {
+		plan.cores = min(plan.cores, *workers)
+	}
+	backend, err := chooseBackend(ctx, e, *device, plan, *generic, *quiet)
 	if err != nil {
 		return err
 	}
