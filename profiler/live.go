@@ -499,12 +499,18 @@ func (l *liveLayer) writePatterns(i int, sink PatternSink) error {
 	wd := int64(Words(int(l.units)))
 	obs := p.Geom.Observations()
 	chunk := max(patternChunkBytes/8/wd, 1)
-	if c := int64(sink.Layout(i).Chunk); c > 0 {
+	lay := sink.Layout(i)
+	shift := int64(0)
+	if c := int64(lay.Chunk); c > 0 {
 		chunk = max(chunk/c, 1) * c
+		shift = int64(lay.Shift) // a part's chunk 0 is that much shorter
 	}
 	buf := make([]uint64, min(chunk, obs)*wd)
-	for first := int64(0); first < obs; first += chunk {
+	for first := int64(0); first < obs; {
 		n := min(chunk, obs-first)
+		if first == 0 {
+			n = min(chunk-shift, obs)
+		}
 		b := wordBytes(buf[:n*wd])
 		if _, err := l.spill.ReadAt(b, first*wd*8); err != nil {
 			return fmt.Errorf("layer %s: patterns: reading back observations %d to %d: %w", l.name, first, first+n, err)
@@ -512,6 +518,7 @@ func (l *liveLayer) writePatterns(i int, sink PatternSink) error {
 		if err := sink.Write(i, first, int(n), buf[:n*wd]); err != nil {
 			return err
 		}
+		first += n
 	}
 	return sink.EndLayer(i)
 }

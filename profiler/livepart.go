@@ -119,6 +119,87 @@ func (lv *Live) Part(rank int, run string, infos [][]LiveLayerInfo) (*Profile, e
 	return p, nil
 }
 
+// PartPlans returns, for a pattern store of part rank of the distributed
+// live run whose ranks' layers are infos (as for Part), the plans of the
+// run's layers over every rank's batches, in the run's layer order (its
+// ShardRecord's), and the rows of each that are this rank's batches (none
+// where it has no batch of the layer): store.NewPartHeader's arguments.
+func (lv *Live) PartPlans(rank int, infos [][]LiveLayerInfo) ([]Plan, []RowRange, error) {
+	if err := (ShardSpec{Index: rank, Count: len(infos)}).Check(); err != nil {
+		return nil, nil, err
+	}
+	byName := make([]map[string]LiveLayerInfo, len(infos))
+	names := map[string]bool{}
+	for r, ls := range infos {
+		byName[r] = map[string]LiveLayerInfo{}
+		for _, l := range ls {
+			byName[r][l.Name] = l
+			names[l.Name] = true
+		}
+	}
+	var plans []Plan
+	var rows []RowRange
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		shape, axis, offset, err := lv.wholeLayer(name, rank, byName)
+		if err != nil {
+			return nil, nil, err
+		}
+		g, err := NewGeometry(shape, axis)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: layer %s: %v", ErrShape, name, err)
+		}
+		var dt DType
+		for r := range byName {
+			if l, ok := byName[r][name]; ok {
+				dt = ParseDType(l.DType)
+				break
+			}
+		}
+		plans = append(plans, Plan{Layer: Layer{Name: name, DType: dt, Shape: shape}, Geom: g})
+		rr := RowRange{First: int64(offset) / max(g.Inner, 1)}
+		if l, ok := byName[rank][name]; ok {
+			rr.Count = l.Rows
+		}
+		rows = append(rows, rr)
+	}
+	return plans, rows, nil
+}
+
+// WritePartPatterns hands sink the fired bits of this rank's batches as
+// a shard's run over the layers names (the run's, PartPlans' order) does:
+// a layer of which the rank has no batch is begun and ended with no Write.
+func (lv *Live) WritePartPatterns(sink PatternSink, names []string) error {
+	if !lv.opt.Patterns {
+		return fmt.Errorf("%w: the live profile keeps no patterns", ErrBadOption)
+	}
+	if err := lv.q.drain(); err != nil {
+		return err
+	}
+	own := map[string]*liveLayer{}
+	for _, l := range lv.sorted() {
+		own[l.name] = l
+	}
+	for i, name := range names {
+		if l, ok := own[name]; ok {
+			if err := l.writePatterns(i, sink); err != nil {
+				return err
+			}
+			delete(own, name)
+			continue
+		}
+		if err := sink.BeginLayer(i, Plan{Layer: Layer{Name: name}}); err != nil {
+			return err
+		}
+		if err := sink.EndLayer(i); err != nil {
+			return err
+		}
+	}
+	for name := range own {
+		return fmt.Errorf("%w: layer %s is not one of the run's", ErrBadOption, name)
+	}
+	return nil
+}
+
 // wholeLayer returns the shape and unit axis of layer name over every
 // rank's batches, and the first observation of rank's.
 func (lv *Live) wholeLayer(name string, rank int, byName []map[string]LiveLayerInfo) (shape []int, axis int, offset uint64, err error) {

@@ -24,7 +24,7 @@ supported: tensors produced inside CUDA graphs or torch.compile regions
 (hooks there do not run per batch), outputs that are not tensors, and
 counting in forked DataLoader workers (count in the main process; workers
 only load data). Under torch.distributed each rank writes its part of the
-profile (see profile).
+profile and of the pattern store (see profile).
 """
 
 import fnmatch
@@ -107,7 +107,10 @@ class profile:
     a run id when the block starts, and exchange their layers' shapes when
     it ends (collectives on the group: every rank must enter and leave the
     block; a rank that raises inside it leaves the others waiting at its end
-    until the group's timeout). Pattern stores of ranks are not supported.
+    until the group's timeout). With patterns=, each rank writes its part
+    of the store too, patterns with {rank} replaced by its rank; `actprof
+    patterns merge` of the parts answers every query as the store of one
+    process over the ranks' batches in rank order does.
     """
 
     def __init__(self, model, modules=(), names=(), out=None, threshold=0.0, unit_axis=None, stats=False,
@@ -131,8 +134,12 @@ class profile:
                 raise ValueError("actprof: under torch.distributed (rank %d of %d), out must name each rank's part with "
                                  "{rank}, e.g. out=\"profile-{rank}.json\"; `actprof merge` then combines the parts" % (rank, world))
             if self._patterns is not None:
-                raise ValueError("actprof: patterns= under torch.distributed (rank %d of %d): a rank's pattern store is not "
-                                 "supported; write patterns from a run in one process" % (rank, world))
+                if "{rank}" not in self._patterns:
+                    raise ValueError("actprof: under torch.distributed (rank %d of %d), patterns must name each rank's store "
+                                     "with {rank}, e.g. patterns=\"acts-{rank}.actbits\"; `actprof patterns merge` then "
+                                     "combines them" % (rank, world))
+                self._patterns = self._patterns.replace("{rank}", str(rank))
+                self._args["pattern_dir"] = os.path.dirname(os.path.abspath(self._patterns))
             self._rank, self._world = rank, world
             self._out = os.fspath(out).replace("{rank}", str(rank))
         self._run = None

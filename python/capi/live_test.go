@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -79,6 +80,30 @@ func TestTorchLive(t *testing.T) {
 	if !reflect.DeepEqual(m, one) {
 		t.Fatalf("merged profile header %+v, one process %+v", m, one)
 	}
+	// merged stores of the ranks answer as one process's store does, and
+	// compacted to level best are its bytes
+	mstore := filepath.Join(dir, "merged.actbits")
+	if b, err := exec.Command(bin, "patterns", "merge", "-o", mstore, filepath.Join(d, "part-1.actbits"), filepath.Join(d, "part-0.actbits")).CombinedOutput(); err != nil {
+		t.Fatalf("actprof patterns merge: %v\n%s", err, b)
+	}
+	sameQueries(t, bin, mstore, filepath.Join(d, "one.actbits"), decode(t, merged))
+	if b, err := exec.Command(bin, "patterns", "verify", mstore, merged).CombinedOutput(); err != nil {
+		t.Fatalf("patterns verify of the merged store: %v\n%s", err, b)
+	}
+	var best [2][]byte
+	for k, s := range []string{mstore, filepath.Join(d, "one.actbits")} {
+		c := filepath.Join(dir, fmt.Sprintf("best%d.actbits", k))
+		if b, err := exec.Command(bin, "patterns", "compact", s, "-o", c).CombinedOutput(); err != nil {
+			t.Fatalf("patterns compact %s: %v\n%s", s, err, b)
+		}
+		best[k], _ = os.ReadFile(c)
+	}
+	if len(best[0]) == 0 || !bytes.Equal(best[0], best[1]) {
+		t.Errorf("compacted merged store (%d bytes) is not the compacted store of one process (%d bytes)", len(best[0]), len(best[1]))
+	}
+	if b, err := exec.Command(bin, "patterns", "merge", "-o", filepath.Join(dir, "half.actbits"), filepath.Join(d, "part-0.actbits")).CombinedOutput(); err == nil || !strings.Contains(string(b), "missing") {
+		t.Fatalf("patterns merge of one part of two: %v\n%s", err, b)
+	}
 	// one part alone is not the whole run's
 	if b, err := exec.Command(bin, "merge", "-o", filepath.Join(dir, "half.json"), filepath.Join(d, "part-0.json")).CombinedOutput(); err == nil || !strings.Contains(string(b), "missing shards 1 of 2") {
 		t.Fatalf("merge of one part of two: %v\n%s", err, b)
@@ -102,6 +127,13 @@ func sameStores(t *testing.T, bin, live, offline string, p *profiler.Profile) {
 	if !bytes.Equal(a, b) {
 		t.Errorf("%s (%d bytes) is not %s (%d bytes)", live, len(a), offline, len(b))
 	}
+	sameQueries(t, bin, live, offline, p)
+}
+
+// sameQueries is sameStores but for the bytes.
+func sameQueries(t *testing.T, bin, live, offline string, p *profiler.Profile) {
+	t.Helper()
+	var err error
 	var rs [2]*store.Reader
 	for k, s := range []string{live, offline} {
 		if rs[k], err = store.Open(s); err != nil {
@@ -123,7 +155,13 @@ func sameStores(t *testing.T, bin, live, offline string, p *profiler.Profile) {
 		if err != nil || !slices.Equal(c, p.Layers[i].Counts) {
 			t.Fatalf("%s layer %s: counts %v (%v), the live profile's %v", live, info.Name, c, err, p.Layers[i].Counts)
 		}
+		if ls[0].Blocks() != ls[1].Blocks() {
+			t.Fatalf("layer %s: %d blocks in %s, %d in %s", info.Name, ls[0].Blocks(), live, ls[1].Blocks(), offline)
+		}
 		for o := range info.Observations {
+			if b0, b1 := must(ls[0].BlockOf(o)), must(ls[1].BlockOf(o)); b0 != b1 {
+				t.Fatalf("layer %s observation %d: in block %d of %s, block %d of %s", info.Name, o, b0, live, b1, offline)
+			}
 			f0, err0 := ls[0].Fired(o)
 			f1, err1 := ls[1].Fired(o)
 			if err0 != nil || err1 != nil || !slices.Equal(f0, f1) {
@@ -203,4 +241,11 @@ func equalLayer(t *testing.T, got, want profiler.LayerProfile) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("layer %s: live %+v\noffline %+v", want.Name, got, want)
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -68,14 +68,18 @@ type config struct {
 // outputs is finish's JSON: the profile's path, the pattern store's path
 // and level, and for a process of a distributed run, its part.
 type outputs struct {
-	Out           string `json:"out"`
-	Patterns      string `json:"patterns"`
-	PatternsLevel string `json:"patterns_level"`
-	Part          *struct {
-		Rank   int                        `json:"rank"`
-		Run    string                     `json:"run"`
-		Layers [][]profiler.LiveLayerInfo `json:"layers"`
-	} `json:"part"`
+	Out           string    `json:"out"`
+	Patterns      string    `json:"patterns"`
+	PatternsLevel string    `json:"patterns_level"`
+	Part          *partSpec `json:"part"`
+}
+
+// partSpec is a rank's part of a distributed run: its rank, the run's id
+// and every rank's layers (layers[r]: rank r's LayerInfos).
+type partSpec struct {
+	Rank   int                        `json:"rank"`
+	Run    string                     `json:"run"`
+	Layers [][]profiler.LiveLayerInfo `json:"layers"`
 }
 
 type session struct {
@@ -311,9 +315,6 @@ func finish(h C.int64_t, spec string) (err error) {
 	if err := dec.Decode(&o); err != nil {
 		return fmt.Errorf("actprof: bad outputs: %v", err)
 	}
-	if o.Patterns != "" && o.Part != nil {
-		return fmt.Errorf("actprof: patterns of a distributed run: a part's pattern store is not supported; write patterns from a run in one process")
-	}
 	if o.Patterns != "" && o.Patterns == o.Out {
 		return fmt.Errorf("actprof: the profile and the pattern store are both %s", o.Out)
 	}
@@ -337,7 +338,7 @@ func finish(h C.int64_t, spec string) (err error) {
 		}
 	}
 	if o.Patterns != "" {
-		if err := writePatterns(s.live, o.Patterns, o.PatternsLevel, p.Threshold); err != nil {
+		if err := writePatterns(s.live, o.Patterns, o.PatternsLevel, p, o.Part); err != nil {
 			return fmt.Errorf("actprof: %w", err)
 		}
 	}
@@ -353,20 +354,38 @@ func finish(h C.int64_t, spec string) (err error) {
 }
 
 // writePatterns writes the live profile's pattern store, whole or not at
-// all.
-func writePatterns(lv *profiler.Live, path, level string, threshold float64) error {
-	plans, err := lv.Plans()
-	if err != nil {
-		return err
+// all: for part (a rank of a distributed run, whose profile is p), the
+// part's store, whose layers are the run's over every rank's batches.
+func writePatterns(lv *profiler.Live, path, level string, p *profiler.Profile, part *partSpec) error {
+	var h store.Header
+	var names []string
+	if part != nil {
+		plans, rows, err := lv.PartPlans(part.Rank, part.Layers)
+		if err != nil {
+			return err
+		}
+		h = store.NewPartHeader(plans, p.Threshold, rows, p.Shard)
+		names = p.Shard.Layers
+	} else {
+		plans, err := lv.Plans()
+		if err != nil {
+			return err
+		}
+		h = store.NewHeader(plans, p.Threshold)
 	}
-	if len(plans) == 0 {
+	if len(h.Layers) == 0 && part == nil {
 		return fmt.Errorf("%s: no layer was counted: no pattern store to write", path)
 	}
-	w, err := store.Create(path, store.NewHeader(plans, threshold), level)
+	w, err := store.Create(path, h, level)
 	if err != nil {
 		return err
 	}
-	if err := lv.WritePatterns(w); err != nil {
+	if part != nil {
+		err = lv.WritePartPatterns(w, names)
+	} else {
+		err = lv.WritePatterns(w)
+	}
+	if err != nil {
 		w.Abort()
 		return err
 	}

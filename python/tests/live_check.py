@@ -7,8 +7,8 @@ Writes OUT_DIR/<model>/live.json and live.actbits (the live profile and
 pattern store) and OUT_DIR/<model>/rec/ (ap.record's shards of the same
 batches) for the models whose live profile and store the Go test compares
 with the offline ones, and OUT_DIR/dist/ (the parts of two torch.distributed
-processes and the live profile of one process over their batches), which
-the Go test merges and compares.
+processes, profiles and pattern stores, and the live profile and store of
+one process over their batches), which the Go test merges and compares.
 """
 
 import json
@@ -161,8 +161,13 @@ def dist_rank(rank, world, init, model, per_rank, d):
     import torch.distributed as dist
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     ddp = nn.parallel.DistributedDataParallel(model)
+    try:
+        ap.profile(ddp.module, names=["act1"], out=os.path.join(d, "bad-{rank}.json"), patterns=os.path.join(d, "bad.actbits"))
+        raise AssertionError("patterns without {rank} under torch.distributed were taken")
+    except ValueError as e:
+        assert "{rank}" in str(e), e
     with torch.no_grad(), ap.profile(ddp.module, names=["act1", "act2"], out=os.path.join(d, "part-{rank}.json"),
-                                     stats=True) as prof:
+                                     stats=True, patterns=os.path.join(d, "part-{rank}.actbits")) as prof:
         for x in per_rank[rank]:
             ddp(x)
     assert prof._prof is not None
@@ -176,14 +181,17 @@ def distributed(model):
     import torch.multiprocessing as mp
     d = os.path.join(OUT, "dist")
     os.makedirs(d, exist_ok=True)
-    per_rank = [[torch.randn(n, 12) for n in (5, 9, 2)], [torch.randn(n, 12) for n in (7, 1)]]
+    # rank 0's batches span more than a store block of act1 (rank 1's
+    # part's blocks must start where one process's do)
+    per_rank = [[torch.randn(n, 12) for n in (5, 9000, 2, 4321)], [torch.randn(n, 12) for n in (7, 1, 3000)]]
     import actprof._lib
     assert actprof._lib._lib is None, "the library is loaded before the ranks fork"
     mp.start_processes(dist_rank, args=(2, "file://" + os.path.join(d, "rendezvous"), model, per_rank, d),
                        nprocs=2, start_method="fork")
     names = ["act1", "act2"]
     cap = Capture(model, names)
-    with torch.no_grad(), ap.profile(model, names=names, out=os.path.join(d, "one.json"), stats=True):
+    with torch.no_grad(), ap.profile(model, names=names, out=os.path.join(d, "one.json"), stats=True,
+                                     patterns=os.path.join(d, "one.actbits")):
         for x in per_rank[0] + per_rank[1]:
             model(x)
     cap.close()
