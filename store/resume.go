@@ -424,8 +424,12 @@ func (w *Writer) restoreLayer(plan profiler.Plan) error {
 	if err != nil {
 		return err
 	}
+	// the rest of chunk 0's blocks, as Write codes them
+	if err := w.encodeInto(ch, w.layer, st, rows[n0*words(l.Units):], n0, n-n0); err != nil {
+		return err
+	}
 	ch.seal()
-	same := n0 == n && len(ch.blocks) == k && slices.Equal(st.order, w.orders[h])
+	same := len(ch.blocks) == k && slices.Equal(st.order, w.orders[h])
 	for t, b := range ch.blocks {
 		same = same && t < k && uint32(len(*b.data)) == es[t].Length && b.crc == es[t].CRC
 		w.bufs.put(b.data)

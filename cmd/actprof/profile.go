@@ -307,6 +307,11 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 				if acc, ps, err = readCheckpoint(ckpt, opt, b, true); err != nil {
 					return err
 				}
+				if ps != nil {
+					if err := checkStoreCheckpoint(ckpt, ps, *patterns, *level); err != nil {
+						return err
+					}
+				}
 			} else if _, err := os.Stat(ckpt); err == nil {
 				return fmt.Errorf("%s: a checkpoint of an earlier run of this output is here: pass --resume to go on from it, or remove it", ckpt)
 			}

@@ -176,9 +176,7 @@ func readCheckpoint(path string, opt profiler.Options, b profiler.ShardSpec, pat
 	if err != nil {
 		return nil, nil, err
 	}
-	bad := func(what string) error {
-		return fmt.Errorf("%s: the checkpoint is of another run (%s): remove it to start again", path, what)
-	}
+	bad := func(what string) error { return anotherRun(path, what) }
 	var ck patternsCheckpoint
 	var top map[string]json.RawMessage
 	if json.Unmarshal(raw, &top) == nil && top["patterns_checkpoint"] != nil {
@@ -219,6 +217,24 @@ func readCheckpoint(path string, opt profiler.Options, b profiler.ShardSpec, pat
 		return p, &ck.Patterns, nil
 	}
 	return p, nil, nil
+}
+
+// anotherRun is the error of a checkpoint at path of a run that differs
+// from this one in what.
+func anotherRun(path, what string) error {
+	return fmt.Errorf("%s: the checkpoint is of another run (%s): remove it to start again", path, what)
+}
+
+// checkStoreCheckpoint tests that a checkpoint's pattern store state ps is
+// one of a store at path and level.
+func checkStoreCheckpoint(ckpt string, ps *patternsState, path, level string) error {
+	if ps.Store.Level != level {
+		return anotherRun(ckpt, fmt.Sprintf("--patterns-level %s", ps.Store.Level))
+	}
+	if _, err := store.TempPath(path, ps.Store); err != nil {
+		return anotherRun(ckpt, "another --patterns file")
+	}
+	return nil
 }
 
 // removeCheckpoint removes the checkpoint once the output is written (one
@@ -356,7 +372,7 @@ func runPieces(ctx context.Context, ls []profiler.Layer, opt profiler.Options, b
 			ok = st.Layer == last.layer && st.Next == last.to
 		}
 		if !ok {
-			return nil, fmt.Errorf("%s: the checkpoint is of another run (other pieces): remove it to start again", ckpt)
+			return nil, anotherRun(ckpt, "other pieces")
 		}
 	}
 	var counted int64
