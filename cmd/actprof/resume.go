@@ -153,9 +153,24 @@ func runSegments(ctx context.Context, stderr io.Writer, ls []profiler.Layer, opt
 	if base == nil {
 		return profiler.CompleteShards(acc)
 	}
-	// the run's own shard, as one run of it records it
+	return ownShard(acc, plans, opt, b), nil
+}
+
+// ownShard relabels the merge of the segments of the run's shard b as the
+// part one run of the shard writes.
+func ownShard(acc *profiler.Profile, plans []profiler.Plan, opt profiler.Options, b profiler.ShardSpec) *profiler.Profile {
+	if acc.Shard == nil {
+		// shard 0/1: the merge of every segment is a whole profile
+		o := opt
+		o.Shard = &b
+		acc.Shard = profiler.NewShardRecord(plans, &o)
+		for i := range acc.Layers {
+			acc.Layers[i].Ranges = []profiler.ObsRange{{First: 0, Count: acc.Layers[i].Observations}}
+		}
+		return acc
+	}
 	acc.Shard.Count, acc.Shard.Shards = b.Count, []int{b.Index}
-	return acc, nil
+	return acc
 }
 
 // writeCheckpoint replaces the checkpoint atomically.
@@ -420,8 +435,7 @@ func runPieces(ctx context.Context, ls []profiler.Layer, opt profiler.Options, b
 	if base == nil {
 		return profiler.CompleteShards(acc)
 	}
-	acc.Shard.Count, acc.Shard.Shards = b.Count, []int{b.Index}
-	return acc, nil
+	return ownShard(acc, plans, opt, b), nil
 }
 
 // writePatternsCheckpoint writes the checkpoint of a run writing patterns:
