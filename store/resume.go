@@ -90,6 +90,15 @@ func (w *Writer) Checkpoint(m Mark) (*State, error) {
 	if err := w.f.Sync(); err != nil {
 		return nil, &profiler.FileError{Path: w.path, Err: err}
 	}
+	if !w.dirSynced {
+		// the temporary file's name, made durable once (best effort: some
+		// file systems cannot sync a folder)
+		if d, err := os.Open(filepath.Dir(w.f.Name())); err == nil {
+			_ = d.Sync()
+			d.Close()
+		}
+		w.dirSynced = true
+	}
 	index := make([][]entry, len(w.index))
 	for h := range index {
 		index[h] = w.index[h][:m.counts[h]]

@@ -83,20 +83,21 @@ type Writer struct {
 	off    int64 // the file's length so far (blocks are placed under mu)
 	synced int64 // bytes of the file whose writeback has been started (under mu)
 
-	mu      sync.Mutex
-	err     error
-	index   [][]entry
-	orders  [][]int32                  // per layer, storage order (set by the layer's chunk 0)
-	state   atomic.Pointer[layerState] // the current layer's, once its chunk 0 is coded
-	layer   int                        // the current layer's index among the run's layers
-	cur     int                        // its index in the header (-1: a layer a part holds nothing of)
-	g0      int64                      // in a part, the whole layer's observation of the layer's first
-	next    int64                      // next observation to write of the layer
-	pending map[int64]*encodedChunk    // chunks coded out of order, by first obs
-	inner   int64                      // the current layer's Geometry.Inner
-	restore bool                       // resumed: the current layer's state is made again before its next piece (restoreLayer)
-	scratch freeList[blockScratch]     // coding buffers, one set per goroutine coding
-	bufs    bufList                    // stored blocks, recycled once written
+	mu        sync.Mutex
+	err       error
+	index     [][]entry
+	orders    [][]int32                  // per layer, storage order (set by the layer's chunk 0)
+	state     atomic.Pointer[layerState] // the current layer's, once its chunk 0 is coded
+	layer     int                        // the current layer's index among the run's layers
+	cur       int                        // its index in the header (-1: a layer a part holds nothing of)
+	g0        int64                      // in a part, the whole layer's observation of the layer's first
+	next      int64                      // next observation to write of the layer
+	pending   map[int64]*encodedChunk    // chunks coded out of order, by first obs
+	inner     int64                      // the current layer's Geometry.Inner
+	dirSynced bool                       // the temporary file's folder was fsynced (Checkpoint)
+	restore   bool                       // resumed: the current layer's state is made again before its next piece (restoreLayer)
+	scratch   freeList[blockScratch]     // coding buffers, one set per goroutine coding
+	bufs      bufList                    // stored blocks, recycled once written
 }
 
 // layerState is what a layer's chunk 0 sets for its other chunks.

@@ -445,6 +445,8 @@ func runPieces(ctx context.Context, ls []profiler.Layer, opt profiler.Options, b
 // too (fsync) before it replaces the last: a crash of the machine leaves
 // one that holds.
 func writePatternsCheckpoint(path string, acc *profiler.Profile, sw *store.Writer, m store.Mark, pieceBytes int64) error {
+	// off the files a second stop signal removes before a checkpoint names it
+	sw.Keep()
 	st, err := sw.Checkpoint(m)
 	if err != nil {
 		return err
@@ -454,9 +456,5 @@ func writePatternsCheckpoint(path string, acc *profiler.Profile, sw *store.Write
 		return err
 	}
 	ck := patternsCheckpoint{Patterns: patternsState{PieceBytes: pieceBytes, Store: st}, Profile: prof.Bytes()}
-	if err := atomicfile.WriteSync(path, func(w io.Writer) error { return json.NewEncoder(w).Encode(ck) }); err != nil {
-		return err
-	}
-	sw.Keep()
-	return nil
+	return atomicfile.WriteSync(path, func(w io.Writer) error { return json.NewEncoder(w).Encode(ck) })
 }
