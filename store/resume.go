@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -477,13 +476,4 @@ func PieceCuts(units int, inner, firstRow, rows, target int64, level string) []i
 		cuts = append(cuts, c-firstRow)
 	}
 	return cuts
-}
-
-// StateOf decodes a State from JSON (a checkpoint's).
-func StateOf(raw json.RawMessage) (*State, error) {
-	var st State
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, err
-	}
-	return &st, nil
 }
