@@ -53,6 +53,10 @@ type Options struct {
 	// layers of which the shard holds rows, numbered from the first.
 	Shard  *ShardSpec
 	Inputs []InputFile
+	// Rows, with Shard, replaces the rows ShardRows gives the shard by
+	// these, one per layer (Count 0: none of the layer): a piece of a
+	// shard's rows, numbered and recorded as the shard's part.
+	Rows []RowRange
 }
 
 // StatsOptions set up the value statistics of a run. Its fields are used
@@ -236,6 +240,17 @@ func Run(ctx context.Context, layers []Layer, opt Options) (*Profile, error) {
 	if opt.Shard != nil {
 		if rows, err = ShardRows(plans, *opt.Shard); err != nil {
 			return nil, err
+		}
+		if opt.Rows != nil {
+			if len(opt.Rows) != len(plans) {
+				return nil, fmt.Errorf("%w: rows of %d layers for a run of %d", ErrBadOption, len(opt.Rows), len(plans))
+			}
+			for i, r := range opt.Rows {
+				if r.First < 0 || r.Count < 0 || r.First+r.Count > plans[i].Geom.Outer {
+					return nil, fmt.Errorf("%w: layer %s: rows [%d, +%d) outside its %d", ErrBadOption, plans[i].Layer.Name, r.First, r.Count, plans[i].Geom.Outer)
+				}
+			}
+			rows = opt.Rows
 		}
 		prof.Shard = NewShardRecord(plans, &opt)
 	}

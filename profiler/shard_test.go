@@ -426,3 +426,43 @@ func TestPartChecks(t *testing.T) {
 		t.Errorf("a gap: err %v", err)
 	}
 }
+
+// Runs over pieces of the layers' rows (Options.Rows), one piece of one
+// layer each, layer by layer as a run writing patterns is checkpointed,
+// merge into the profile of one run; rows outside a layer are refused.
+func TestRowPiecesMergeToOneRun(t *testing.T) {
+	ls, opt := shardLayers(3), shardOptions(true)
+	one, err := profiler.Run(context.Background(), ls, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := profiler.PlanLayers(ls, opt.UnitAxis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pieces [][]profiler.RowRange
+	for i, p := range plans {
+		for r := int64(0); r < p.Geom.Outer; r += 3 {
+			rows := make([]profiler.RowRange, len(plans))
+			rows[i] = profiler.RowRange{First: r, Count: min(3, p.Geom.Outer-r)}
+			pieces = append(pieces, rows)
+		}
+	}
+	var ps []*profiler.Profile
+	for j, rows := range pieces {
+		o := opt
+		o.Shard, o.Rows = &profiler.ShardSpec{Index: j, Count: len(pieces)}, rows
+		p, err := profiler.Run(context.Background(), ls, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, roundTrip(t, p))
+	}
+	sameAsRun(t, "pieces of rows", mergeAll(t, ps), one)
+	o := opt
+	o.Shard, o.Rows = &profiler.ShardSpec{Index: 0, Count: 1}, make([]profiler.RowRange, len(plans))
+	o.Rows[0] = profiler.RowRange{First: plans[0].Geom.Outer - 1, Count: 2}
+	if _, err := profiler.Run(context.Background(), ls, o); !errors.Is(err, profiler.ErrBadOption) {
+		t.Fatalf("rows past the layer: %v", err)
+	}
+}

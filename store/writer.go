@@ -83,19 +83,21 @@ type Writer struct {
 	off    int64 // the file's length so far (blocks are placed under mu)
 	synced int64 // bytes of the file whose writeback has been started (under mu)
 
-	mu      sync.Mutex
-	err     error
-	index   [][]entry
-	orders  [][]int32                  // per layer, storage order (set by the layer's chunk 0)
-	state   atomic.Pointer[layerState] // the current layer's, once its chunk 0 is coded
-	layer   int                        // the current layer's index among the run's layers
-	cur     int                        // its index in the header (-1: a layer a part holds nothing of)
-	g0      int64                      // in a part, the whole layer's observation of the layer's first
-	next    int64                      // next observation to write of the layer
-	pending map[int64]*encodedChunk    // chunks coded out of order, by first obs
-	inner   int64                      // the current layer's Geometry.Inner
-	scratch freeList[blockScratch]     // coding buffers, one set per goroutine coding
-	bufs    bufList                    // stored blocks, recycled once written
+	mu        sync.Mutex
+	err       error
+	index     [][]entry
+	orders    [][]int32                  // per layer, storage order (set by the layer's chunk 0)
+	state     atomic.Pointer[layerState] // the current layer's, once its chunk 0 is coded
+	layer     int                        // the current layer's index among the run's layers
+	cur       int                        // its index in the header (-1: a layer a part holds nothing of)
+	g0        int64                      // in a part, the whole layer's observation of the layer's first
+	next      int64                      // next observation to write of the layer
+	pending   map[int64]*encodedChunk    // chunks coded out of order, by first obs
+	inner     int64                      // the current layer's Geometry.Inner
+	dirSynced bool                       // the temporary file's folder was fsynced (Checkpoint)
+	restore   bool                       // resumed: the current layer's state is made again before its next piece (restoreLayer)
+	scratch   freeList[blockScratch]     // coding buffers, one set per goroutine coding
+	bufs      bufList                    // stored blocks, recycled once written
 }
 
 // layerState is what a layer's chunk 0 sets for its other chunks.
@@ -190,26 +192,9 @@ func Create(path string, h Header, level string) (*Writer, error) {
 // create is Create for a header checked by the caller (Merge, whose parts
 // may hold several ranges of a layer: it writes their blocks itself).
 func create(path string, h Header, level string) (*Writer, error) {
-	level, _, err := ResolveLevel(level)
+	head, err := headBytes(h)
 	if err != nil {
 		return nil, err
-	}
-	h.FormatVersion, h.Codec = FormatVersion, Codecs
-	hj, err := json.Marshal(h)
-	if err != nil {
-		return nil, err
-	}
-	best := level == "best"
-	var enc *zstd.Encoder
-	if best {
-		// Block 0 of each layer, one at a time: one encoder (34 MB of
-		// tables), with a history buffer of the window's size rather
-		// than twice that (the frames are the same).
-		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1),
-			zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true), zstd.WithLowerEncoderMem(true))
-		if err != nil {
-			return nil, err
-		}
 	}
 	var f *os.File
 	direct := atomicfile.Special(path) // e.g. /dev/null: write through, never rename over it
@@ -224,18 +209,60 @@ func create(path string, h Header, level string) (*Writer, error) {
 		}
 		return nil, &profiler.FileError{Path: path, Err: err}
 	}
+	w, err := newWriter(path, f, direct, h, level)
+	if err != nil {
+		f.Close()
+		if !direct {
+			atomicfile.Discard(f.Name())
+		}
+		return nil, err
+	}
+	w.write(head)
+	if w.err != nil {
+		w.Abort()
+		return nil, w.err
+	}
+	return w, nil
+}
+
+// headBytes is the start of a store of header h: the magic, the header's
+// length and checksum, and the header.
+func headBytes(h Header) ([]byte, error) {
+	h.FormatVersion, h.Codec = FormatVersion, Codecs
+	hj, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	b := []byte(magic)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(hj)))
+	b = binary.LittleEndian.AppendUint32(b, checksum(hj))
+	return append(b, hj...), nil
+}
+
+// newWriter is a writer of header h at level into f, with nothing
+// written yet.
+func newWriter(path string, f *os.File, direct bool, h Header, level string) (*Writer, error) {
+	level, _, err := ResolveLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	h.FormatVersion, h.Codec = FormatVersion, Codecs
+	best := level == "best"
+	var enc *zstd.Encoder
+	if best {
+		// Block 0 of each layer, one at a time: one encoder (34 MB of
+		// tables), with a history buffer of the window's size rather
+		// than twice that (the frames are the same).
+		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, err
+		}
+	}
 	w := &Writer{path: path, f: f, direct: direct, bw: bufio.NewWriterSize(f, 1<<20), enc: enc, best: best, hdr: h,
 		index: make([][]entry, len(h.Layers)), orders: make([][]int32, len(h.Layers)), layer: -1}
 	if best {
 		w.coders = newCoderPool(coders())
-	}
-	w.write([]byte(magic))
-	w.write(binary.LittleEndian.AppendUint32(nil, uint32(len(hj))))
-	w.write(binary.LittleEndian.AppendUint32(nil, checksum(hj)))
-	w.write(hj)
-	if w.err != nil {
-		w.Abort()
-		return nil, w.err
 	}
 	return w, nil
 }

@@ -150,8 +150,8 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if *resume && (*out == "" || atomicfile.Special(*out)) {
 		return usagef("--resume needs -o FILE: the checkpoint is FILE.ckpt")
 	}
-	if *resume && *patterns != "" {
-		return usagef("--resume with --patterns: a run writing patterns is not checkpointed; run it again from the start")
+	if *resume && *patterns != "" && atomicfile.Special(*patterns) {
+		return usagef("--resume with --patterns %s: a store written in place is not checkpointed", *patterns)
 	}
 	if *checkpointEvery < 0 {
 		return usagef("--checkpoint-every must be a duration >= 0 (e.g. 30s; 0: never)")
@@ -282,7 +282,14 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if prog != nil {
 		opt.Progress = prog.update
 	}
+	// a run with -o is checkpointed; one writing a pattern store in pieces
+	// of its layers (runPieces), unless the store is written in place
+	ckptOn := *out != "" && !atomicfile.Special(*out) && (*checkpointEvery > 0 || *resume)
+	piecewise := ckptOn && *patterns != "" && !atomicfile.Special(*patterns)
+	ckpt := checkpointPath(*out)
 	var sw *store.Writer
+	var acc *profiler.Profile
+	var ps *patternsState
 	if *patterns != "" {
 		h := store.NewHeader(plans, *threshold)
 		if shard != nil {
@@ -294,19 +301,51 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 			}
 			h = store.NewPartHeader(plans, *threshold, rows, profiler.NewShardRecord(plans, &opt))
 		}
-		if sw, err = store.Create(*patterns, h, *level); err != nil {
+		if piecewise {
+			if opt.Inputs == nil {
+				if opt.Inputs, err = input.InputFiles(ls); err != nil {
+					return err
+				}
+			}
+			b := profiler.ShardSpec{Index: 0, Count: 1}
+			if shard != nil {
+				b = *shard
+			}
+			if *resume {
+				if acc, ps, err = readCheckpoint(ckpt, opt, b, true); err != nil {
+					return err
+				}
+				if ps != nil {
+					if err := checkStoreCheckpoint(ckpt, ps, *patterns, *level); err != nil {
+						return err
+					}
+				}
+			} else if _, err := os.Stat(ckpt); err == nil {
+				return fmt.Errorf("%s: a checkpoint of an earlier run of this output is here: pass --resume to go on from it, or remove it", ckpt)
+			}
+		}
+		if ps != nil {
+			sw, err = store.Resume(*patterns, h, *level, ps.Store)
+		} else {
+			sw, err = store.Create(*patterns, h, *level)
+		}
+		if err != nil {
 			return err
 		}
 		sw.Sync = *durable
 		opt.Patterns = sw
 	}
 	start := time.Now()
-	segmented := *out != "" && !atomicfile.Special(*out) && sw == nil && (*checkpointEvery > 0 || *resume)
+	segmented := ckptOn && sw == nil
 	var p *profiler.Profile
-	if segmented {
-		p, err = runSegments(ctx, e.stderr, ls, opt, shard, checkpointPath(*out), max(*checkpointEvery, 0), *resume, *durable)
+	switch {
+	case piecewise:
+		p, err = runPieces(ctx, ls, opt, shard, ckpt, max(*checkpointEvery, 0), sw, *level, acc, ps)
 		opt.Shard = shard
-	} else {
+	case segmented:
+		p, err = runSegments(ctx, e.stderr, ls, opt, shard, ckpt, max(*checkpointEvery, 0), *resume, *durable)
+		opt.Shard = shard
+	default:
 		p, err = profiler.Run(ctx, ls, opt)
 	}
 	if prog != nil {
@@ -319,7 +358,12 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if err == nil && sw != nil {
 		err = sw.Close()
 	} else if sw != nil {
-		sw.Abort()
+		if _, cerr := os.Stat(ckpt); piecewise && cerr == nil {
+			// a checkpoint names the store's temporary file: kept for --resume
+			sw.Suspend()
+		} else {
+			sw.Abort()
+		}
 	}
 	if err == nil && pending != nil {
 		err = pending.Commit(*durable)
@@ -327,8 +371,8 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if segmented {
-		removeCheckpoint(checkpointPath(*out))
+	if segmented || piecewise {
+		removeCheckpoint(ckpt)
 	}
 	if !*quiet {
 		var total int64

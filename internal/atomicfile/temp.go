@@ -91,3 +91,7 @@ func RemoveTemps() {
 		delete(temps.names, name)
 	}
 }
+
+// Keep takes the temporary file tmp off the files RemoveTemps removes: a
+// file that a checkpoint names outlives the process that made it.
+func Keep(tmp string) { forget(tmp) }
