@@ -96,7 +96,12 @@ gpu-bundle:
 	$(GO) test -c -tags cuda -ldflags=-s -o .gpu/cuda.test ./cuda
 	$(GO) build -ldflags=-s -o .gpu/actprof ./cmd/actprof
 	$(GO) build -tags cuda -ldflags=-s -o .gpu/actprof-cuda ./cmd/actprof
-	tar -czf .gpu/bundle.tar.gz -C .gpu cuda.test actprof actprof-cuda
+	mkdir -p .gpu/python/actprof
+	cp python/actprof/*.py .gpu/python/actprof/
+	$(GO) build -buildmode=c-shared -ldflags=-s -o .gpu/python/actprof/_libactprof.so ./python/capi
+	rm -f .gpu/python/actprof/_libactprof.h
+	cp bench/gpu_live.py .gpu/
+	tar -czf .gpu/bundle.tar.gz -C .gpu cuda.test actprof actprof-cuda python gpu_live.py
 
 # What can be checked of the GPU path without a GPU: the kernels compile,
 # the cuda-tagged code vets and every package's test binary builds.

@@ -14,12 +14,16 @@
 #      1, 2, 4, 8 cores against the GPU (the --device auto rule);
 #   6. pattern writing on the CPU backend at GOMAXPROCS 2..all cores (the
 #      2 GiB file of make bench, the store on /dev/shm and on disk), beside
-#      the same runs without patterns: how the writer scales.
+#      the same runs without patterns: how the writer scales;
+#   7. the Python package's live path on CUDA memory (gpu_live.py): device
+#      arrays counted in place equal NumPy's and the CPU path's counts; with
+#      a CUDA PyTorch, ap.profile on cuda equals on cpu, and the overhead
+#      and counting rate against a device-to-device copy.
 # Exit status: non-zero when any check fails.
 #   GPU_STEPS="3 5" runs only those steps (default: all); GPU_BENCH=REGEXP
 #   only those benchmarks in step 3.
 set -uo pipefail
-steps=" ${GPU_STEPS:-1 2 3 4 5 6} "
+steps=" ${GPU_STEPS:-1 2 3 4 5 6 7} "
 want() { [[ $steps == *" $1 "* ]]; }
 bundle=$1
 out=${2:-/tmp/actprof-gpu-out}
@@ -158,6 +162,10 @@ for p in 2 4 8 $(nproc); do
   echo "$line"
 done
 rm -f /dev/shm/actprof-scale.actbits
+fi
+if want 7; then
+step "7. the live path (python/actprof) on CUDA memory"
+PYTHONPATH="$b/python" python3 "$b/gpu_live.py" || fail=1
 fi
 rm -rf "$work"
 echo

@@ -13,7 +13,6 @@
 package cuda
 
 import (
-	_ "embed"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -26,9 +25,6 @@ import (
 	"github.com/actprof/actprof/cpu"
 	"github.com/actprof/actprof/profiler"
 )
-
-//go:embed kernels.fatbin
-var fatbin []byte
 
 // Backend counts on one GPU. gorgonia.org/cu's Ctx owns the context on a
 // locked OS thread, for set-up and tear-down. Count runs on the calling
@@ -131,7 +127,7 @@ func New(ordinal int) (*Backend, error) {
 	b.ctx = cu.NewContext(b.dev, cu.SchedBlockingSync)
 	b.cuctx = b.ctx.CUDAContext()
 	err = b.do(func() error {
-		mod, err := cu.LoadData(string(fatbin))
+		mod, err := cu.LoadData(string(Fatbin))
 		if err != nil {
 			return fmt.Errorf("loading kernels: %w", err)
 		}

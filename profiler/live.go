@@ -59,6 +59,10 @@ type Live struct {
 	layers map[string]*liveLayer
 	done   bool
 	q      liveQueue
+	// devices: those that counted batches (AddCounted); hostBatches: the
+	// backend counted some too
+	devices     map[string]bool
+	hostBatches bool
 }
 
 type liveLayer struct {
@@ -132,6 +136,9 @@ func NewLive(opt LiveOptions) (*Live, error) {
 // layer's dtype, number of axes and unit count; axis 0 may vary, and for a
 // layer whose units are on the last axis, every axis before it.
 func (lv *Live) Add(name string, dtype DType, shape []int, strides []int64, data []byte) error {
+	lv.mu.Lock()
+	lv.hostBatches = true
+	lv.mu.Unlock()
 	if lv.opt.QueueBytes > 0 {
 		return lv.enqueue(name, dtype, shape, strides, data)
 	}
@@ -372,7 +379,7 @@ func (lv *Live) Profile() (*Profile, error) {
 	}
 	lv.mu.Unlock()
 	slices.Sort(names)
-	prof := &Profile{FormatVersion: FormatVersion, Tool: ToolVersion, Backend: lv.opt.Backend.Name(),
+	prof := &Profile{FormatVersion: FormatVersion, Tool: ToolVersion, Backend: lv.backendName(),
 		Threshold: lv.opt.Threshold, RareBelow: lv.opt.RareBelow}
 	if lv.opt.Stats != nil {
 		sp := lv.opt.Stats.StatsParams

@@ -29,6 +29,8 @@ def _load():
     cp, i64, i64p = ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)
     lib.actprof_open.argtypes = [ctypes.c_char_p, i64p]
     lib.actprof_count.argtypes = [i64, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, i64p, i64p, ctypes.c_char_p]
+    lib.actprof_count_cuda.argtypes = [i64, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_int, i64p, ctypes.c_int,
+                                       ctypes.c_size_t]
     lib.actprof_summary.argtypes = [i64, ctypes.POINTER(ctypes.c_void_p)]
     lib.actprof_write.argtypes = [i64, ctypes.c_char_p]
     lib.actprof_layers.argtypes = [i64, ctypes.POINTER(ctypes.c_void_p)]
@@ -36,7 +38,7 @@ def _load():
     lib.actprof_close.argtypes = [i64]
     lib.actprof_free.argtypes = [cp]
     lib.actprof_free.restype = None
-    for f in (lib.actprof_open, lib.actprof_count, lib.actprof_summary, lib.actprof_write, lib.actprof_layers,
+    for f in (lib.actprof_open, lib.actprof_count, lib.actprof_count_cuda, lib.actprof_summary, lib.actprof_write, lib.actprof_layers,
               lib.actprof_finish, lib.actprof_close):
         f.restype = cp
     _lib, _pid = lib, os.getpid()
@@ -84,6 +86,18 @@ class Profile:
         st = (ctypes.c_int64 * n)(*strides) if strides is not None else None
         _call(_lib.actprof_count, self._h, layer.encode(), ctypes.c_void_p(ptr), dtype.encode(), n,
               sh, st, device.encode())
+
+    def count_cuda(self, layer, ptr, dtype, shape, ordinal, stream):
+        """Count one C-order batch on GPU ordinal in place: ptr is its
+        device address; the kernels are queued on stream (a CUstream
+        handle, PyTorch's cuda_stream; 0 for the default stream) and their
+        counts are read when the profile is (summary, layers, write,
+        finish)."""
+        if self._h is None:
+            raise Error("actprof: the profile is closed")
+        n = len(shape)
+        sh = (ctypes.c_int64 * n)(*shape)
+        _call(_lib.actprof_count_cuda, self._h, layer.encode(), ptr, dtype.encode(), n, sh, ordinal, stream)
 
     def _string(self, f):
         out = ctypes.c_void_p()

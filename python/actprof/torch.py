@@ -19,7 +19,13 @@ or overwrite the tensor as soon as the hook returns. An error found by
 that thread is raised by a later hook or at the block's end. A
 non-contiguous output is copied to C order first.
 
-CUDA tensors are refused: the GPU path is not built into this library. Not
+A CUDA tensor is counted in place on its GPU by actprof's kernels, queued
+on PyTorch's current stream in the device's primary context (PyTorch's):
+they run after the kernel that made the output and before anything queued
+after the hook, so PyTorch's caching allocator cannot hand the memory to
+other work meanwhile, and the hook does not wait for them; only the counts
+come back, when the profile is read. On CUDA tensors, stats= and patterns=
+are refused (they are kept for CPU tensors), as are float64 ones. Not
 supported: tensors produced inside CUDA graphs or torch.compile regions
 (hooks there do not run per batch), outputs that are not tensors, and
 counting in forked DataLoader workers (count in the main process; workers
@@ -150,14 +156,22 @@ class profile:
     def _hook(self, name):
         def hook(module, inputs, output):
             t = _output(name, output)
-            if t.device.type != "cpu":
-                raise NotImplementedError(
-                    "actprof: layer %s: tensor on %s: counting CUDA tensors in place is not built into this "
-                    "library (only the CPU path is); run the model on the CPU or write files with actprof.torch.record"
-                    % (name, t.device))
             dt = _DTYPES.get(t.dtype)
             if dt is None:
                 raise Error("actprof: layer %s: dtype %s not supported (float32, float16, bfloat16, float64)" % (name, t.dtype))
+            if t.device.type == "cuda":
+                if torch.cuda.is_current_stream_capturing():
+                    raise Error("actprof: layer %s: the stream is capturing a CUDA graph: hooks in a graph run once, "
+                                "not per batch; profile the model outside the graph" % name)
+                # Counted on the current stream, after the kernel that made
+                # t; a copy made here to C order is freed by PyTorch only
+                # for work queued after the count on the same stream.
+                t = t.contiguous()
+                stream = torch.cuda.current_stream(t.device).cuda_stream
+                self._prof.count_cuda(name, t.data_ptr(), dt, list(t.shape), t.device.index, stream)
+                return
+            if t.device.type != "cpu":
+                raise Error("actprof: layer %s: tensor on %s: actprof counts CPU and CUDA tensors" % (name, t.device))
             size = t.element_size()
             self._prof.count(name, t.data_ptr(), dt, list(t.shape), [s * size for s in t.stride()], "cpu")
         return hook

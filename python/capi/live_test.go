@@ -43,6 +43,23 @@ func TestTorchLive(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("live_check.py: %v\n%s", err, b)
 	}
+	// no CUDA driver: the library loads and counts host tensors; a CUDA
+	// tensor is one line saying so
+	nodrv := exec.Command(py, "-c", `from actprof._lib import Profile, Error
+import ctypes
+p = Profile()
+try:
+    p.count_cuda("g", 1 << 20, "float32", [2, 3], 0, 0)
+except Error as e:
+    print(e)
+x = (ctypes.c_float * 6)(1, -1, 2, 0, 3, -2)
+q = Profile()
+q.count("h", ctypes.addressof(x), "float32", [2, 3])
+print(q.summary().count("\nh "))`)
+	nodrv.Env = append(os.Environ(), "PYTHONPATH=..", "ACTPROF_LIB="+lib, "ACTPROF_LIBCUDA=/nonexistent/libcuda.so.1")
+	if b, err := nodrv.CombinedOutput(); err != nil || !strings.HasPrefix(string(b), "actprof: layer g: tensor on cuda:0: no CUDA driver: cannot load /nonexistent/libcuda.so.1 (") || !strings.HasSuffix(string(b), ")\n1\n") {
+		t.Fatalf("without a CUDA driver: %v\n%s", err, b)
+	}
 	for _, model := range []string{"mlp", "cnn"} {
 		offline := filepath.Join(dir, model+".json")
 		offStore := filepath.Join(dir, model+".actbits")

@@ -85,6 +85,8 @@ type partSpec struct {
 type session struct {
 	live *profiler.Live
 	pid  int
+	thr  profiler.Threshold // the kernels' threshold, for CUDA tensors
+	gpu  gpuState
 }
 
 var (
@@ -123,6 +125,19 @@ func get(h C.int64_t) (*session, error) {
 	return s, nil
 }
 
+// getSynced is get, after the counts of the session's CUDA tensors are
+// added to its profile.
+func getSynced(h C.int64_t) (*session, error) {
+	s, err := get(h)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.gpuSync(); err != nil {
+		return nil, fmt.Errorf("actprof: %w", err)
+	}
+	return s, nil
+}
+
 func open(cfg string, handle *C.int64_t) (err error) {
 	defer guard(&err)
 	var c config
@@ -156,9 +171,13 @@ func open(cfg string, handle *C.int64_t) (err error) {
 	if err != nil {
 		return fmt.Errorf("actprof: %w", err)
 	}
+	thr, err := profiler.NewThreshold(c.Threshold)
+	if err != nil {
+		return fmt.Errorf("actprof: %w", err)
+	}
 	mu.Lock()
 	next++
-	sessions[next] = &session{live: lv, pid: os.Getpid()}
+	sessions[next] = &session{live: lv, pid: os.Getpid(), thr: thr}
 	*handle = C.int64_t(next)
 	mu.Unlock()
 	return nil
@@ -180,24 +199,13 @@ func count(h C.int64_t, layer *C.char, data unsafe.Pointer, dtype *C.char, ndim 
 	name := C.GoString(layer)
 	dev := C.GoString(device)
 	if dev != "cpu" {
-		return fmt.Errorf("actprof: layer %s: tensor on %s: this library counts host (cpu) tensors only; its GPU path is not built", name, dev)
+		return fmt.Errorf("actprof: layer %s: tensor on %s: count it with actprof_count_cuda", name, dev)
 	}
-	dt, ok := dtypes[C.GoString(dtype)]
-	if !ok {
-		return fmt.Errorf("actprof: layer %s: dtype %s not supported (float32, float16, bfloat16, float64)", name, C.GoString(dtype))
+	dt, sh, err := batchShape(name, dtype, ndim, shape)
+	if err != nil {
+		return err
 	}
-	if ndim < 0 || ndim > 32 {
-		return fmt.Errorf("actprof: layer %s: %d axes", name, int(ndim))
-	}
-	sh := make([]int, int(ndim))
 	var st []int64
-	cs := unsafe.Slice((*int64)(unsafe.Pointer(shape)), int(ndim))
-	for i, d := range cs {
-		if d < 0 || d > 1<<50 {
-			return fmt.Errorf("actprof: layer %s: dimension %d", name, d)
-		}
-		sh[i] = int(d)
-	}
 	if strides != nil {
 		st = append(st, unsafe.Slice((*int64)(unsafe.Pointer(strides)), int(ndim))...)
 	}
@@ -229,6 +237,54 @@ func count(h C.int64_t, layer *C.char, data unsafe.Pointer, dtype *C.char, ndim 
 	return nil
 }
 
+// batchShape reads a batch's dtype and shape.
+func batchShape(name string, dtype *C.char, ndim C.int, shape *C.int64_t) (profiler.DType, []int, error) {
+	dt, ok := dtypes[C.GoString(dtype)]
+	if !ok {
+		return 0, nil, fmt.Errorf("actprof: layer %s: dtype %s not supported (float32, float16, bfloat16, float64)", name, C.GoString(dtype))
+	}
+	if ndim < 0 || ndim > 32 {
+		return 0, nil, fmt.Errorf("actprof: layer %s: %d axes", name, int(ndim))
+	}
+	sh := make([]int, int(ndim))
+	if ndim > 0 {
+		cs := unsafe.Slice((*int64)(unsafe.Pointer(shape)), int(ndim))
+		for i, d := range cs {
+			if d < 0 || d > 1<<50 {
+				return 0, nil, fmt.Errorf("actprof: layer %s: dimension %d", name, d)
+			}
+			sh[i] = int(d)
+		}
+	}
+	return dt, sh, nil
+}
+
+func countCUDA(h C.int64_t, layer *C.char, data C.uintptr_t, dtype *C.char, ndim C.int, shape *C.int64_t, ordinal C.int, stream C.uintptr_t) (err error) {
+	defer guard(&err)
+	s, err := get(h)
+	if err != nil {
+		return err
+	}
+	name := C.GoString(layer)
+	dt, sh, err := batchShape(name, dtype, ndim, shape)
+	if err != nil {
+		return err
+	}
+	if err := s.countCUDA(name, dt, sh, uintptr(data), int(ordinal), uintptr(stream)); err != nil {
+		return fmt.Errorf("actprof: %w", err)
+	}
+	return nil
+}
+
+// actprof_count_cuda counts a C-order CUDA tensor of layer in place on GPU
+// ordinal, on stream (a CUstream; 0: the legacy default stream): the
+// kernels are queued there, and their counts read when the profile is.
+//
+//export actprof_count_cuda
+func actprof_count_cuda(h C.int64_t, layer *C.char, data C.uintptr_t, dtype *C.char, ndim C.int, shape *C.int64_t, ordinal C.int, stream C.uintptr_t) *C.char {
+	return cerr(countCUDA(h, layer, data, dtype, ndim, shape, ordinal, stream))
+}
+
 //export actprof_count
 func actprof_count(h C.int64_t, layer *C.char, data unsafe.Pointer, dtype *C.char, ndim C.int, shape, strides *C.int64_t, device *C.char) *C.char {
 	return cerr(count(h, layer, data, dtype, ndim, shape, strides, device))
@@ -236,7 +292,7 @@ func actprof_count(h C.int64_t, layer *C.char, data unsafe.Pointer, dtype *C.cha
 
 func summary(h C.int64_t, table **C.char) (err error) {
 	defer guard(&err)
-	s, err := get(h)
+	s, err := getSynced(h)
 	if err != nil {
 		return err
 	}
@@ -259,7 +315,7 @@ func actprof_summary(h C.int64_t, table **C.char) *C.char {
 
 func write(h C.int64_t, path string) (err error) {
 	defer guard(&err)
-	s, err := get(h)
+	s, err := getSynced(h)
 	if err != nil {
 		return err
 	}
@@ -280,7 +336,7 @@ func actprof_write(h C.int64_t, path *C.char) *C.char {
 
 func layers(h C.int64_t, out **C.char) (err error) {
 	defer guard(&err)
-	s, err := get(h)
+	s, err := getSynced(h)
 	if err != nil {
 		return err
 	}
@@ -305,7 +361,7 @@ func actprof_layers(h C.int64_t, out **C.char) *C.char {
 // before either is renamed into place, so an error leaves neither.
 func finish(h C.int64_t, spec string) (err error) {
 	defer guard(&err)
-	s, err := get(h)
+	s, err := getSynced(h)
 	if err != nil {
 		return err
 	}
@@ -406,6 +462,7 @@ func closeSession(h C.int64_t) (err error) {
 	s := sessions[int64(h)]
 	delete(sessions, int64(h))
 	mu.Unlock()
+	s.gpuClose()
 	s.live.Finish()
 	return nil
 }

@@ -330,8 +330,31 @@ with ap.profile(mlp, names=["act1"]) as prof:
     try:
         prof._hook("act1")(None, (), torch.empty(2, 3, device="meta"))
         raise AssertionError("a meta tensor was accepted")
-    except NotImplementedError as e:
-        assert "not built" in str(e), e
+    except ap.Error as e:
+        assert "counts CPU and CUDA tensors" in str(e), e
+    # The GPU path where no GPU is usable (a fake device address: with a
+    # GPU, it is not one of its pointers): one clear error; float64 and
+    # statistics are refused before the driver is asked.
+    from actprof._lib import Profile
+    for kw, dtype, want in (({}, "float32", "tensor on cuda:0: "), ({}, "float64", "float64 tensors on cuda:0 are not counted"),
+                            ({"stats": True}, "float32", "value statistics of a tensor on cuda:0 are not computed")):
+        g = Profile(**kw)
+        try:
+            g.count_cuda("g", 1 << 20, dtype, [4, 8], 0, 0)
+            raise AssertionError("a CUDA count of a fake pointer was taken")
+        except ap.Error as e:
+            assert str(e).startswith("actprof: ") and "layer g: " in str(e) and want in str(e) and "\n" not in str(e), e
+            if not kw and dtype == "float32" and not torch.cuda.is_available():
+                assert "CUDA driver" in str(e), e
+        if dtype == "float32" and not kw:  # the layer's count failed: the profile is unusable
+            try:
+                g.summary()
+                raise AssertionError("a profile with a failed layer was read")
+            except ap.Error:
+                pass
+        else:  # refused before counting: nothing of it is in the profile
+            assert "\ng " not in g.summary()
+        g.close()
     # A forked child must not count: it gets an error, not a hang.
     pid = os.fork()
     if pid == 0:
