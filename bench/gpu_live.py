@@ -8,13 +8,14 @@ usage: gpu_live.py BUNDLE_DIR   (PYTHONPATH=BUNDLE_DIR/python)
    copied to the GPU with the driver (ctypes, libcuda.so.1) and counted
    there by Profile.count_cuda on the default stream; the counts must equal
    NumPy's (x > T).sum and those of the CPU path (Profile.count) of the
-   same bytes.
+   same bytes, and the pattern stores the CPU path's byte for byte.
 2. With PyTorch (CUDA build), if installed: ap.profile of an MLP, a CNN and
    a token model on cuda against the same model and batches on the CPU
-   (counts bit-identical) and torch's own (a > 0).sum on the GPU; then the
+   (counts and pattern stores identical); then the
    forward pass's time with the live profile, without hooks, and with the
    hand-written hook (x > 0).sum(0), and the counting rate in GB/s against
-   a device-to-device copy of the same activations.
+   a device-to-device copy of the same activations, with and without
+   patterns.
 Prints one line per check; exit 1 if any fails.
 """
 import ctypes
@@ -54,11 +55,12 @@ def to_device(a):
 
 
 def profile_of(prof):
+    """The profile's JSON and the pattern store's bytes."""
     d = tempfile.mkdtemp()
-    out = os.path.join(d, "p.json")
-    prof.finish(out)
-    with open(out) as f:
-        return json.load(f)
+    out, store = os.path.join(d, "p.json"), os.path.join(d, "p.actbits")
+    prof.finish(out, store)
+    with open(out) as f, open(store, "rb") as g:
+        return json.load(f), g.read()
 
 
 rng = np.random.default_rng(5)
@@ -85,15 +87,18 @@ for what, dt, shape, ndim in cases:
     others = tuple(i for i in range(len(shape)) if i != axis)
     want = (ref > np.float32(T)).sum(axis=others)
     want_nan = np.isnan(ref).sum(axis=others)
-    g, c = Profile(threshold=T), Profile(threshold=T)
+    tmp = tempfile.mkdtemp()
+    g, c = Profile(threshold=T, patterns=True, pattern_dir=tmp), Profile(threshold=T, patterns=True, pattern_dir=tmp)
     ptr = to_device(np.ascontiguousarray(host))
     for _ in range(2):  # two batches, the tally accumulates on the device
         g.count_cuda("l", ptr, name, list(shape), 0, 0)
         c.count("l", host.ctypes.data, name, list(shape))
-    pg, pc = profile_of(g)["layers"][0], profile_of(c)["layers"][0]
+    (jg, sg), (jc, sc) = profile_of(g), profile_of(c)
+    pg, pc = jg["layers"][0], jc["layers"][0]
     check(pg["counts"] == [2 * int(v) for v in want] and pg["counts"] == pc["counts"] and pg.get("nan_counts") == pc.get("nan_counts")
           and (pg.get("nan_counts") or [0] * len(want)) == [2 * int(v) for v in want_nan],
           "%s %s: GPU counts equal NumPy's and the CPU path's" % (what, shape))
+    check(sg == sc, "%s %s: the pattern store of the GPU path is the CPU path's, byte for byte" % (what, shape))
     g.close()
     c.close()
     cu.cuMemFree_v2(ctypes.c_uint64(ptr))
@@ -133,16 +138,18 @@ for tag, model, make, types in models():
             if dtype != torch.float32:
                 m = m.to(dtype)
             out = os.path.join(d, "%s-%s.json" % (tag, dev))
-            with torch.no_grad(), ap.profile(m, modules=types, out=out):
+            store = os.path.join(d, "%s-%s.actbits" % (tag, dev))
+            with torch.no_grad(), ap.profile(m, modules=types, out=out, patterns=store):
                 for x in batches:
                     x = x.to(dev)
                     m(x if x.dtype == torch.long else x.to(dtype))
-            with open(out) as f:
-                outs[dev] = json.load(f)
+            with open(out) as f, open(store, "rb") as g:
+                outs[dev] = json.load(f), g.read()
+        (jc, sc), (jg, sg) = outs["cpu"], outs["cuda"]
         same = all(a["counts"] == b["counts"] and a["observations"] == b["observations"]
-                   for a, b in zip(outs["cpu"]["layers"], outs["cuda"]["layers"]))
-        check(same and len(outs["cpu"]["layers"]) > 0, "%s %s: ap.profile on cuda equals on cpu (backend %s)"
-              % (tag, dtype, outs["cuda"]["backend"]))
+                   for a, b in zip(jc["layers"], jg["layers"]))
+        check(same and len(jc["layers"]) > 0, "%s %s: ap.profile on cuda equals on cpu (backend %s)" % (tag, dtype, jg["backend"]))
+        check(sc == sg, "%s %s: the pattern stores on cuda and on cpu are equal byte for byte" % (tag, dtype))
 
 # Overhead and rate on the GPU.
 mlp = nn.Sequential(*[m for k in range(4) for m in (nn.Linear(1024, 1024), nn.ReLU())]).cuda()
@@ -204,7 +211,10 @@ def count():
 tk = timed(count)
 p.summary()
 p.close()
+p = Profile(patterns=True, pattern_dir=d)
+tp = timed(count)
+p.close()
 gb = a.numel() * 4 / 1e9
-print("counting 1 GiB of float32 activations on the GPU: %.1f GB/s; device-to-device copy %.1f GB/s of data read; ratio %.2f"
-      % (gb / tk, gb / tc, tc / tk))
+print("counting 1 GiB of float32 activations on the GPU: %.1f GB/s; with patterns (bits copied back, spilled) %.1f GB/s; "
+      "device-to-device copy %.1f GB/s of data read; ratios %.2f and %.2f" % (gb / tk, gb / tp, gb / tc, tc / tk, tc / tp))
 sys.exit(fail)

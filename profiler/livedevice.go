@@ -11,19 +11,27 @@ import (
 // does, and hands its geometry to the caller's count, which enqueues the
 // counting; the counts come back later, summed over many batches, through
 // AddCounts. Counts are sums, so the order of batches does not change
-// them; value statistics and patterns, which depend on every value, are
-// not kept for such batches (AddCounted refuses them).
+// them. With patterns, count also fills the batch's fired bits before it
+// returns, which are kept in order as Add's are. Value statistics, which
+// need every value, are not kept for such batches (AddCounted refuses
+// them).
 
 // AddCounted registers a batch of layer name, of dtype and shape, counted
 // by count on device (its name, e.g. cuda:0), which is called with the
 // batch's geometry with the layer locked; its counts are to be added with
-// AddCounts before the profile is read.
-func (lv *Live) AddCounted(name string, dtype DType, shape []int, device string, count func(g Geometry) error) error {
+// AddCounts before the profile is read. With patterns, bits is the
+// batch's fired bits, Words(units) words an observation (the layout of
+// Tally.Bits), which count must fill before it returns; else nil.
+func (lv *Live) AddCounted(name string, dtype DType, shape []int, device string, count func(g Geometry, bits []uint64) error) error {
 	if lv.opt.Stats != nil {
 		return fmt.Errorf("%w: layer %s: value statistics of a tensor on %s are not computed (profile it on the CPU, or without stats)", ErrUnsupported, name, device)
 	}
 	if lv.opt.Patterns {
-		return fmt.Errorf("%w: layer %s: patterns of a tensor on %s are not kept (profile it on the CPU, or without patterns)", ErrUnsupported, name, device)
+		// the bits go to the layer's file in the order of the batches:
+		// after those queued before
+		if err := lv.q.drain(); err != nil {
+			return err
+		}
 	}
 	l, err := lv.layer(name, dtype, shape)
 	if err != nil {
@@ -39,7 +47,22 @@ func (lv *Live) AddCounted(name string, dtype DType, shape []int, device string,
 		return fmt.Errorf("layer %s: %w", name, err)
 	}
 	if g.Elements() > 0 {
-		if err := count(g); err != nil {
+		var bits []uint64
+		if l.spill != nil {
+			nw := g.Observations() * int64(Words(int(g.Units)))
+			if int64(cap(l.bits)) < nw {
+				l.bits = make([]uint64, nw)
+			}
+			bits = l.bits[:nw]
+			clear(bits)
+		}
+		err := count(g, bits)
+		if err == nil && bits != nil {
+			if _, werr := l.bw.Write(wordBytes(bits)); werr != nil {
+				err = fmt.Errorf("patterns: %w", werr)
+			}
+		}
+		if err != nil {
 			l.err = fmt.Errorf("layer %s: %w", name, err)
 			return l.err
 		}

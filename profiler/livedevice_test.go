@@ -16,7 +16,8 @@ import (
 // AddCounts) make the profile of the same batches added with Add: counts
 // summed by a naive loop over the values, observations and shapes (a
 // token layer whose length varies, a 4-D map), mixed with host batches of
-// the same layer; statistics and patterns are refused for them.
+// the same layer; with patterns, their bits are those of Add's batches, in
+// order; statistics are refused for them.
 func TestLiveCountedOnDevice(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
 	dt := profiler.Float32
@@ -39,8 +40,10 @@ func TestLiveCountedOnDevice(t *testing.T) {
 		}
 	}
 	const thr = 0.05
-	want, _ := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New(), Threshold: thr})
-	got, _ := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New(), Threshold: thr})
+	want, _ := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New(), Threshold: thr, Patterns: true, PatternDir: t.TempDir()})
+	got, _ := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New(), Threshold: thr, Patterns: true, PatternDir: t.TempDir()})
+	defer want.Finish()
+	defer got.Finish()
 	pending := map[string][2][]uint64{} // the "device's" tallies
 	for _, b := range bs {
 		if err := want.Add(b.layer, dt, b.shape, nil, b.data); err != nil {
@@ -52,7 +55,11 @@ func TestLiveCountedOnDevice(t *testing.T) {
 			}
 			continue
 		}
-		err := got.AddCounted(b.layer, dt, b.shape, "cuda:0", func(g profiler.Geometry) error {
+		err := got.AddCounted(b.layer, dt, b.shape, "cuda:0", func(g profiler.Geometry, bits []uint64) error {
+			wd := int64(profiler.Words(int(g.Units)))
+			if int64(len(bits)) != g.Observations()*wd {
+				t.Fatalf("%d words of bits for %d observations", len(bits), g.Observations())
+			}
 			p := pending[b.layer]
 			if p[0] == nil {
 				p = [2][]uint64{make([]uint64, g.Units), make([]uint64, g.Units)}
@@ -60,10 +67,12 @@ func TestLiveCountedOnDevice(t *testing.T) {
 			for i := range g.Elements() {
 				x := math.Float32frombits(uint32(b.data[4*i]) | uint32(b.data[4*i+1])<<8 | uint32(b.data[4*i+2])<<16 | uint32(b.data[4*i+3])<<24)
 				u := (i / g.Inner) % g.Units
+				o := i/(g.Units*g.Inner)*g.Inner + i%g.Inner
 				if x != x {
 					p[1][u]++
 				} else if float64(x) > thr {
 					p[0][u]++
+					bits[o*wd+u/64] |= 1 << (u % 64)
 				}
 			}
 			pending[b.layer] = p
@@ -97,22 +106,32 @@ func TestLiveCountedOnDevice(t *testing.T) {
 				g.Counts, g.NaNCounts, g.Observations, g.Shape, w.Counts, w.NaNCounts, w.Observations, w.Shape)
 		}
 	}
-	// refusals
-	for _, opt := range []profiler.LiveOptions{{Backend: cpu.New(), Stats: profiler.DefaultStats()}, {Backend: cpu.New(), Patterns: true, PatternDir: t.TempDir()}} {
-		lv, _ := profiler.NewLive(opt)
-		err := lv.AddCounted("a", dt, []int{2, 3}, "cuda:1", func(profiler.Geometry) error { t.Fatal("counted"); return nil })
-		if err == nil || !strings.Contains(err.Error(), "on cuda:1") {
-			t.Errorf("stats or patterns on a device: %v", err)
-		}
-		lv.Finish()
+	cw, cg := &collect{}, &collect{}
+	if err := want.WritePatterns(cw); err != nil {
+		t.Fatal(err)
 	}
+	if err := got.WritePatterns(cg); err != nil {
+		t.Fatal(err)
+	}
+	for i := range cw.bits {
+		if !slices.Equal(cw.bits[i], cg.bits[i]) {
+			t.Fatalf("layer %d: the patterns of batches counted on the device differ from Add's", i)
+		}
+	}
+	// refusals
+	lv, _ := profiler.NewLive(profiler.LiveOptions{Backend: cpu.New(), Stats: profiler.DefaultStats()})
+	err := lv.AddCounted("a", dt, []int{2, 3}, "cuda:1", func(profiler.Geometry, []uint64) error { t.Fatal("counted"); return nil })
+	if err == nil || !strings.Contains(err.Error(), "on cuda:1") {
+		t.Errorf("stats on a device: %v", err)
+	}
+	lv.Finish()
 	if err := got.AddCounts("nope", nil, nil); err == nil {
 		t.Error("counts of an unknown layer taken")
 	}
 	if err := got.AddCounts("a", make([]uint64, 3), make([]uint64, 3)); err == nil {
 		t.Error("3 counts for 70 units taken")
 	}
-	if err := got.AddCounted("a", dt, []int{2, 71}, "cuda:0", func(profiler.Geometry) error { return nil }); err == nil {
+	if err := got.AddCounted("a", dt, []int{2, 71}, "cuda:0", func(profiler.Geometry, []uint64) error { return nil }); err == nil {
 		t.Error("a batch of 71 units taken for a layer of 70")
 	}
 }

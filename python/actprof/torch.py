@@ -24,8 +24,9 @@ on PyTorch's current stream in the device's primary context (PyTorch's):
 they run after the kernel that made the output and before anything queued
 after the hook, so PyTorch's caching allocator cannot hand the memory to
 other work meanwhile, and the hook does not wait for them; only the counts
-come back, when the profile is read. On CUDA tensors, stats= and patterns=
-are refused (they are kept for CPU tensors), as are float64 ones. Not
+come back, when the profile is read; with patterns=, the packed fired bits
+(a bit per unit) come back too, and then the hook waits for them. On CUDA
+tensors stats= is refused (it is kept for CPU tensors), as is float64. Not
 supported: tensors produced inside CUDA graphs or torch.compile regions
 (hooks there do not run per batch), outputs that are not tensors, and
 counting in forked DataLoader workers (count in the main process; workers

@@ -51,6 +51,9 @@ static CUresult (*p_cuMemAlloc)(CUdeviceptr *, size_t);
 static CUresult (*p_cuMemFree)(CUdeviceptr);
 static CUresult (*p_cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
 static CUresult (*p_cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
+static CUresult (*p_cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream);
+static CUresult (*p_cuMemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+static CUresult (*p_cuStreamSynchronize)(CUstream);
 static CUresult (*p_cuPointerGetAttribute)(void *, int, CUdeviceptr);
 static CUresult (*p_cuGetErrorName)(CUresult, const char **);
 
@@ -90,6 +93,9 @@ static int ap_load(const char *path) {
 	AP_SYM(p_cuMemFree, "cuMemFree_v2");
 	AP_SYM(p_cuMemsetD8, "cuMemsetD8_v2");
 	AP_SYM(p_cuMemcpyDtoH, "cuMemcpyDtoH_v2");
+	AP_SYM(p_cuMemsetD8Async, "cuMemsetD8Async");
+	AP_SYM(p_cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+	AP_SYM(p_cuStreamSynchronize, "cuStreamSynchronize");
 	AP_SYM(p_cuPointerGetAttribute, "cuPointerGetAttribute");
 	AP_SYM(p_cuGetErrorName, "cuGetErrorName");
 	CUresult r = p_cuInit(0);
@@ -173,23 +179,47 @@ static CUresult ap_pointer_device(int ordinal, const void *image, CUdeviceptr p,
 	return r;
 }
 
-// ap_launch enqueues kernel k on stream over data: with runs == 0, the
-// rows layout (n = rows), else the runs layout (n = runs of inner); the
-// counts and NaN counts are added to the tally (2 x units u64).
+// ap_launch enqueues kernel k on stream over data: with inner == 1 and a
+// rows kernel, the rows layout (n = rows), else the runs layout (n = runs
+// of inner); the counts and NaN counts are added to the tally (2 x units
+// u64). With bits (a device buffer of nbits bytes), the fired bits are
+// written there (zeroed first, on the stream) and copied to host, and the
+// call waits for the stream: the host buffer is filled when it returns.
 static CUresult ap_launch(int ordinal, const void *image, int k, CUdeviceptr data, long long n, int units,
-                          long long inner, float t, CUdeviceptr tally, uintptr_t stream, unsigned gx, unsigned gy,
-                          unsigned threads) {
+                          long long inner, float t, CUdeviceptr tally, CUdeviceptr bits, int words32, size_t nbits,
+                          void *host, uintptr_t stream, unsigned gx, unsigned gy, unsigned threads) {
 	CUresult r = ap_device(ordinal, image);
 	if (r != 0) return r;
-	CUdeviceptr counts = tally, nans = tally + (CUdeviceptr)units * 8, bits = 0;
-	int words32 = 0;
-	if (inner == 1 && k < 6) {
+	CUstream s = (CUstream)stream;
+	CUdeviceptr counts = tally, nans = tally + (CUdeviceptr)units * 8;
+	if (bits) r = p_cuMemsetD8Async(bits, 0, nbits, s);
+	if (r == 0 && inner == 1 && k < 6) {
 		void *args[] = {&data, &n, &units, &t, &counts, &nans, &bits, &words32};
-		r = p_cuLaunchKernel(ap_fn[ordinal][k], gx, gy, 1, threads, 1, 1, 0, (CUstream)stream, args, 0);
-	} else {
+		r = p_cuLaunchKernel(ap_fn[ordinal][k], gx, gy, 1, threads, 1, 1, 0, s, args, 0);
+	} else if (r == 0) {
 		void *args[] = {&data, &n, &units, &inner, &t, &counts, &nans, &bits, &words32};
-		r = p_cuLaunchKernel(ap_fn[ordinal][k], gx, 1, 1, threads, 1, 1, 0, (CUstream)stream, args, 0);
+		r = p_cuLaunchKernel(ap_fn[ordinal][k], gx, 1, 1, threads, 1, 1, 0, s, args, 0);
 	}
+	if (r == 0 && bits) r = p_cuMemcpyDtoHAsync(host, bits, nbits, s);
+	if (r == 0 && bits) r = p_cuStreamSynchronize(s);
+	ap_pop();
+	return r;
+}
+
+// ap_grow makes *p a device buffer of at least n bytes (*have: its size).
+static CUresult ap_grow(int ordinal, const void *image, CUdeviceptr *p, size_t *have, size_t n) {
+	if (*have >= n) return 0;
+	CUresult r = ap_device(ordinal, image);
+	if (r != 0) return r;
+	if (*p) {
+		// freed memory may still be read by kernels queued on it: wait
+		r = p_cuCtxSynchronize();
+		if (r == 0) r = p_cuMemFree(*p);
+		*p = 0;
+		*have = 0;
+	}
+	if (r == 0) r = p_cuMemAlloc(p, n);
+	if (r == 0) *have = n;
 	ap_pop();
 	return r;
 }
@@ -263,12 +293,15 @@ func cuErr(r C.CUresult) error {
 	return fmt.Errorf("CUDA: %s", C.GoString(&buf[0]))
 }
 
-// devTally is a layer's counts and NaN counts on one device.
+// devTally is a layer's counts and NaN counts on one device, and with
+// patterns a device buffer for a batch's fired bits.
 type devTally struct {
-	layer   string
-	ordinal int
-	units   int
-	ptr     C.CUdeviceptr
+	layer    string
+	ordinal  int
+	units    int
+	ptr      C.CUdeviceptr
+	bits     C.CUdeviceptr
+	bitBytes C.size_t
 }
 
 // gpuState is a session's device tallies.
@@ -291,7 +324,7 @@ func (s *session) countCUDA(name string, dt profiler.DType, shape []int, data ui
 		return fmt.Errorf("layer %s: %s tensors on cuda:%d are not counted on the GPU (float32, float16, bfloat16): move them to the CPU, which counts them exactly", name, dt, ordinal)
 	}
 	device := fmt.Sprintf("cuda:%d", ordinal)
-	return s.live.AddCounted(name, dt, shape, device, func(g profiler.Geometry) error {
+	return s.live.AddCounted(name, dt, shape, device, func(g profiler.Geometry, bits []uint64) error {
 		gpuMu.Lock()
 		defer gpuMu.Unlock()
 		if err := gpuOpen(); err != nil {
@@ -319,30 +352,48 @@ func (s *session) countCUDA(name string, dt profiler.DType, shape []int, data ui
 			}
 			s.gpu.tallies[key] = t
 		}
-		return launch(t, kind, g, data, s.thr, stream)
+		return launch(t, kind, g, data, s.thr, stream, bits)
 	})
 }
 
 // launch enqueues the kernels over a batch of geometry g at data, in
 // launches of at most 2^30 rows or runs (the kernels count in 32-bit
-// registers a thread).
-func launch(t *devTally, kind string, g profiler.Geometry, data uintptr, thr profiler.Threshold, stream uintptr) error {
+// registers a thread), each starting on a whole observation group. With
+// bits (Words(units) words an observation), each launch's fired bits are
+// copied into it before launch returns.
+func launch(t *devTally, kind string, g profiler.Geometry, data uintptr, thr profiler.Threshold, stream uintptr, bits []uint64) error {
 	units := g.Units
 	size := map[string]int64{"f32": 4, "f16": 2, "bf16": 2}[kind]
+	w32 := 2 * int64(profiler.Words(int(units)))
 	const most = 1 << 30
+	// one launch: n rows or runs from element first, whose observations
+	// start at obs
+	one := func(k string, first, n, obs, nobs int64, gx, gy, threads int64) error {
+		var dbits C.CUdeviceptr
+		var host unsafe.Pointer
+		nb := C.size_t(0)
+		if bits != nil {
+			nb = C.size_t(nobs * w32 * 4)
+			if err := cuErr(C.ap_grow(C.int(t.ordinal), gpuImage, &t.bits, &t.bitBytes, nb)); err != nil {
+				return err
+			}
+			dbits = t.bits
+			host = unsafe.Pointer(&bits[obs*w32/2])
+		}
+		return cuErr(C.ap_launch(C.int(t.ordinal), gpuImage, C.int(kernelIndex[k]), C.CUdeviceptr(data+uintptr(first*size)), C.longlong(n),
+			C.int(units), C.longlong(g.Inner), C.float(thr.F32), t.ptr, dbits, C.int(w32), nb, host, C.uintptr_t(stream),
+			C.uint(gx), C.uint(gy), C.uint(threads)))
+	}
 	if g.Inner == 1 {
-		rows := g.Outer
 		name, per := "rows_"+kind, int64(32)
 		if units%2 == 0 {
 			name, per = "rows2_"+kind, 64
 		}
-		for r := int64(0); r < rows; r += most {
-			n := min(most, rows-r)
+		for r := int64(0); r < g.Outer; r += most {
+			n := min(most, g.Outer-r)
 			gx := (units + per - 1) / per
 			gy := min((n+warps-1)/warps, 65535, max(1, 4096/gx))
-			ptr := C.CUdeviceptr(data + uintptr(r*units*size))
-			if err := cuErr(C.ap_launch(C.int(t.ordinal), gpuImage, C.int(kernelIndex[name]), ptr, C.longlong(n), C.int(units),
-				1, C.float(thr.F32), t.ptr, C.uintptr_t(stream), C.uint(gx), C.uint(gy), 32*warps)); err != nil {
+			if err := one(name, r*units, n, r, n, gx, gy, 32*warps); err != nil {
 				return err
 			}
 		}
@@ -351,19 +402,15 @@ func launch(t *devTally, kind string, g profiler.Geometry, data uintptr, thr pro
 	if g.Inner > math.MaxInt32 {
 		return fmt.Errorf("%d positions a unit: too many for the GPU's kernels", g.Inner)
 	}
-	nruns := g.Outer * units
 	threads := int64(256)
 	if g.Inner < 256 {
 		threads = max(32, (g.Inner+31)/32*32)
 	}
-	// each launch starts on a whole outer index, so its runs number units
-	// from 0
-	step := max(most/units, 1) * units
-	for r := int64(0); r < nruns; r += step {
-		n := min(step, nruns-r)
-		ptr := C.CUdeviceptr(data + uintptr(r*g.Inner*size))
-		if err := cuErr(C.ap_launch(C.int(t.ordinal), gpuImage, C.int(kernelIndex["runs_"+kind]), ptr, C.longlong(n), C.int(units),
-			C.longlong(g.Inner), C.float(thr.F32), t.ptr, C.uintptr_t(stream), C.uint(min(n, 1<<20)), 1, C.uint(threads))); err != nil {
+	// whole outer indices a launch, so that its runs number units from 0
+	outer := max(most/units, 1)
+	for o := int64(0); o < g.Outer; o += outer {
+		n := min(outer, g.Outer-o) * units
+		if err := one("runs_"+kind, o*units*g.Inner, n, o*g.Inner, n/units*g.Inner, min(n, 1<<20), 1, threads); err != nil {
 			return err
 		}
 	}
@@ -402,6 +449,9 @@ func (s *session) gpuClose() {
 	defer gpuMu.Unlock()
 	for k, t := range s.gpu.tallies {
 		C.ap_free(C.int(t.ordinal), gpuImage, t.ptr)
+		if t.bits != 0 {
+			C.ap_free(C.int(t.ordinal), gpuImage, t.bits)
+		}
 		delete(s.gpu.tallies, k)
 	}
 }
