@@ -65,15 +65,7 @@ func (lv *Live) Part(rank int, run string, infos [][]LiveLayerInfo) (*Profile, e
 	if err != nil {
 		return nil, err
 	}
-	byName := make([]map[string]LiveLayerInfo, count)
-	names := map[string]bool{}
-	for r, ls := range infos {
-		byName[r] = map[string]LiveLayerInfo{}
-		for _, l := range ls {
-			byName[r][l.Name] = l
-			names[l.Name] = true
-		}
-	}
+	byName, names := indexInfos(infos)
 	if len(mine) != len(infos[rank]) {
 		return nil, fmt.Errorf("%w: rank %d's layers are not this profile's", ErrBadOption, rank)
 	}
@@ -128,15 +120,7 @@ func (lv *Live) PartPlans(rank int, infos [][]LiveLayerInfo) ([]Plan, []RowRange
 	if err := (ShardSpec{Index: rank, Count: len(infos)}).Check(); err != nil {
 		return nil, nil, err
 	}
-	byName := make([]map[string]LiveLayerInfo, len(infos))
-	names := map[string]bool{}
-	for r, ls := range infos {
-		byName[r] = map[string]LiveLayerInfo{}
-		for _, l := range ls {
-			byName[r][l.Name] = l
-			names[l.Name] = true
-		}
-	}
+	byName, names := indexInfos(infos)
 	var plans []Plan
 	var rows []RowRange
 	for _, name := range slices.Sorted(maps.Keys(names)) {
@@ -198,6 +182,21 @@ func (lv *Live) WritePartPatterns(sink PatternSink, names []string) error {
 		return fmt.Errorf("%w: layer %s is not one of the run's", ErrBadOption, name)
 	}
 	return nil
+}
+
+// indexInfos indexes every rank's layers by name (byName[r]), and gives
+// the set of the run's layer names.
+func indexInfos(infos [][]LiveLayerInfo) (byName []map[string]LiveLayerInfo, names map[string]bool) {
+	byName = make([]map[string]LiveLayerInfo, len(infos))
+	names = map[string]bool{}
+	for r, ls := range infos {
+		byName[r] = map[string]LiveLayerInfo{}
+		for _, l := range ls {
+			byName[r][l.Name] = l
+			names[l.Name] = true
+		}
+	}
+	return byName, names
 }
 
 // wholeLayer returns the shape and unit axis of layer name over every

@@ -118,26 +118,10 @@ func runSegments(ctx context.Context, stderr io.Writer, ls []profiler.Layer, opt
 		s := seg(j)
 		o := opt
 		o.Shard = &s
-		if userProgress != nil {
-			before := counted
-			o.Progress = func(d, t int64) { userProgress(before+d, share) }
-		}
-		p, err := profiler.Run(ctx, ls, o)
+		var err error
+		acc, err = runSegment(ctx, ls, o, acc, &counted, userProgress, share, ckpt, k,
+			func() error { return writeCheckpoint(ckpt, acc, durable) })
 		if err != nil {
-			if ctx.Err() != nil && acc != nil {
-				if werr := writeCheckpoint(ckpt, acc, durable); werr != nil {
-					return nil, errors.Join(err, werr)
-				}
-				return nil, &checkpointed{cause: context.Cause(ctx), path: ckpt, done: len(acc.Shard.Shards), of: k}
-			}
-			return nil, err
-		}
-		for _, l := range p.Layers {
-			counted += int64(l.Observations) * int64(l.Units) * int64(dtypeSize(l.DType))
-		}
-		if acc == nil {
-			acc = p
-		} else if acc, err = profiler.Merge(acc, p); err != nil {
 			return nil, err
 		}
 		if j < k-1 && time.Since(last) >= every {
@@ -402,26 +386,10 @@ func runPieces(ctx context.Context, ls []profiler.Layer, opt profiler.Options, b
 		o.Rows = make([]profiler.RowRange, len(plans))
 		o.Rows[pc.layer] = pc.rows
 		o.Patterns = sw.Piece(pc.layer, pc.from, pc.to)
-		if userProgress != nil {
-			before := counted
-			o.Progress = func(d, t int64) { userProgress(before+d, share) }
-		}
-		p, err := profiler.Run(ctx, ls, o)
+		var err error
+		acc, err = runSegment(ctx, ls, o, acc, &counted, userProgress, share, ckpt, n,
+			func() error { return writePatternsCheckpoint(ckpt, acc, sw, mark, pieceBytes) })
 		if err != nil {
-			if ctx.Err() != nil && acc != nil {
-				if werr := writePatternsCheckpoint(ckpt, acc, sw, mark, pieceBytes); werr != nil {
-					return nil, errors.Join(err, werr)
-				}
-				return nil, &checkpointed{cause: context.Cause(ctx), path: ckpt, done: len(acc.Shard.Shards), of: n}
-			}
-			return nil, err
-		}
-		for _, l := range p.Layers {
-			counted += int64(l.Observations) * int64(l.Units) * int64(dtypeSize(l.DType))
-		}
-		if acc == nil {
-			acc = p
-		} else if acc, err = profiler.Merge(acc, p); err != nil {
 			return nil, err
 		}
 		mark = sw.Mark()
@@ -457,4 +425,35 @@ func writePatternsCheckpoint(path string, acc *profiler.Profile, sw *store.Write
 	}
 	ck := patternsCheckpoint{Patterns: patternsState{PieceBytes: pieceBytes, Store: st}, Profile: prof.Bytes()}
 	return atomicfile.WriteSync(path, func(w io.Writer) error { return json.NewEncoder(w).Encode(ck) })
+}
+
+// runSegment runs one segment of a checkpointed run (o, over ls), adds its
+// bytes to *counted and returns acc merged with it. When the run is
+// interrupted (ctx ends it) after some segments, save writes the
+// checkpoint of acc, the segments done of of, and the error says so.
+// userProgress, if set, sees the progress over the whole run of share
+// bytes.
+func runSegment(ctx context.Context, ls []profiler.Layer, o profiler.Options, acc *profiler.Profile, counted *int64,
+	userProgress func(done, total int64), share int64, ckpt string, of int, save func() error) (*profiler.Profile, error) {
+	if userProgress != nil {
+		before := *counted
+		o.Progress = func(d, t int64) { userProgress(before+d, share) }
+	}
+	p, err := profiler.Run(ctx, ls, o)
+	if err != nil {
+		if ctx.Err() != nil && acc != nil {
+			if werr := save(); werr != nil {
+				return nil, errors.Join(err, werr)
+			}
+			return nil, &checkpointed{cause: context.Cause(ctx), path: ckpt, done: len(acc.Shard.Shards), of: of}
+		}
+		return nil, err
+	}
+	for _, l := range p.Layers {
+		*counted += int64(l.Observations) * int64(l.Units) * int64(dtypeSize(l.DType))
+	}
+	if acc == nil {
+		return p, nil
+	}
+	return profiler.Merge(acc, p)
 }
