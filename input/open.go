@@ -121,6 +121,8 @@ func fileKind(name string) string {
 		return ext
 	case ".arrow", ".arrows", ".feather", ".ipc":
 		return ".arrow"
+	case ".parquet", ".pq":
+		return ".parquet"
 	}
 	return ""
 }
@@ -190,6 +192,8 @@ func openFile(p string, sel func(string) bool) ([]profiler.Layer, error) {
 		return openPt(p, sel)
 	case ".arrow":
 		return openArrow(p, sel)
+	case ".parquet":
+		return openParquet(p, sel)
 	}
 	return nil, nil
 }
@@ -201,7 +205,20 @@ func openDir(st store, dir string, sel func(string) bool) ([]profiler.Layer, err
 		return nil, err
 	}
 	var layers []profiler.Layer
+	groups, grouped := parquetShards(entries)
 	for _, e := range entries {
+		if !e.dir && grouped[e.path] != nil {
+			g := grouped[e.path]
+			if e.path != g.files[0] {
+				continue
+			}
+			ls, err := g.open(st, dir, g.prefix(len(groups)), sel)
+			if err != nil {
+				return nil, err
+			}
+			layers = append(layers, ls...)
+			continue
+		}
 		if !e.dir {
 			ls, err := openFile(e.path, sel)
 			if err != nil {
@@ -221,6 +238,16 @@ func openDir(st store, dir string, sel func(string) bool) ([]profiler.Layer, err
 		sub, err := st.ReadDir(e.path)
 		if err != nil {
 			return nil, err
+		}
+		if pg, _ := parquetShards(sub); len(pg) > 0 {
+			for _, g := range pg {
+				ls, err := g.open(st, e.path, e.name+"/"+g.prefix(len(pg)), sel)
+				if err != nil {
+					return nil, err
+				}
+				layers = append(layers, ls...)
+			}
+			continue
 		}
 		var shards []string
 		for _, s := range sub {
