@@ -341,11 +341,12 @@ type parquetUnit struct {
 // parquetTable is the Parquet files holding the row groups of one table,
 // in order, and its selected columns.
 type parquetTable struct {
-	files []string
-	metas []*metadata.FileMetaData
-	sizes []int64
-	cols  []*parquetColumn
-	leafs [][]int // per file, each column's leaf index
+	openObj func(name string) (Object, int64, error) // openSized, but in tests
+	files   []string
+	metas   []*metadata.FileMetaData
+	sizes   []int64
+	cols    []*parquetColumn
+	leafs   [][]int // per file, each column's leaf index
 }
 
 // openParquet lists the layers of one Parquet file.
@@ -357,10 +358,15 @@ func openParquet(path string, sel func(string) bool) ([]profiler.Layer, error) {
 // groups of one table, in order (a folder's shards, or one file), named
 // prefix and the column name. where names them in messages.
 func openParquetFiles(where string, files []string, prefix string, sel func(string) bool) ([]profiler.Layer, error) {
-	t := &parquetTable{files: files}
+	return openParquetTable(&parquetTable{openObj: openSized, files: files}, where, prefix, sel)
+}
+
+// openParquetTable lists the layers of table t's files.
+func openParquetTable(t *parquetTable, where, prefix string, sel func(string) bool) ([]profiler.Layer, error) {
+	files := t.files
 	first := filepath.Base(files[0])
 	for fi, path := range files {
-		o, size, err := openSized(path)
+		o, size, err := t.openObj(path)
 		if err != nil {
 			return nil, err
 		}
@@ -512,7 +518,7 @@ type parquetFile struct {
 // open opens file fi for decoding, with the footer already parsed.
 func (t *parquetTable) open(fi int) (*parquetFile, error) {
 	path := t.files[fi]
-	o, size, err := openSized(path)
+	o, size, err := t.openObj(path)
 	if err != nil {
 		return nil, err
 	}

@@ -92,6 +92,10 @@ add("zstd.parquet", "parquet", [90, 90, 90, 30], [("attn", "fsl", np.float32, 24
     ("f64", "list_list", np.float64, 5, 4)], parquet={"compression": "zstd", "version": 2, "dictionary": False})
 add("split.parquet", "parquet", [70, 50], [("mlp", "list", np.float32, 33), ("h16", "list_list", np.float16, 9, 5)],
     parquet={"compression": "zstd", "dictionary": False, "encoding": "BYTE_STREAM_SPLIT"})
+add("brotli.parquet", "parquet", [30, 30], [("mlp", "fsl", np.float32, 12), ("h16", "list_fsl", np.float16, 4, 3)],
+    parquet={"compression": "brotli"})
+add("lz4.parquet", "parquet", [25, 25, 25], [("mlp", "list", np.float64, 10), ("h", "list_list", np.float32, 6, 4)],
+    parquet={"compression": "lz4_raw", "dictionary": False})
 add("gzip.parquet", "parquet", [500], [("mlp", "fsl", np.float32, 64), ("h64", "list_fsl", np.float64, 3, 9)],
     parquet={"compression": "gzip", "page": 65536})
 
