@@ -12,8 +12,9 @@ import (
 	"github.com/actprof/actprof/profiler"
 )
 
-// parquetBlock is the size of the buffers a decoder fills.
-const parquetBlock = 1 << 20
+// parquetBlock is the size of the buffers a decoder fills (a variable for
+// tests).
+var parquetBlock = 1 << 20
 
 // parquetQueue is the filled buffers a decoder may have waiting.
 const parquetQueue = 2

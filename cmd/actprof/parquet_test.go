@@ -125,4 +125,7 @@ func TestS3Parquet(t *testing.T) {
 	if got := profileJSON(t, "--layer", "hook", "--layer", "h16", "s3://parquets/hub/data/"); !reflect.DeepEqual(got, local) {
 		t.Errorf("hub/data: the profile from S3 differs from the local folder's")
 	}
+	if n := srv.Pending(); n != 0 {
+		t.Errorf("%d faults not served", n)
+	}
 }
