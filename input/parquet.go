@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -406,7 +408,7 @@ func openParquetTable(t *parquetTable, where, prefix string, sel func(string) bo
 			if err != nil {
 				return nil, fileError(path, err)
 			}
-			if d.typeName != c.typeName || d.maxDef != c.maxDef {
+			if d.typeName != c.typeName || d.dtype != c.dtype || !slices.Equal(d.absent, c.absent) {
 				return nil, profiler.FileErrorf(path, ErrShardMismatch, "column %q is %s, but %s has %s", c.name, d.typeName, first, c.typeName)
 			}
 			leafs[i] = d.leaf
@@ -467,9 +469,11 @@ func (t *parquetTable) count(i int) ([]parquetUnit, error) {
 				return nil, profiler.FileErrorf(path, profiler.ErrUnsupported, "column %q, row group %d: values in %s encoding, which actprof does not decode: write it with PLAIN, dictionary or BYTE_STREAM_SPLIT encoding (version 1 data pages)", c.name, u.rg+1, e)
 			}
 		}
-		if c.depth == 1 && c.known && cc.NumValues() == u.rows*c.units {
+		if c.depth == 1 && c.known && u.rows <= math.MaxInt64/c.units && cc.NumValues() == u.rows*c.units {
 			u.obs = u.rows
-			c.obs += u.obs
+			if c.obs += u.obs; c.obs < 0 {
+				return nil, profiler.FileErrorf(path, profiler.ErrFormat, "column %q: more rows than a file holds", c.name)
+			}
 			continue
 		}
 		if rd == nil || rd.fi != u.file {
@@ -502,6 +506,9 @@ func (t *parquetTable) count(i int) ([]parquetUnit, error) {
 		}
 		u.obs = w.obs
 		c.obs += u.obs
+	}
+	if c.known && c.obs > (1<<62)/(c.units*int64(c.dtype.Size())) {
+		return nil, profiler.FileErrorf(t.files[0], profiler.ErrFormat, "column %q: %d observations of %d units: more than a file holds", c.name, c.obs, c.units)
 	}
 	return units, nil
 }
