@@ -108,3 +108,80 @@ func TestParquetSource(t *testing.T) {
 		}
 	}
 }
+
+// seedBytes returns a FuzzParquet seed file's bytes.
+func seedBytes(t *testing.T, name string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata/fuzz/FuzzParquet", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(string(raw), "go test fuzz v1\n[]byte(")), ")")
+	s, err := strconv.Unquote(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(s)
+}
+
+// PREFIX-NNNNN-of-NNNNN.parquet files in a folder: one table per prefix,
+// its shards joined; a missing shard, or shards of other columns, are
+// refused naming the shards.
+func TestParquetShards(t *testing.T) {
+	fsl, nested := seedBytes(t, "fsl-plain"), seedBytes(t, "nested-snappy")
+	write := func(dir string, files map[string][]byte) string {
+		d := filepath.Join(t.TempDir(), dir)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for n, b := range files {
+			if err := os.WriteFile(filepath.Join(d, n), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	one, err := Open([]string{write("one", map[string][]byte{"x.parquet": fsl})}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// one table: the column names alone, the shards' observations added
+	d := write("data", map[string][]byte{"train-00000-of-00002.parquet": fsl, "train-00001-of-00002.parquet": fsl})
+	ls, err := Open([]string{d}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != len(one) {
+		t.Fatalf("%d layers, want %d", len(ls), len(one))
+	}
+	for i, l := range ls {
+		if l.Name != one[i].Name || l.Shape[0] != 2*one[i].Shape[0] || l.Shape[1] != one[i].Shape[1] || len(l.Files) != 2 {
+			t.Errorf("layer %s %v (%d files), want %s [%d %d] of 2 files", l.Name, l.Shape, len(l.Files), one[i].Name, 2*one[i].Shape[0], one[i].Shape[1])
+		}
+	}
+	// two tables: named by their prefix
+	d = write("hub", map[string][]byte{"train-00000-of-00001.parquet": fsl, "test-00000-of-00001.parquet": nested})
+	ls, err = Open([]string{d}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range ls {
+		names = append(names, l.Name)
+	}
+	if got := strings.Join(names, " "); got != "test/r train/a train/h" {
+		t.Errorf("layers %q", got)
+	}
+	for _, c := range []struct {
+		files map[string][]byte
+		want  string
+	}{
+		{map[string][]byte{"a-00000-of-00003.parquet": fsl, "a-00002-of-00003.parquet": fsl}, "a-*-of-00003.parquet: bad format: 2 shards, where their names count 00003"},
+		{map[string][]byte{"a-00000-of-00002.parquet": fsl, "a-00001-of-00002.parquet": nested}, `a-00001-of-00002.parquet: shards disagree: no column "a", which a-00000-of-00002.parquet has`},
+	} {
+		_, err := Open([]string{write("bad", c.files)}, Options{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want %q", err, c.want)
+		}
+	}
+}
