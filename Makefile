@@ -119,14 +119,15 @@ fmt-check:
 	if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 
 # Short runs of every fuzz target (seeds live in testdata/fuzz). FuzzOpen's
-# inputs are whole stores (40-130 KB): minimising each new one would take the
-# run's whole time, hence -fuzzminimizetime.
+# inputs are whole stores (40-130 KB), FuzzParquet's whole files: minimising
+# each new one would take the run's whole time, hence -fuzzminimizetime.
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzCountMatchesOracle -fuzztime 20s ./cpu/
 	$(GO) test -run XXX -fuzz FuzzNpyHeader -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzSafetensorsHeader -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzUnpickle -fuzztime 20s ./input/
 	$(GO) test -run XXX -fuzz FuzzArrowMetadata -fuzztime 20s ./input/
+	$(GO) test -run XXX -fuzz FuzzParquet -fuzztime 30s -fuzzminimizetime 2s ./input/
 	$(GO) test -run XXX -fuzz FuzzDecoders -fuzztime 20s ./store/
 	$(GO) test -run XXX -fuzz FuzzOpen -fuzztime 30s -fuzzminimizetime 2s ./store/
 

@@ -1,11 +1,12 @@
 // Package input reads recorded activations: .npy files, .npz archives,
-// safetensors files, torch.save .pt files and folders of them, including
-// folders of .npy shards.
+// safetensors files, torch.save .pt files, Arrow IPC and Parquet files and
+// folders of them, including folders of .npy shards.
 // Open lists the layers and checks their headers; each layer's Open then
 // gives its bytes with bounded memory: uncompressed data through ReadAt
 // (pread, from the profiler's workers in parallel; profiler.ReaderAtSource)
 // or, for sequential readers, memory-mapped a window at a time; compressed
-// .npz members decompressed a chunk at a time. Every error names the file and wraps one of the profiler's
+// .npz members decompressed a chunk at a time, Parquet row groups decoded in
+// parallel into bounded buffers. Every error names the file and wraps one of the profiler's
 // sentinel errors.
 package input
 
@@ -38,11 +39,16 @@ type Options struct {
 //     tensor by the file name without its extension;
 //   - an Arrow IPC file (.arrow, .arrows, .feather, .ipc; stream or file
 //     format): one layer per column of lists of floats, named by the column;
+//   - a Parquet file (.parquet, .pq): one layer per column of lists of
+//     floats, named by the column;
 //   - a Hugging Face datasets folder (state.json, or dataset_info.json
 //     beside data-XXXXX-of-YYYYY.arrow shards): its columns, the shards
 //     joined;
-//   - a folder: each .npy, .npz, .safetensors, .pt, .pth and Arrow file in it as above,
-//     each datasets subfolder, its layers named subfolder/column, and
+//   - a folder: each .npy, .npz, .safetensors, .pt, .pth, Arrow and Parquet file in it as above,
+//     its PREFIX-NNNNN-of-NNNNN.parquet files as one table each (the
+//     columns named PREFIX/column where there are several tables), each
+//     datasets subfolder, its layers named subfolder/column, each
+//     subfolder of such Parquet shards likewise, and
 //     each subfolder holding .npy files as one layer named by the subfolder,
 //     its .npy files (in lexical order) being shards joined on axis 0. Other
 //     files, and names starting with '.', are ignored. Entries are taken in
@@ -105,9 +111,9 @@ func Open(paths []string, opt Options) ([]profiler.Layer, error) {
 	}
 	if len(layers) == 0 {
 		if len(paths) == 1 {
-			return nil, profiler.FileErrorf(paths[0], profiler.ErrFormat, "no layers: no .npy, .npz, .safetensors, .pt or .arrow data found")
+			return nil, profiler.FileErrorf(paths[0], profiler.ErrFormat, "no layers: no .npy, .npz, .safetensors, .pt, .arrow or .parquet data found")
 		}
-		return nil, fmt.Errorf("%w: no layers in %s: no .npy, .npz, .safetensors, .pt or .arrow data found", profiler.ErrFormat, strings.Join(paths, ", "))
+		return nil, fmt.Errorf("%w: no layers in %s: no .npy, .npz, .safetensors, .pt, .arrow or .parquet data found", profiler.ErrFormat, strings.Join(paths, ", "))
 	}
 	return layers, nil
 }
@@ -121,6 +127,8 @@ func fileKind(name string) string {
 		return ext
 	case ".arrow", ".arrows", ".feather", ".ipc":
 		return ".arrow"
+	case ".parquet", ".pq":
+		return ".parquet"
 	}
 	return ""
 }
@@ -163,12 +171,13 @@ func openPath(p string, sel func(string) bool) ([]profiler.Layer, error) {
 		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "not a regular file or folder")
 	}
 	if fileKind(p) == "" {
-		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "unknown file type: want .npy, .npz, .safetensors, .pt, .arrow or a folder")
+		return nil, profiler.FileErrorf(p, profiler.ErrUnsupported, "unknown file type: want .npy, .npz, .safetensors, .pt, .arrow, .parquet or a folder")
 	}
 	return openFile(p, sel)
 }
 
-// openFile lists the layers of a .npy, .npz, .safetensors or .pt file.
+// openFile lists the layers of a .npy, .npz, .safetensors, .pt, Arrow or
+// Parquet file.
 func openFile(p string, sel func(string) bool) ([]profiler.Layer, error) {
 	base := filepath.Base(p)
 	switch ext := fileKind(base); ext {
@@ -190,6 +199,8 @@ func openFile(p string, sel func(string) bool) ([]profiler.Layer, error) {
 		return openPt(p, sel)
 	case ".arrow":
 		return openArrow(p, sel)
+	case ".parquet":
+		return openParquet(p, sel)
 	}
 	return nil, nil
 }
@@ -201,7 +212,20 @@ func openDir(st store, dir string, sel func(string) bool) ([]profiler.Layer, err
 		return nil, err
 	}
 	var layers []profiler.Layer
+	groups, grouped := parquetShards(entries)
 	for _, e := range entries {
+		if !e.dir && grouped[e.path] != nil {
+			g := grouped[e.path]
+			if e.path != g.files[0] {
+				continue
+			}
+			ls, err := g.open(st, dir, g.prefix(len(groups)), sel)
+			if err != nil {
+				return nil, err
+			}
+			layers = append(layers, ls...)
+			continue
+		}
 		if !e.dir {
 			ls, err := openFile(e.path, sel)
 			if err != nil {
@@ -221,6 +245,16 @@ func openDir(st store, dir string, sel func(string) bool) ([]profiler.Layer, err
 		sub, err := st.ReadDir(e.path)
 		if err != nil {
 			return nil, err
+		}
+		if pg, _ := parquetShards(sub); len(pg) > 0 {
+			for _, g := range pg {
+				ls, err := g.open(st, e.path, e.name+"/"+g.prefix(len(pg)), sel)
+				if err != nil {
+					return nil, err
+				}
+				layers = append(layers, ls...)
+			}
+			continue
 		}
 		var shards []string
 		for _, s := range sub {

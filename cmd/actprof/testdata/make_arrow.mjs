@@ -34,6 +34,26 @@ function columnData(c, v, r0, r1) {
   if (c.kind === 'utf8') {
     return A.vectorFromArray(ts.map((_, i) => `row ${r0 + i}`), new A.Utf8()).data[0];
   }
+  if (c.kind === 'ragged') {
+    // lists of h floats, but for two rows of h + 1 and h - 1
+    const lens = ts.map((_, i) => (r0 + i === 3 ? h + 1 : r0 + i === 5 ? h - 1 : h));
+    const o = new Int32Array(n + 1);
+    for (let i = 0; i < n; i++) o[i + 1] = o[i] + lens[i];
+    const child = A.makeData({ type: new A.Float32(), length: o[n], nullCount: 0, data: new Float32Array(o[n]).fill(1) });
+    return A.makeData({ type: new A.List(new A.Field('item', new A.Float32(), false)), length: n, nullCount: 0, valueOffsets: o, child });
+  }
+  if (c.kind === 'ragged2') {
+    // two lists of h floats a row, but for one of h + 1
+    const lens = new Array(2 * n).fill(h);
+    if (r0 === 0) lens[5] = h + 1;
+    const o = new Int32Array(2 * n + 1);
+    for (let i = 0; i < 2 * n; i++) o[i + 1] = o[i] + lens[i];
+    const leaf = A.makeData({ type: new A.Float32(), length: o[2 * n], nullCount: 0, data: new Float32Array(o[2 * n]).fill(1) });
+    const inner = A.makeData({ type: new A.List(new A.Field('item', new A.Float32(), false)), length: 2 * n, nullCount: 0, valueOffsets: o, child: leaf });
+    const outer = new Int32Array(n + 1);
+    for (let i = 0; i < n; i++) outer[i + 1] = outer[i] + 2;
+    return A.makeData({ type: new A.List(new A.Field('item', inner.type, false)), length: n, nullCount: 0, valueOffsets: outer, child: inner });
+  }
   if (c.kind === 'nullfsl') {
     const child = A.makeData({ type: new A.Float32(), length: n * h, nullCount: 0, data: new Float32Array(n * h).fill(1) });
     const bitmap = new Uint8Array(Math.ceil(n / 8)).fill(0xff);
@@ -87,11 +107,17 @@ for (const f of spec) {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   if (f.format === 'parquet') {
     const wt = PQ.Table.fromIPCStream(A.tableToIPC(table, 'stream'));
-    const props = new PQ.WriterPropertiesBuilder()
-      .setCompression(PQ.Compression.SNAPPY)
+    // snappy, version 1 data pages, dictionaries where they pay unless
+    // the spec says otherwise
+    const pq = f.parquet || {};
+    let b = new PQ.WriterPropertiesBuilder()
+      .setCompression(PQ.Compression[(pq.compression || 'snappy').toUpperCase()])
+      .setWriterVersion(pq.version === 2 ? PQ.WriterVersion.V2 : PQ.WriterVersion.V1)
       .setMaxRowGroupSize(f.batches[0])
-      .setDataPageSizeLimit(1024)
-      .build();
+      .setDataPageSizeLimit(pq.page || 1024);
+    if (pq.dictionary === false) b = b.setDictionaryEnabled(false);
+    if (pq.encoding) b = b.setEncoding(PQ.Encoding[pq.encoding]);
+    const props = b.build();
     fs.writeFileSync(out, PQ.writeParquet(wt, props));
   } else {
     fs.writeFileSync(out, A.tableToIPC(table, f.format));
