@@ -65,6 +65,7 @@ static const char *ap_names[AP_KERNELS] = {"rows_f32", "rows_f16", "rows_bf16", 
 #define AP_SYM(v, name) \
 	if (!(*(void **)&v = dlsym(ap_lib, name))) { \
 		snprintf(ap_loaderr, sizeof ap_loaderr, "the CUDA driver library has no %s (driver too old?)", name); \
+		ap_lib = 0; \
 		return -1; \
 	}
 
