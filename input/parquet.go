@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -582,8 +583,18 @@ func (w *parquetWalker) end() error {
 // levels follows n level entries.
 func (w *parquetWalker) levels(def, rep []int16) error {
 	c := w.col
-	for i := range def {
+	for i := 0; i < len(def); i++ {
 		r, d := rep[i], def[i]
+		if w.open && r == c.depth && d == c.maxDef {
+			// the common case: a run of values continuing the open list
+			j := i + 1
+			for j < len(def) && rep[j] == c.depth && def[j] == c.maxDef {
+				j++
+			}
+			w.cur += int64(j - i)
+			i = j - 1
+			continue
+		}
 		if r < 0 || r > c.depth || d < 0 || d > c.maxDef {
 			return dataErrorf(profiler.ErrFormat, "level entry %d: repetition level %d, definition level %d, outside [0, %d] and [0, %d]", w.entries+int64(i), r, d, c.depth, c.maxDef)
 		}
@@ -655,19 +666,34 @@ func (f *parquetFile) decode(i int, u *parquetUnit, w *parquetWalker, sink func(
 		}
 		switch r := cr.(type) {
 		case *file.Float32ColumnChunkReader:
-			vals := make([]float32, parquetBatch)
+			// on a little-endian host the values are read into raw itself
+			vals, put := make([]float32, parquetBatch), putFloat32s
+			if raw != nil && littleEndian {
+				vals, put = unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), parquetBatch), nil
+			}
 			for r.HasNext() {
 				total, nv, err := r.ReadBatch(parquetBatch, vals, def, rep)
-				if err := step(total, nv, err, func(b []byte) { putFloat32s(b, vals[:nv]) }); err != nil {
+				if err := step(total, nv, err, func(b []byte) {
+					if put != nil {
+						put(b, vals[:nv])
+					}
+				}); err != nil {
 					return err
 				}
 			}
 			return r.Err()
 		case *file.Float64ColumnChunkReader:
-			vals := make([]float64, parquetBatch)
+			vals, put := make([]float64, parquetBatch), putFloat64s
+			if raw != nil && littleEndian {
+				vals, put = unsafe.Slice((*float64)(unsafe.Pointer(&raw[0])), parquetBatch), nil
+			}
 			for r.HasNext() {
 				total, nv, err := r.ReadBatch(parquetBatch, vals, def, rep)
-				if err := step(total, nv, err, func(b []byte) { putFloat64s(b, vals[:nv]) }); err != nil {
+				if err := step(total, nv, err, func(b []byte) {
+					if put != nil {
+						put(b, vals[:nv])
+					}
+				}); err != nil {
 					return err
 				}
 			}

@@ -277,6 +277,10 @@ func (s *parquetSource) Close() error {
 }
 
 // putFloat32s writes v into b as little-endian float32s.
+// littleEndian: the host stores numbers as the data do, so decoded values
+// are the data's bytes.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
 func putFloat32s(b []byte, v []float32) {
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
