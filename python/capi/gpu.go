@@ -387,7 +387,10 @@ func launch(t *devTally, kind string, g profiler.Geometry, data uintptr, thr pro
 	}
 	if g.Inner == 1 {
 		name, per := "rows_"+kind, int64(32)
-		if units%2 == 0 {
+		// the pair kernels load two values at once: their data must be
+		// aligned to a pair (a view may start anywhere; a misaligned load
+		// would end the context, PyTorch's too)
+		if units%2 == 0 && data%uintptr(2*size) == 0 {
 			name, per = "rows2_"+kind, 64
 		}
 		for r := int64(0); r < g.Outer; r += most {
