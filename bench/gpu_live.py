@@ -66,6 +66,7 @@ def profile_of(prof):
 rng = np.random.default_rng(5)
 T = 0.25
 cases = [("rows f32 odd", np.float32, (1000, 77), 2), ("rows f32 even", np.float32, (513, 128), 2),
+         ("rows f32 even misaligned", np.float32, (65, 64), 2), ("rows f16 even misaligned", np.float16, (33, 32), 2),
          ("rows f16", np.float16, (700, 64), 2), ("rows bf16", "bf16", (300, 90), 2),
          ("maps f32", np.float32, (6, 16, 9, 9), 4), ("maps f16", np.float16, (5, 8, 33, 3), 4),
          ("tokens f32", np.float32, (4, 37, 48), 3)]
@@ -89,7 +90,13 @@ for what, dt, shape, ndim in cases:
     want_nan = np.isnan(ref).sum(axis=others)
     tmp = tempfile.mkdtemp()
     g, c = Profile(threshold=T, patterns=True, pattern_dir=tmp), Profile(threshold=T, patterns=True, pattern_dir=tmp)
-    ptr = to_device(np.ascontiguousarray(host))
+    if what.endswith("misaligned"):
+        # a view that starts one element into its allocation: the pair
+        # kernels must not be used on it
+        base = to_device(np.concatenate([np.zeros(1, host.dtype), host.reshape(-1)]))
+        ptr = base + host.itemsize
+    else:
+        base = ptr = to_device(np.ascontiguousarray(host))
     for _ in range(2):  # two batches, the tally accumulates on the device
         g.count_cuda("l", ptr, name, list(shape), 0, 0)
         c.count("l", host.ctypes.data, name, list(shape))
@@ -101,7 +108,7 @@ for what, dt, shape, ndim in cases:
     check(sg == sc, "%s %s: the pattern store of the GPU path is the CPU path's, byte for byte" % (what, shape))
     g.close()
     c.close()
-    cu.cuMemFree_v2(ctypes.c_uint64(ptr))
+    cu.cuMemFree_v2(ctypes.c_uint64(base))
 
 try:
     import torch
