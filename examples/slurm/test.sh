@@ -24,9 +24,9 @@ cd "$work"
 # layers that do not split evenly into 3 shards, one with fewer rows than
 # tasks in a later run
 actprof synth -o acts --rows 10007 --layer fc1:96 --layer conv:8x3x3 >/dev/null
-actprof profile --quiet --stats -o single.json acts >/dev/null
+actprof profile --quiet --stats --patterns single.actbits -o single.json acts >/dev/null
 
-export ACTS=acts ACTPROF_FLAGS=--stats
+export ACTS=acts ACTPROF_FLAGS=--stats PATTERNS=1
 jid=$(sbatch --parsable --array=0-2 "$here/profile.sbatch")
 mid=$(sbatch --parsable --dependency=afterok:"$jid" "$here/merge.sbatch")
 for _ in $(seq 240); do
@@ -68,3 +68,11 @@ for la, lb in zip(a["layers"], b["layers"]):
             assert x == y or abs(x - y) <= 1e-12 * max(abs(x), 1), "layer %s unit %d: %s %r vs %r" % (la["name"], u, k, x, y)
 print("slurm test: 3 array tasks merged equal one run (%d layers)" % len(a["layers"]))
 PY
+# the merged store answers as the single run's: every layer's fired units
+# of every sample, exported
+for layer in fc1 conv; do
+  actprof patterns export acts.actbits --layer "$layer" -o "merged.$layer.npy" >/dev/null
+  actprof patterns export single.actbits --layer "$layer" -o "single.$layer.npy" >/dev/null
+  cmp "merged.$layer.npy" "single.$layer.npy" || { echo "slurm test: layer $layer: the merged store's patterns differ from one run's" >&2; exit 1; }
+done
+echo "slurm test: the tasks' pattern stores merged answer as one run's"
