@@ -626,6 +626,34 @@ func (w *parquetWalker) levels(def, rep []int16) error {
 	return nil
 }
 
+// floatReader is arrow-go's reader of a FLOAT or DOUBLE column chunk.
+type floatReader[T float32 | float64] interface {
+	HasNext() bool
+	ReadBatch(batchSize int64, values []T, defLvls, repLvls []int16) (int64, int, error)
+	Err() error
+}
+
+// readFloats reads a float column chunk with r, its levels into def and
+// rep, handing each batch to step; the values are decoded into raw itself on a little-endian host
+// (the data's byte order), else converted into it with put.
+func readFloats[T float32 | float64](r floatReader[T], raw []byte, def, rep []int16, put func([]byte, []T), step func(int64, int, error, func([]byte)) error) error {
+	vals := make([]T, parquetBatch)
+	if raw != nil && littleEndian {
+		vals, put = unsafe.Slice((*T)(unsafe.Pointer(&raw[0])), parquetBatch), nil
+	}
+	for r.HasNext() {
+		total, nv, err := r.ReadBatch(parquetBatch, vals, def, rep)
+		if err := step(total, nv, err, func(b []byte) {
+			if put != nil {
+				put(b, vals[:nv])
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	return r.Err()
+}
+
 // finish ends the column chunk.
 func (w *parquetWalker) finish() error {
 	if w.open {
@@ -666,38 +694,9 @@ func (f *parquetFile) decode(i int, u *parquetUnit, w *parquetWalker, sink func(
 		}
 		switch r := cr.(type) {
 		case *file.Float32ColumnChunkReader:
-			// on a little-endian host the values are read into raw itself
-			vals, put := make([]float32, parquetBatch), putFloat32s
-			if raw != nil && littleEndian {
-				vals, put = unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), parquetBatch), nil
-			}
-			for r.HasNext() {
-				total, nv, err := r.ReadBatch(parquetBatch, vals, def, rep)
-				if err := step(total, nv, err, func(b []byte) {
-					if put != nil {
-						put(b, vals[:nv])
-					}
-				}); err != nil {
-					return err
-				}
-			}
-			return r.Err()
+			return readFloats(r, raw, def, rep, putFloat32s, step)
 		case *file.Float64ColumnChunkReader:
-			vals, put := make([]float64, parquetBatch), putFloat64s
-			if raw != nil && littleEndian {
-				vals, put = unsafe.Slice((*float64)(unsafe.Pointer(&raw[0])), parquetBatch), nil
-			}
-			for r.HasNext() {
-				total, nv, err := r.ReadBatch(parquetBatch, vals, def, rep)
-				if err := step(total, nv, err, func(b []byte) {
-					if put != nil {
-						put(b, vals[:nv])
-					}
-				}); err != nil {
-					return err
-				}
-			}
-			return r.Err()
+			return readFloats(r, raw, def, rep, putFloat64s, step)
 		case *file.FixedLenByteArrayColumnChunkReader:
 			vals := make([]parquet.FixedLenByteArray, parquetBatch)
 			for r.HasNext() {
