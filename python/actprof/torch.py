@@ -25,9 +25,10 @@ they run after the kernel that made the output and before anything queued
 after the hook, so PyTorch's caching allocator cannot hand the memory to
 other work meanwhile, and the hook does not wait for them; only the counts
 come back, when the profile is read; with patterns=, the packed fired bits
-(a bit per unit) come back too, and then the hook waits for them. On CUDA
-tensors stats= is refused (it is kept for CPU tensors), as is float64. Not
-supported: tensors produced inside CUDA graphs or torch.compile regions
+(a bit per unit) come back too, and then the hook waits for them. With
+stats=True, which has no GPU kernels, CUDA outputs are copied to the host
+and counted on the CPU (a warning says so once). float64 CUDA tensors are
+refused. Not supported: tensors produced inside CUDA graphs or torch.compile regions
 (hooks there do not run per batch), outputs that are not tensors, and
 counting in forked DataLoader workers (count in the main process; workers
 only load data). Under torch.distributed each rank writes its part of the
@@ -37,6 +38,7 @@ profile and of the pattern store (see profile).
 import fnmatch
 import os
 import uuid
+import warnings
 
 import torch
 
@@ -153,6 +155,7 @@ class profile:
         self._prof = None
         self._handles = []
         self._summary = None
+        self._warned = False
 
     def _hook(self, name):
         def hook(module, inputs, output):
@@ -160,6 +163,14 @@ class profile:
             dt = _DTYPES.get(t.dtype)
             if dt is None:
                 raise Error("actprof: layer %s: dtype %s not supported (float32, float16, bfloat16, float64)" % (name, t.dtype))
+            if t.device.type == "cuda" and self._args["stats"]:
+                # the value statistics have no GPU kernels: such outputs
+                # are counted on the CPU, from a copy
+                if not self._warned:
+                    self._warned = True
+                    warnings.warn("actprof: stats=True: CUDA outputs are copied to the host and counted on the CPU "
+                                  "(the statistics have no GPU kernels); without stats they are counted in place", stacklevel=2)
+                t = t.cpu()
             if t.device.type == "cuda":
                 if torch.cuda.is_current_stream_capturing():
                     raise Error("actprof: layer %s: the stream is capturing a CUDA graph: hooks in a graph run once, "
