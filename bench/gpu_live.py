@@ -158,6 +158,27 @@ for tag, model, make, types in models():
         check(same and len(jc["layers"]) > 0, "%s %s: ap.profile on cuda equals on cpu (backend %s)" % (tag, dtype, jg["backend"]))
         check(sc == sg, "%s %s: the pattern stores on cuda and on cpu are equal byte for byte" % (tag, dtype))
 
+# stats=True on CUDA outputs: counted on the CPU from host copies, the
+# same profile as on the CPU.
+import warnings
+tag, model, make, types = models()[0]
+batches = [make(n) for n in (7, 32, 5)]
+outs = {}
+for dev in ("cpu", "cuda"):
+    m = model.to(dev)
+    out = os.path.join(d, "stats-%s.json" % dev)
+    with warnings.catch_warnings(record=True) as w, torch.no_grad(), ap.profile(m, modules=types, out=out, stats=True):
+        warnings.simplefilter("always")
+        for x in batches:
+            m(x.to(dev))
+    with open(out) as f:
+        outs[dev] = json.load(f)
+    if dev == "cuda":
+        check(sum("copied to the host" in str(x.message) for x in w) == 1, "stats=True on cuda: one warning")
+check([l["counts"] for l in outs["cpu"]["layers"]] == [l["counts"] for l in outs["cuda"]["layers"]]
+      and [l["stats"]["value_hist"] for l in outs["cpu"]["layers"]] == [l["stats"]["value_hist"] for l in outs["cuda"]["layers"]],
+      "stats=True on cuda equals on cpu")
+
 # Overhead and rate on the GPU.
 mlp = nn.Sequential(*[m for k in range(4) for m in (nn.Linear(1024, 1024), nn.ReLU())]).cuda()
 xs = [torch.randn(4096, 1024, device="cuda") for _ in range(20)]
