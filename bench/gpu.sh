@@ -17,7 +17,8 @@
 #      the same runs without patterns: how the writer scales;
 #   7. the Python package's live path on CUDA memory (gpu_live.py): device
 #      arrays counted in place equal NumPy's and the CPU path's counts; with
-#      a CUDA PyTorch, ap.profile on cuda equals on cpu, and the overhead
+#      a CUDA PyTorch, ap.profile on cuda equals the CPU path over the same
+#      outputs, and the overhead
 #      and counting rate against a device-to-device copy.
 # Exit status: non-zero when any check fails.
 #   GPU_STEPS="3 5" runs only those steps (default: all); GPU_BENCH=REGEXP

@@ -10,8 +10,9 @@ usage: gpu_live.py BUNDLE_DIR   (PYTHONPATH=BUNDLE_DIR/python)
    NumPy's (x > T).sum and those of the CPU path (Profile.count) of the
    same bytes, and the pattern stores the CPU path's byte for byte.
 2. With PyTorch (CUDA build), if installed: ap.profile of an MLP, a CNN and
-   a token model on cuda against the same model and batches on the CPU
-   (counts and pattern stores identical); then the
+   a token model on cuda against the CPU path over host copies of the same
+   outputs (counts and pattern stores identical; float32, float16,
+   bfloat16), stats=True on cuda likewise; then the
    forward pass's time with the live profile, without hooks, and with the
    hand-written hook (x > 0).sum(0), and the counting rate in GB/s against
    a device-to-device copy of the same activations, with and without
@@ -134,50 +135,62 @@ def models():
 
 
 d = tempfile.mkdtemp()
+DT = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+
+
+def live_and_host(tag, m, types, batches, dtype, **kw):
+    """ap.profile of m on cuda over batches, and the CPU path (Profile.count)
+    over host copies of the very outputs it saw, taken by a second hook:
+    their JSON profiles and stores (the GPU's and the CPU's arithmetic may
+    differ, so the model is not run twice)."""
+    seen = []
+    hooks = [mod.register_forward_hook(lambda mod, i, o, qn=qn: seen.append((qn, o.detach().cpu())))
+             for qn, mod in m.named_modules() if qn and isinstance(mod, types)]
+    out, store = os.path.join(d, tag + "-live.json"), os.path.join(d, tag + "-live.actbits")
+    with torch.no_grad(), ap.profile(m, modules=types, out=out, patterns=store, **kw):
+        for x in batches:
+            x = x.cuda()
+            m(x if x.dtype == torch.long else x.to(dtype))
+    for h in hooks:
+        h.remove()
+    host = Profile(patterns=True, pattern_dir=d, **kw)
+    for qn, t in seen:
+        t = t.contiguous()
+        host.count(qn, t.data_ptr(), DT[t.dtype], list(t.shape))
+    hout, hstore = os.path.join(d, tag + "-host.json"), os.path.join(d, tag + "-host.actbits")
+    host.finish(hout, hstore)
+    host.close()
+    res = []
+    for o, st in ((out, store), (hout, hstore)):
+        with open(o) as f, open(st, "rb") as g:
+            res.append((json.load(f), g.read()))
+    return res
+
+
 for tag, model, make, types in models():
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
         if tag == "tokens" and dtype != torch.float32:
             continue
-        batches = [make(n) for n in (7, 32, 5)]
-        outs = {}
-        for dev in ("cpu", "cuda"):
-            m = model.to(dev)
-            if dtype != torch.float32:
-                m = m.to(dtype)
-            out = os.path.join(d, "%s-%s.json" % (tag, dev))
-            store = os.path.join(d, "%s-%s.actbits" % (tag, dev))
-            with torch.no_grad(), ap.profile(m, modules=types, out=out, patterns=store):
-                for x in batches:
-                    x = x.to(dev)
-                    m(x if x.dtype == torch.long else x.to(dtype))
-            with open(out) as f, open(store, "rb") as g:
-                outs[dev] = json.load(f), g.read()
-        (jc, sc), (jg, sg) = outs["cpu"], outs["cuda"]
-        same = all(a["counts"] == b["counts"] and a["observations"] == b["observations"]
-                   for a, b in zip(jc["layers"], jg["layers"]))
-        check(same and len(jc["layers"]) > 0, "%s %s: ap.profile on cuda equals on cpu (backend %s)" % (tag, dtype, jg["backend"]))
-        check(sc == sg, "%s %s: the pattern stores on cuda and on cpu are equal byte for byte" % (tag, dtype))
+        m = model.cuda()
+        if dtype != torch.float32:
+            m = m.to(dtype)
+        (jg, sg), (jc, sc) = live_and_host("%s-%s" % (tag, DT[dtype]), m, types, [make(n) for n in (7, 32, 5)], dtype)
+        same = len(jc["layers"]) > 0 and all(a["counts"] == b["counts"] and a["observations"] == b["observations"]
+                                             and a["shape"] == b["shape"] for a, b in zip(jc["layers"], jg["layers"]))
+        check(same, "%s %s: ap.profile on cuda equals the CPU path over the same outputs (backend %s)" % (tag, DT[dtype], jg["backend"]))
+        check(sc == sg, "%s %s: its pattern store is the CPU path's byte for byte" % (tag, DT[dtype]))
 
-# stats=True on CUDA outputs: counted on the CPU from host copies, the
-# same profile as on the CPU.
+# stats=True on CUDA outputs: counted on the CPU from host copies, with one
+# warning; the same profile as the CPU path over the same outputs.
 import warnings
 tag, model, make, types = models()[0]
-batches = [make(n) for n in (7, 32, 5)]
-outs = {}
-for dev in ("cpu", "cuda"):
-    m = model.to(dev)
-    out = os.path.join(d, "stats-%s.json" % dev)
-    with warnings.catch_warnings(record=True) as w, torch.no_grad(), ap.profile(m, modules=types, out=out, stats=True):
-        warnings.simplefilter("always")
-        for x in batches:
-            m(x.to(dev))
-    with open(out) as f:
-        outs[dev] = json.load(f)
-    if dev == "cuda":
-        check(sum("copied to the host" in str(x.message) for x in w) == 1, "stats=True on cuda: one warning")
-check([l["counts"] for l in outs["cpu"]["layers"]] == [l["counts"] for l in outs["cuda"]["layers"]]
-      and [l["stats"]["value_hist"] for l in outs["cpu"]["layers"]] == [l["stats"]["value_hist"] for l in outs["cuda"]["layers"]],
-      "stats=True on cuda equals on cpu")
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    (jg, _), (jc, _) = live_and_host("stats", model.cuda(), types, [make(n) for n in (7, 32, 5)], torch.float32, stats=True)
+check(sum("copied to the host" in str(x.message) for x in w) == 1, "stats=True on cuda: one warning")
+check([l["counts"] for l in jc["layers"]] == [l["counts"] for l in jg["layers"]]
+      and [l["stats"]["value_hist"] for l in jc["layers"]] == [l["stats"]["value_hist"] for l in jg["layers"]],
+      "stats=True on cuda equals the CPU path over the same outputs")
 
 # Overhead and rate on the GPU.
 mlp = nn.Sequential(*[m for k in range(4) for m in (nn.Linear(1024, 1024), nn.ReLU())]).cuda()
