@@ -49,24 +49,44 @@ __all__ = ["profile", "record", "Error"]
 _DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float64: "float64"}
 
 
+# Components of qualified names that wrappers add around a module:
+# FSDP's (and its flat-parameter wrapper's in PyTorch < 2), activation
+# checkpointing's and torch.compile's. A layer is named without them, as
+# the unwrapped model names it.
+_WRAPPERS = ("_fsdp_wrapped_module", "_fpw_module", "_checkpoint_wrapped_module", "_orig_mod")
+
+
+def _canonical(model, qn):
+    """qn without wrapper components, and without the leading "module" of
+    a DistributedDataParallel or DataParallel root."""
+    parts = qn.split(".")
+    if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)) and parts[:1] == ["module"]:
+        parts = parts[1:]
+    return ".".join(p for p in parts if p not in _WRAPPERS)
+
+
 def _select(model, modules, names):
-    """The (qualified name, module) pairs chosen by type and/or name glob."""
+    """The (layer name, module) pairs chosen by type and/or name glob, the
+    names those of the unwrapped model (see _canonical); where a wrapper
+    and the module it wraps have the same name, the module."""
     modules = tuple(modules) if modules else ()
     names = [names] if isinstance(names, str) else list(names or ())
     if not modules and not names:
         raise ValueError("actprof: select modules by type (modules=...) and/or name glob (names=[...])")
-    out = []
+    chosen = {}
     for qn, m in model.named_modules():
-        if qn == "":
+        name = _canonical(model, qn)
+        if name == "":
             continue
         if modules and not isinstance(m, modules):
             continue
-        if names and not any(fnmatch.fnmatchcase(qn, g) for g in names):
+        if names and not any(fnmatch.fnmatchcase(name, g) for g in names):
             continue
-        out.append((qn, m))
-    if not out:
+        if name not in chosen or len(qn) > len(chosen[name][0]):
+            chosen[name] = (qn, m)
+    if not chosen:
         raise ValueError("actprof: no module of the model matches modules=%r names=%r" % (modules, names))
-    return out
+    return [(name, m) for name, (qn, m) in chosen.items()]
 
 
 def _process_group(distributed):

@@ -205,11 +205,35 @@ def distributed(model):
         assert obs == [sum(x.shape[0] for x in per_rank[r])] * 2, obs
 
 
+def wrapped_names():
+    """Layers of a model wrapped in DataParallel and activation
+    checkpointing are named as in the unwrapped model, and profile alike."""
+    import warnings
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+    plain = nn.Sequential(nn.Linear(12, 30), nn.ReLU(), nn.Linear(30, 3))
+    wrapped = nn.DataParallel(nn.Sequential(plain[0], checkpoint_wrapper(plain[1]), plain[2]))
+    xs = [torch.randn(n, 12) for n in (5, 8)]
+    got = {}
+    for tag, m, kw in (("plain", plain, {"names": ["1"]}), ("wrapped", wrapped, {"names": ["1"]}),
+                       ("wrapped-type", wrapped, {"modules": (nn.ReLU,)})):
+        out = os.path.join(OUT, "names-%s.json" % tag)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # checkpointing without inputs that need grad
+            with ap.profile(m, out=out, **kw):
+                for x in xs:
+                    m(x)
+        with open(out) as f:
+            got[tag] = [(l["name"], l["counts"], l["observations"]) for l in json.load(f)["layers"]]
+    assert got["plain"][0][0] == "1" and got["wrapped"] == got["plain"] == got["wrapped-type"], got
+
+
 # Distributed first: the ranks fork from this process before it loads the
 # library.
 dmlp = MLP()
 train(dmlp, torch.randn(64, 12), torch.randint(0, 3, (64,)))
 distributed(dmlp)
+
+wrapped_names()
 
 # An MLP (float32 and float16 layers), varying batch sizes, batches from a
 # DataLoader with 2 worker processes.
