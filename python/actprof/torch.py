@@ -176,9 +176,15 @@ class profile:
         self._handles = []
         self._summary = None
         self._warned = False
+        self._ran = set()  # the layers whose hooks ran
+        if any(type(m).__name__ == "OptimizedModule" for m in model.modules()):
+            warnings.warn("actprof: the model holds torch.compile'd modules: hooks inside compiled regions may not run "
+                          "per batch; profile the uncompiled model (layers that never run are named at the block's end)",
+                          stacklevel=2)
 
     def _hook(self, name):
         def hook(module, inputs, output):
+            self._ran.add(name)
             t = _output(name, output)
             dt = _DTYPES.get(t.dtype)
             if dt is None:
@@ -225,6 +231,12 @@ class profile:
         self._handles = []
         try:
             if exc_type is None:
+                silent = [n for n, _ in self._chosen if n not in self._ran]
+                if silent:
+                    warnings.warn("actprof: %d selected layer%s never ran in the block: %s (modules not called, or in "
+                                  "compiled or graph-captured regions, where hooks do not run); the profile leaves them out"
+                                  % (len(silent), "" if len(silent) == 1 else "s", ", ".join(sorted(silent)[:10])
+                                     + (", ..." if len(silent) > 10 else "")), stacklevel=2)
                 self._summary = self._prof.summary()
                 part = None
                 if self._dist is not None:

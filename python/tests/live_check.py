@@ -225,6 +225,13 @@ def wrapped_names():
         with open(out) as f:
             got[tag] = [(l["name"], l["counts"], l["observations"]) for l in json.load(f)["layers"]]
     assert got["plain"][0][0] == "1" and got["wrapped"] == got["plain"] == got["wrapped-type"], got
+    # a selected layer that never runs is named in a warning, not passed over
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        with ap.profile(plain, modules=(nn.ReLU, nn.Linear)):
+            plain[0](xs[0])
+    msgs = [str(x.message) for x in w if "never ran" in str(x.message)]
+    assert len(msgs) == 1 and "2 selected layers never ran in the block: 1, 2 (" in msgs[0], [str(x.message) for x in w]
 
 
 # Distributed first: the ranks fork from this process before it loads the
