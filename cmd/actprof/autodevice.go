@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/actprof/actprof/profiler"
@@ -20,8 +21,10 @@ import (
 // path counted page-cached files at 52-79 GB/s (3.3-4.9 GB/s a core; the
 // lower end is taken), the GPU path at 33-46 GB/s (the lower end), and a
 // whole --device cuda process took about 0.5 s longer than its counting.
-// Files are taken to be page-cached, the case most favourable to the GPU:
-// from disk or object storage both paths wait on the same reads.
+// Files are taken to be page-cached, the case most favourable to the GPU;
+// where the rule would try the GPU, mincore(2) says how much of them is
+// (Linux): from disk or object storage both paths wait on the same reads,
+// so inputs mostly out of the page cache count on the CPU.
 //
 // Whatever the size, the CPU is chosen for runs the GPU does not speed up:
 // value statistics (--stats; the GPU path computes them on the CPU from a
@@ -41,24 +44,47 @@ type autoPlan struct {
 	stats    bool  // --stats
 	patterns bool  // --patterns
 	remote   bool  // some input is in object storage
+	// cached is the fraction of the input files' bytes in the page
+	// cache, or -1 where not known (not asked: the rule did not need it)
+	cached float64
 }
 
+// autoCachedBelow: inputs with less of their bytes in the page cache are
+// read from disk mostly, at the same rate by both paths.
+const autoCachedBelow = 0.5
+
 // newAutoPlan describes a run over ls, of which this process counts one
-// shard in shards (1: all of it).
-func newAutoPlan(ls []profiler.Layer, shards int, stats, patterns bool) autoPlan {
-	p := autoPlan{cores: hostCores(), stats: stats, patterns: patterns}
+// shard in shards (1: all of it), on workers cores (0: all).
+func newAutoPlan(ls []profiler.Layer, shards, workers int, stats, patterns bool) autoPlan {
+	p := autoPlan{cores: hostCores(), stats: stats, patterns: patterns, cached: -1}
+	if workers > 0 {
+		p.cores = min(p.cores, workers)
+	}
+	var files []string
 	for _, l := range ls {
 		n := int64(l.DType.Size())
 		for _, d := range l.Shape {
 			n *= int64(d)
 		}
 		p.bytes += n
-		for _, f := range append([]string{l.Path}, l.Files...) {
+		fs := l.Files
+		if len(fs) == 0 {
+			fs = []string{l.Path}
+		}
+		for _, f := range fs {
 			p.remote = p.remote || strings.HasPrefix(f, "s3://")
+			if !slices.Contains(files, f) {
+				files = append(files, f)
+			}
 		}
 	}
 	if shards > 1 {
 		p.bytes /= int64(shards)
+	}
+	if gpu, _ := chooseAuto(p); gpu {
+		if frac, ok := residentFraction(files); ok {
+			p.cached = frac
+		}
 	}
 	return p
 }
@@ -91,6 +117,9 @@ func chooseAuto(p autoPlan) (gpu bool, why string) {
 	be := autoBreakEven(p.cores)
 	if be == 0 {
 		return false, fmt.Sprintf("%d cores count host memory faster than a GPU", p.cores)
+	}
+	if p.cached >= 0 && p.cached < autoCachedBelow && p.bytes > be {
+		return false, fmt.Sprintf("%.0f%% of the input is in the page cache: reads from disk bound both", 100*p.cached)
 	}
 	if p.bytes <= be {
 		return false, fmt.Sprintf("%s of input, at most %s, the size above which a GPU finishes first on %s", gbytes(p.bytes), gbytes(be), coresWord(p.cores))

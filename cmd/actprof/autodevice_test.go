@@ -21,17 +21,30 @@ func TestChooseAuto(t *testing.T) {
 			if bytes < 0 {
 				continue
 			}
-			p := autoPlan{bytes: bytes, cores: cores}
+			p := autoPlan{bytes: bytes, cores: cores, cached: -1}
 			gpu, why := chooseAuto(p)
 			if want := gpuFirst(bytes, cores); gpu != want {
 				t.Errorf("%d bytes on %d cores: gpu %v, want %v (%s)", bytes, cores, gpu, want, why)
 			}
-			for _, q := range []autoPlan{{bytes: bytes, cores: cores, stats: true}, {bytes: bytes, cores: cores, patterns: true}, {bytes: bytes, cores: cores, remote: true}} {
+			for _, q := range []autoPlan{{bytes: bytes, cores: cores, stats: true, cached: -1}, {bytes: bytes, cores: cores, patterns: true, cached: -1}, {bytes: bytes, cores: cores, remote: true, cached: -1}} {
 				if g, why := chooseAuto(q); g {
 					t.Errorf("%+v: gpu (%s)", q, why)
 				}
 			}
 		}
+	}
+	// inputs mostly out of the page cache: the CPU, where the GPU would
+	// otherwise be tried
+	for _, c := range []struct {
+		cached float64
+		gpu    bool
+	}{{-1, true}, {0, false}, {0.49, false}, {0.5, true}, {1, true}} {
+		if gpu, why := chooseAuto(autoPlan{bytes: 1e11, cores: 2, cached: c.cached}); gpu != c.gpu {
+			t.Errorf("%.0f%% cached: gpu %v (%s)", 100*c.cached, gpu, why)
+		}
+	}
+	if _, why := chooseAuto(autoPlan{bytes: 1e11, cores: 2, cached: 0.25}); why != "25% of the input is in the page cache: reads from disk bound both" {
+		t.Errorf("why: %q", why)
 	}
 	// the figures the docs quote
 	for _, c := range []struct {

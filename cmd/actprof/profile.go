@@ -247,10 +247,7 @@ func cmdProfile(ctx context.Context, e *env, args []string) error {
 	if shard != nil {
 		shards = shard.Count
 	}
-	plan := newAutoPlan(ls, shards, statsOpt != nil, *patterns != "")
-	if *workers > 0 {
-		plan.cores = min(plan.cores, *workers)
-	}
+	plan := newAutoPlan(ls, shards, *workers, statsOpt != nil, *patterns != "")
 	backend, err := chooseBackend(ctx, e, *device, plan, *generic, *quiet)
 	if err != nil {
 		return err
