@@ -3,7 +3,8 @@
 # and no Go. BUNDLE is the tarball `make gpu-bundle` builds here (cuda.test,
 # actprof, actprof-cuda); OUT gets the logs. Python with NumPy (and PyTorch
 # for the bfloat16 file) must be there. It runs:
-#   1. the backend conformance suite on GPU 0 (cuda.test -test.v);
+#   1. the backend conformance suite on every GPU, and on all at once
+#      through profiler.Multi where there are several (cuda.test -test.v);
 #   2. the same suite under compute-sanitizer memcheck, when installed;
 #   3. make bench-cuda's benchmarks (kernel vs device copy, end-to-end vs
 #      pinned host-to-device copy);
@@ -54,7 +55,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 nproc; date -u
 
 if want 1; then
-step "1. conformance suite on GPU 0"
+step "1. conformance suite on every GPU (and on all of them at once where there are several)"
 timeout 300 "$b/cuda.test" -test.v -test.count=1 -test.run . > "$out/conformance.log" 2>&1
 rc=$?
 grep -E '^\s*(--- |PASS|FAIL|ok)' "$out/conformance.log"
@@ -65,7 +66,7 @@ fi
 if want 2; then
 step "2. conformance under compute-sanitizer memcheck"
 if command -v compute-sanitizer >/dev/null; then
-  check timeout 400 compute-sanitizer --tool memcheck --error-exitcode 3 "$b/cuda.test" -test.count=1 -test.run 'Conformance/(Empty|Shapes|Chunks|Patterns)' > "$out/memcheck.log" 2>&1
+  check timeout 400 compute-sanitizer --tool memcheck --error-exitcode 3 "$b/cuda.test" -test.count=1 -test.run 'Conformance/cuda:0/(Empty|Shapes|Chunks|Patterns)' > "$out/memcheck.log" 2>&1
   tail -5 "$out/memcheck.log"
 else
   echo "compute-sanitizer not installed: skipped"
@@ -102,6 +103,13 @@ for ds in f32 f16 bf16; do
   check cmp "$d/$ds.cpu.actbits" "$d/$ds.cuda.actbits"
   check "$b/actprof" patterns verify "$d/$ds.cuda.actbits" "$d/$ds.cpu.json"
 done
+# With several GPUs, one run spread over all of them gives the same
+# profile and store.
+if [ "$(nvidia-smi -L | wc -l)" -gt 1 ]; then
+  "$b/actprof" profile --device cuda:all --quiet --patterns "$d/f32.all.actbits" -o "$d/f32.all.json" "$d/f32" > /dev/null || { echo "FAIL: profile on cuda:all"; fail=1; }
+  check same_profile "$d/f32.cpu.json" "$d/f32.all.json"
+  check cmp "$d/f32.cpu.actbits" "$d/f32.all.actbits"
+fi
 # --device auto: a small input counts on the CPU by the rule (saying so), a
 # large one on one worker re-executes into actprof-cuda.
 "$b/actprof" profile -o "$d/auto.json" "$d/f32" 2> "$d/auto.err" > /dev/null
