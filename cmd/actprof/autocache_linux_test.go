@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -80,17 +79,4 @@ func dropPages(t *testing.T, name string) bool {
 		t.Fatal(err)
 	}
 	return true
-}
-
-// readAll reads file name through, into the page cache.
-func readAll(t *testing.T, name string) {
-	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := io.Copy(io.Discard, f); err != nil {
-		t.Fatal(err)
-	}
 }
