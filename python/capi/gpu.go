@@ -305,14 +305,14 @@ type devTally struct {
 	bitBytes C.size_t
 }
 
-// gpuState is a session's device tallies.
+// gpuState is an open profile's device tallies.
 type gpuState struct {
 	tallies map[string]*devTally // by layer and ordinal
 }
 
 // countCUDA enqueues the counting of a C-order CUDA tensor of layer name
 // at device address data on device ordinal, on stream.
-func (s *session) countCUDA(name string, dt profiler.DType, shape []int, data uintptr, ordinal int, stream uintptr) error {
+func (s *openProfile) countCUDA(name string, dt profiler.DType, shape []int, data uintptr, ordinal int, stream uintptr) error {
 	var kind string
 	switch dt {
 	case profiler.Float32:
@@ -421,10 +421,10 @@ func launch(t *devTally, kind string, g profiler.Geometry, data uintptr, thr pro
 	return nil
 }
 
-// gpuSync waits for the kernels of the session's device tallies, adds
+// gpuSync waits for the kernels of the profile's device tallies, adds
 // their counts to the live profile and zeroes them: before the profile is
 // read.
-func (s *session) gpuSync() error {
+func (s *openProfile) gpuSync() error {
 	if len(s.gpu.tallies) == 0 {
 		return nil
 	}
@@ -447,8 +447,8 @@ func (s *session) gpuSync() error {
 	return nil
 }
 
-// gpuClose frees the session's device tallies.
-func (s *session) gpuClose() {
+// gpuClose frees the profile's device tallies.
+func (s *openProfile) gpuClose() {
 	gpuMu.Lock()
 	defer gpuMu.Unlock()
 	for k, t := range s.gpu.tallies {

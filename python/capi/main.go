@@ -82,7 +82,8 @@ type partSpec struct {
 	Layers [][]profiler.LiveLayerInfo `json:"layers"`
 }
 
-type session struct {
+// openProfile is a live profile opened by actprof_open, by its handle.
+type openProfile struct {
 	live *profiler.Live
 	pid  int
 	thr  profiler.Threshold // the kernels' threshold, for CUDA tensors
@@ -91,7 +92,7 @@ type session struct {
 
 var (
 	mu       sync.Mutex
-	sessions = map[int64]*session{}
+	profiles = map[int64]*openProfile{}
 	next     int64
 )
 
@@ -112,9 +113,9 @@ func guard(err *error) {
 	}
 }
 
-func get(h C.int64_t) (*session, error) {
+func get(h C.int64_t) (*openProfile, error) {
 	mu.Lock()
-	s := sessions[int64(h)]
+	s := profiles[int64(h)]
 	mu.Unlock()
 	if s == nil {
 		return nil, fmt.Errorf("actprof: no open profile %d (closed already?)", int64(h))
@@ -125,9 +126,9 @@ func get(h C.int64_t) (*session, error) {
 	return s, nil
 }
 
-// getSynced is get, after the counts of the session's CUDA tensors are
+// getSynced is get, after the counts of the profile's CUDA tensors are
 // added to its profile.
-func getSynced(h C.int64_t) (*session, error) {
+func getSynced(h C.int64_t) (*openProfile, error) {
 	s, err := get(h)
 	if err != nil {
 		return nil, err
@@ -177,7 +178,7 @@ func open(cfg string, handle *C.int64_t) (err error) {
 	}
 	mu.Lock()
 	next++
-	sessions[next] = &session{live: lv, pid: os.Getpid(), thr: thr}
+	profiles[next] = &openProfile{live: lv, pid: os.Getpid(), thr: thr}
 	*handle = C.int64_t(next)
 	mu.Unlock()
 	return nil
@@ -459,8 +460,8 @@ func closeSession(h C.int64_t) (err error) {
 		return err
 	}
 	mu.Lock()
-	s := sessions[int64(h)]
-	delete(sessions, int64(h))
+	s := profiles[int64(h)]
+	delete(profiles, int64(h))
 	mu.Unlock()
 	s.gpuClose()
 	s.live.Finish()
