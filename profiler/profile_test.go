@@ -20,7 +20,7 @@ import (
 )
 
 // mkLayer builds a consistent layer from its counts: units and
-// observations from the shape, the lists and figures by the README's
+// observations from the shape, the lists and figures by docs/usage.md's
 // rules (dead: 0 fires; always on: fires = observations; rare: below
 // rareBelow of the observations).
 func mkLayer(name string, shape []int, axis int, counts, nans []uint64, rareBelow float64) profiler.LayerProfile {
