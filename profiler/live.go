@@ -147,19 +147,11 @@ func (lv *Live) Add(name string, dtype DType, shape []int, strides []int64, data
 
 // addNow counts a batch before it returns.
 func (lv *Live) addNow(name string, dtype DType, shape []int, strides []int64, data []byte) error {
-	l, err := lv.layer(name, dtype, shape)
+	l, g, err := lv.lockBatch(name, dtype, shape)
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.err != nil {
-		return l.err
-	}
-	g, err := l.check(dtype, shape)
-	if err != nil {
-		return fmt.Errorf("layer %s: %w", name, err)
-	}
 	size := int64(dtype.Size())
 	contig, err := contiguous(shape, strides, size, len(data))
 	if err != nil {
@@ -198,11 +190,37 @@ func (lv *Live) addNow(name string, dtype DType, shape []int, strides []int64, d
 			return l.err
 		}
 	}
+	l.added(g, shape)
+	return nil
+}
+
+// lockBatch returns the layer of a batch of name, dtype and shape, locked
+// (the caller unlocks it), and the batch's geometry, once the layer takes
+// the batch.
+func (lv *Live) lockBatch(name string, dtype DType, shape []int) (*liveLayer, Geometry, error) {
+	l, err := lv.layer(name, dtype, shape)
+	if err != nil {
+		return nil, Geometry{}, err
+	}
+	l.mu.Lock()
+	if l.err != nil {
+		l.mu.Unlock()
+		return nil, Geometry{}, l.err
+	}
+	g, err := l.check(dtype, shape)
+	if err != nil {
+		l.mu.Unlock()
+		return nil, Geometry{}, fmt.Errorf("layer %s: %w", name, err)
+	}
+	return l, g, nil
+}
+
+// added records a counted batch of shape, of geometry g (l.mu held).
+func (l *liveLayer) added(g Geometry, shape []int) {
 	if g.UnitAxis == len(shape)-1 && !slices.Equal(shape[1:], l.shape[1:]) {
 		l.varied = true
 	}
 	l.rows += g.Outer
-	return nil
 }
 
 // layer returns name's layer, creating it on its first batch.

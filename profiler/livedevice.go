@@ -33,19 +33,11 @@ func (lv *Live) AddCounted(name string, dtype DType, shape []int, device string,
 			return err
 		}
 	}
-	l, err := lv.layer(name, dtype, shape)
+	l, g, err := lv.lockBatch(name, dtype, shape)
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.err != nil {
-		return l.err
-	}
-	g, err := l.check(dtype, shape)
-	if err != nil {
-		return fmt.Errorf("layer %s: %w", name, err)
-	}
 	if g.Elements() > 0 {
 		var bits []uint64
 		if l.spill != nil {
@@ -73,10 +65,7 @@ func (lv *Live) AddCounted(name string, dtype DType, shape []int, device string,
 	}
 	lv.devices[device] = true
 	lv.mu.Unlock()
-	if g.UnitAxis == len(shape)-1 && !slices.Equal(shape[1:], l.shape[1:]) {
-		l.varied = true
-	}
-	l.rows += g.Outer
+	l.added(g, shape)
 	return nil
 }
 
