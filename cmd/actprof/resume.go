@@ -69,19 +69,10 @@ func segmentBytes() int64 {
 // run's shard (nil: the whole input); every is the checkpoint interval.
 func runSegments(ctx context.Context, stderr io.Writer, ls []profiler.Layer, opt profiler.Options, base *profiler.ShardSpec,
 	ckpt string, every time.Duration, resume bool, durable bool) (*profiler.Profile, error) {
-	plans, err := profiler.PlanLayers(ls, opt.UnitAxis)
+	plans, b, share, err := runShare(ls, opt, base)
 	if err != nil {
 		return nil, err
 	}
-	b := profiler.ShardSpec{Index: 0, Count: 1}
-	if base != nil {
-		b = *base
-	}
-	var total int64
-	for _, p := range plans {
-		total += p.Bytes()
-	}
-	share := total / int64(b.Count)
 	k := int(min(max((share+segmentBytes()-1)/segmentBytes(), 1), maxSegments))
 	if !allReadAt(ls) {
 		// a streamed layer (a deflated .npz member) would be read from its
@@ -332,19 +323,10 @@ func storePieces(ls []profiler.Layer, plans []profiler.Plan, base *profiler.Shar
 // comment above says; acc and ps are the checkpoint resumed (nil: none).
 func runPieces(ctx context.Context, ls []profiler.Layer, opt profiler.Options, base *profiler.ShardSpec, ckpt string,
 	every time.Duration, sw *store.Writer, level string, acc *profiler.Profile, ps *patternsState) (*profiler.Profile, error) {
-	plans, err := profiler.PlanLayers(ls, opt.UnitAxis)
+	plans, b, share, err := runShare(ls, opt, base)
 	if err != nil {
 		return nil, err
 	}
-	b := profiler.ShardSpec{Index: 0, Count: 1}
-	if base != nil {
-		b = *base
-	}
-	var share int64
-	for _, p := range plans {
-		share += p.Bytes()
-	}
-	share /= int64(b.Count)
 	pieceBytes := max(segmentBytes(), (share+maxSegments-1)/maxSegments)
 	if ps != nil {
 		pieceBytes = ps.PieceBytes
@@ -456,4 +438,23 @@ func runSegment(ctx context.Context, ls []profiler.Layer, o profiler.Options, ac
 		return p, nil
 	}
 	return profiler.Merge(acc, p)
+}
+
+// runShare returns the plans of a checkpointed run over ls, its shard (base,
+// or the whole input as shard 0 of 1) and the bytes the shard holds, for
+// progress.
+func runShare(ls []profiler.Layer, opt profiler.Options, base *profiler.ShardSpec) ([]profiler.Plan, profiler.ShardSpec, int64, error) {
+	plans, err := profiler.PlanLayers(ls, opt.UnitAxis)
+	if err != nil {
+		return nil, profiler.ShardSpec{}, 0, err
+	}
+	b := profiler.ShardSpec{Index: 0, Count: 1}
+	if base != nil {
+		b = *base
+	}
+	var total int64
+	for _, p := range plans {
+		total += p.Bytes()
+	}
+	return plans, b, total / int64(b.Count), nil
 }
