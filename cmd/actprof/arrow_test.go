@@ -164,14 +164,19 @@ func TestArrowBadFiles(t *testing.T) {
 		{"truncated.arrows", "the file ends inside"},
 		{"forged.arrows", "lies outside its body"},
 	} {
-		path := filepath.Join(bad, c.file)
-		o := filepath.Join(dir, "bad.json")
-		so, se, code := actprof(t, "profile", "--quiet", "-o", o, path)
-		if code != 1 || so != "" || strings.Count(se, "\n") != 1 || !strings.Contains(se, path) || !strings.Contains(se, c.want) {
-			t.Errorf("%s: exit %d, stdout %q, stderr %q (want %q)", c.file, code, so, se, c.want)
-		}
-		if _, err := os.Stat(o); err == nil {
-			t.Errorf("%s: output written", c.file)
-		}
+		refusedOneLine(t, filepath.Join(bad, c.file), filepath.Join(dir, "bad.json"), c.want)
+	}
+}
+
+// refusedOneLine checks that profiling the bad file path is exit 1 with
+// one line on stderr naming it and saying want, and writes nothing to o.
+func refusedOneLine(t *testing.T, path, o, want string) {
+	t.Helper()
+	so, se, code := actprof(t, "profile", "--quiet", "-o", o, path)
+	if code != 1 || so != "" || strings.Count(se, "\n") != 1 || !strings.Contains(se, path) || !strings.Contains(se, want) {
+		t.Errorf("%s: exit %d, stdout %q, stderr %q (want %q)", filepath.Base(path), code, so, se, want)
+	}
+	if _, err := os.Stat(o); err == nil {
+		t.Errorf("%s: output written", filepath.Base(path))
 	}
 }

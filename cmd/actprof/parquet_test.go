@@ -86,15 +86,7 @@ func TestParquetBadFiles(t *testing.T) {
 		{"footer.parquet", "bad format"},
 		{"garbled.parquet", "bad format"},
 	} {
-		path := filepath.Join(bad, c.file)
-		o := filepath.Join(dir, "bad.json")
-		so, se, code := actprof(t, "profile", "--quiet", "-o", o, path)
-		if code != 1 || so != "" || strings.Count(se, "\n") != 1 || !strings.Contains(se, path) || !strings.Contains(se, c.want) {
-			t.Errorf("%s: exit %d, stdout %q, stderr %q (want %q)", c.file, code, so, se, c.want)
-		}
-		if _, err := os.Stat(o); err == nil {
-			t.Errorf("%s: output written", c.file)
-		}
+		refusedOneLine(t, filepath.Join(bad, c.file), filepath.Join(dir, "bad.json"), c.want)
 	}
 }
 
